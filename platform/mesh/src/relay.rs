@@ -34,6 +34,9 @@ pub trait Port: Send + Sync {
 
     fn max_batch(&self) -> usize;
 
+    /// The most envelope bytes one call may carry.
+    fn max_batch_bytes(&self) -> usize;
+
     /// Publishes `items` in one call; one result per item, in order.
     fn send(
         &self,
@@ -105,7 +108,11 @@ pub async fn relay<L: Port, T: Port>(records: &[StreamRecord], log: &L, topic: &
 async fn publish_in_order<P: Port>(port: &P, items: &[&OutboxItem]) -> (usize, Option<String>) {
     let mut sent = 0;
     while sent < items.len() {
-        let call = next_call(&items[sent..], port.max_batch().max(1));
+        let call = next_call(
+            &items[sent..],
+            port.max_batch().max(1),
+            port.max_batch_bytes(),
+        );
         let results = port.send(call).await;
         for (offset, item) in call.iter().enumerate() {
             match results.get(offset) {
@@ -124,15 +131,24 @@ async fn publish_in_order<P: Port>(port: &P, items: &[&OutboxItem]) -> (usize, O
     (sent, None)
 }
 
-/// The longest prefix of `items` within `max` that holds no entity twice.
-fn next_call<'a, 'b>(items: &'b [&'a OutboxItem], max: usize) -> &'b [&'a OutboxItem] {
+/// The longest prefix of `items` within the port's limits that holds no
+/// entity twice (never empty: one item always fits, the outbox caps its size).
+fn next_call<'a, 'b>(
+    items: &'b [&'a OutboxItem],
+    max: usize,
+    max_bytes: usize,
+) -> &'b [&'a OutboxItem] {
     let mut entities = HashSet::new();
+    let mut bytes = 0;
     let end = items
         .iter()
         .take(max)
-        .position(|item| !entities.insert(item.pk.as_str()))
+        .position(|item| {
+            bytes += item.envelope.len();
+            !entities.insert(item.pk.as_str()) || bytes > max_bytes
+        })
         .unwrap_or(items.len().min(max));
-    &items[..end]
+    &items[..end.max(1)]
 }
 
 fn describe<P: Port>(port: &P, item: &OutboxItem, reason: &str) -> String {
@@ -183,6 +199,10 @@ pub(crate) mod tests {
 
         fn max_batch(&self) -> usize {
             self.max
+        }
+
+        fn max_batch_bytes(&self) -> usize {
+            1000
         }
 
         async fn send(&self, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
@@ -252,6 +272,23 @@ pub(crate) mod tests {
         assert_eq!((report.published, report.first_failure), (25, None));
         assert_eq!(*topic.calls.lock().unwrap(), [10, 10, 5]);
         assert_eq!(*log.calls.lock().unwrap(), [25]);
+    }
+
+    #[tokio::test]
+    async fn splits_calls_by_payload_size() {
+        let (log, topic) = (FakePort::new(500), FakePort::new(10));
+        let records: Vec<_> = (0..5)
+            .map(|n| {
+                let mut big = item(&format!("e{n}"), 1);
+                big.envelope = "x".repeat(400);
+                StreamRecord::Insert {
+                    record_id: format!("r{n}"),
+                    item: Ok(big),
+                }
+            })
+            .collect();
+        relay(&records, &log, &topic).await;
+        assert_eq!(*log.calls.lock().unwrap(), [2, 2, 1]);
     }
 
     #[tokio::test]

@@ -1,0 +1,20 @@
+//! The orders product's domain: placing orders, reacting to credit decisions from the
+//! customers product, and cancelling. Pure state and decisions — no AWS, no I/O —
+//! so every rule is testable in isolation and the adapters stay thin.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod error;
+mod events;
+mod ids;
+mod order;
+pub mod saga;
+mod validation;
+
+pub use commands::{PlaceOrder, RawPlaceOrder};
+pub use error::OrderError;
+pub use events::OrderEvent;
+pub use ids::{CustomerId, InvalidId, OrderId};
+pub use order::{Order, OrderStatus};
+pub use saga::CreditEvent;
+pub use validation::{MAX_AMOUNT_CENTS, ValidationError, ValidationErrors};

@@ -1,0 +1,77 @@
+//! Settings a function reads once at init, failing loudly on what is missing.
+//!
+//! Only standard AWS settings reach the SDK (`AWS_ENDPOINT_URL`, region,
+//! credentials); nothing here knows whether AWS or an emulator answers.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing environment variable {0} (the domain's CloudFormation template sets it)")]
+    Missing(&'static str),
+    #[error("environment variable {name} is {value:?}: {problem}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        problem: &'static str,
+    },
+}
+
+/// Reads one required setting.
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+/// Reads an optional duration in seconds.
+pub fn seconds_or(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => value
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| ConfigError::Invalid {
+                name,
+                value,
+                problem: "expected a whole number of seconds",
+            }),
+    }
+}
+
+/// The settings every domain function shares.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub domain: String,
+    pub product: String,
+    pub state_table: String,
+    pub outbox_table: String,
+    /// How long outbox items stay after their event (then TTL removes them).
+    pub outbox_retention: Duration,
+    /// How long a consumed event id is remembered for deduplication.
+    pub inbox_retention: Duration,
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            domain: required("DOMAIN")?,
+            product: required("PRODUCT")?,
+            state_table: required("STATE_TABLE")?,
+            outbox_table: required("OUTBOX_TABLE")?,
+            outbox_retention: seconds_or("OUTBOX_RETENTION_SECONDS", 7 * DAY)?,
+            inbox_retention: seconds_or("INBOX_RETENTION_SECONDS", 14 * DAY)?,
+        })
+    }
+}
+
+/// The SDK configuration from the standard AWS environment.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}

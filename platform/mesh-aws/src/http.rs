@@ -1,0 +1,193 @@
+//! API Gateway HTTP API (payload 2.0) plumbing shared by the API functions:
+//! reading the route and body, and answering JSON with clear errors.
+
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use base64::Engine;
+use http::HeaderValue;
+use http::header::CONTENT_TYPE;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// One problem with one field of a request, as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub problem: String,
+}
+
+/// An answer that is not a success, with the status that says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub fields: Vec<FieldProblem>,
+}
+
+impl ApiError {
+    pub fn invalid(fields: Vec<FieldProblem>) -> Self {
+        Self {
+            status: 400,
+            message: "invalid request".into(),
+            fields,
+        }
+    }
+
+    pub fn bad_request(field: &str, problem: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldProblem {
+            field: field.into(),
+            problem: problem.into(),
+        }])
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: 404,
+            message: message.into(),
+            fields: vec![],
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: 409,
+            message: message.into(),
+            fields: vec![],
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: 503,
+            message: message.into(),
+            fields: vec![],
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: 500,
+            message: message.into(),
+            fields: vec![],
+        }
+    }
+}
+
+impl From<ApiError> for ApiGatewayV2httpResponse {
+    fn from(error: ApiError) -> Self {
+        let body = if error.fields.is_empty() {
+            json!({ "error": error.message })
+        } else {
+            json!({ "error": error.message, "fields": error.fields })
+        };
+        json_response(error.status, &body)
+    }
+}
+
+/// A JSON answer with `status`.
+pub fn json_response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.body = Some(Body::Text(body.to_string()));
+    response
+}
+
+/// The matched route, e.g. `POST /orders/{id}/cancel`.
+pub fn route_key(request: &ApiGatewayV2httpRequest) -> String {
+    request
+        .request_context
+        .route_key
+        .clone()
+        .or_else(|| request.route_key.clone())
+        .unwrap_or_default()
+}
+
+/// A path parameter the route declares, e.g. `id`.
+pub fn path_param<'a>(
+    request: &'a ApiGatewayV2httpRequest,
+    name: &str,
+) -> Result<&'a str, ApiError> {
+    request
+        .path_parameters
+        .get(name)
+        .map(String::as_str)
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| ApiError::bad_request(name, "is required in the path"))
+}
+
+/// The request body as a JSON object (400 with a clear reason otherwise).
+pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, ApiError> {
+    let raw = request.body.as_deref().unwrap_or_default();
+    let text = if request.is_base64_encoded {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|e| ApiError::bad_request("body", format!("is not valid base64: {e}")))?;
+        String::from_utf8(bytes).map_err(|_| ApiError::bad_request("body", "is not UTF-8 text"))?
+    } else {
+        raw.to_string()
+    };
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "body",
+            "is required: send a JSON object",
+        ));
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(ApiError::bad_request("body", "must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(
+            "body",
+            format!("is not valid JSON: {e}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn request(body: Option<&str>) -> ApiGatewayV2httpRequest {
+        let mut request = ApiGatewayV2httpRequest::default();
+        request.body = body.map(str::to_string);
+        request
+    }
+
+    fn body_of(response: &ApiGatewayV2httpResponse) -> Value {
+        match &response.body {
+            Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
+            other => panic!("unexpected body {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_field_and_problem_in_a_400() {
+        let response: ApiGatewayV2httpResponse =
+            ApiError::bad_request("amount_cents", "must be positive").into();
+        assert_eq!(response.status_code, 400);
+        assert_eq!(
+            body_of(&response),
+            json!({"error": "invalid request", "fields": [{"field": "amount_cents", "problem": "must be positive"}]})
+        );
+    }
+
+    #[test]
+    fn refuses_a_body_that_is_not_a_json_object() {
+        for (body, problem) in [
+            (None, "is required: send a JSON object"),
+            (Some("[1]"), "must be a JSON object"),
+            (Some("{"), "is not valid JSON"),
+        ] {
+            let error = json_body(&request(body)).unwrap_err();
+            assert_eq!(error.fields[0].field, "body");
+            assert!(
+                error.fields[0].problem.starts_with(problem),
+                "{:?}",
+                error.fields
+            );
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! AWS adapters for the mesh core: DynamoDB store with outbox and inbox,
+//! SNS and Kinesis output ports, and the glue between Lambda events
+//! (`aws_lambda_events`) and the core's relay and subscriber.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod dynamo_store;
+pub mod http;
+pub mod ports;
+pub mod sqs_batch;
+pub mod stream_batch;
+
+pub use config::{ConfigError, Settings};
+pub use dynamo_store::DynamoStore;

@@ -1,0 +1,194 @@
+//! The product's output ports: an SNS topic (fan-out to subscribers' queues)
+//! and a Kinesis stream (the ordered, replayable log).
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use mesh::outbox::OutboxItem;
+use mesh::relay::{Port, PublishError};
+use tracing::instrument;
+
+fn all_failed(count: usize, reason: String) -> Vec<Result<(), PublishError>> {
+    vec![Err(PublishError(reason)); count]
+}
+
+/// SNS topic: `PublishBatch`, 10 entries and 256 KiB per call; `type` and
+/// `source` travel as message attributes so subscriptions can filter on them.
+#[derive(Debug, Clone)]
+pub struct SnsTopic {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsTopic {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: String) -> Self {
+        Self { client, topic_arn }
+    }
+}
+
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, String> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+impl Port for SnsTopic {
+    fn name(&self) -> &str {
+        "SNS topic"
+    }
+
+    fn max_batch(&self) -> usize {
+        10
+    }
+
+    fn max_batch_bytes(&self) -> usize {
+        // Attributes count too; each envelope is capped below this by the outbox.
+        256 * 1024 - 10 * 512
+    }
+
+    #[instrument(skip_all, fields(topic = %self.topic_arn, count = items.len()))]
+    async fn send(&self, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
+        let entries: Result<Vec<_>, String> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                PublishBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .message(&item.envelope)
+                    .message_attributes("type", string_attribute(&item.event_type)?)
+                    .message_attributes("source", string_attribute(&item.source)?)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(reason) => return all_failed(items.len(), reason),
+        };
+        let output = match self
+            .client
+            .publish_batch()
+            .topic_arn(&self.topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                return all_failed(
+                    items.len(),
+                    aws_sdk_sns::error::DisplayErrorContext(e).to_string(),
+                );
+            }
+        };
+        let mut results = vec![Err(PublishError("not acknowledged by SNS".into())); items.len()];
+        for ok in output.successful() {
+            if let Some(slot) = ok
+                .id()
+                .and_then(|id| id.parse::<usize>().ok())
+                .and_then(|i| results.get_mut(i))
+            {
+                *slot = Ok(());
+            }
+        }
+        for failed in output.failed() {
+            if let Some(slot) = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| results.get_mut(i))
+            {
+                *slot = Err(PublishError(format!(
+                    "{}: {}",
+                    failed.code(),
+                    failed.message().unwrap_or("")
+                )));
+            }
+        }
+        results
+    }
+}
+
+/// Kinesis stream: `PutRecords`, 500 records and 5 MiB per call, partition
+/// key = the entity id so one entity's events stay on one shard, in order.
+#[derive(Debug, Clone)]
+pub struct KinesisLog {
+    client: aws_sdk_kinesis::Client,
+    stream_name: String,
+}
+
+impl KinesisLog {
+    pub fn new(client: aws_sdk_kinesis::Client, stream_name: String) -> Self {
+        Self {
+            client,
+            stream_name,
+        }
+    }
+}
+
+impl Port for KinesisLog {
+    fn name(&self) -> &str {
+        "Kinesis stream"
+    }
+
+    fn max_batch(&self) -> usize {
+        500
+    }
+
+    fn max_batch_bytes(&self) -> usize {
+        // Partition keys count towards the 5 MiB as well.
+        5 * 1024 * 1024 - 500 * 256
+    }
+
+    #[instrument(skip_all, fields(stream = %self.stream_name, count = items.len()))]
+    async fn send(&self, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
+        let entries: Result<Vec<_>, String> = items
+            .iter()
+            .map(|item| {
+                PutRecordsRequestEntry::builder()
+                    .data(Blob::new(item.envelope.as_bytes()))
+                    .partition_key(&item.pk)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(reason) => return all_failed(items.len(), reason),
+        };
+        let output = match self
+            .client
+            .put_records()
+            .stream_name(&self.stream_name)
+            .set_records(Some(entries))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                return all_failed(
+                    items.len(),
+                    aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
+                );
+            }
+        };
+        let mut results: Vec<_> = output
+            .records()
+            .iter()
+            .map(|record| match record.error_code() {
+                None => Ok(()),
+                Some(code) => Err(PublishError(format!(
+                    "{code}: {}",
+                    record.error_message().unwrap_or("")
+                ))),
+            })
+            .collect();
+        results.resize(
+            items.len(),
+            Err(PublishError("not acknowledged by Kinesis".into())),
+        );
+        results
+    }
+}

@@ -1,0 +1,26 @@
+//! SQS events in, partial batch failures out, for every consumer.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use mesh::subscriber::{BatchReport, Message};
+
+pub fn messages(event: &SqsEvent) -> Vec<Message> {
+    event
+        .records
+        .iter()
+        .map(|record| Message {
+            id: record.message_id.clone().unwrap_or_default(),
+            body: record.body.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Only the failed messages come back; the rest are deleted from the queue.
+pub fn batch_response(report: &BatchReport) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for failed in &report.failed {
+        let mut item = BatchItemFailure::default();
+        item.item_identifier = failed.id.clone();
+        response.batch_item_failures.push(item);
+    }
+    response
+}

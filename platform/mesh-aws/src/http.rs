@@ -6,6 +6,7 @@ use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpR
 use base64::Engine;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
+use mesh::store::StoreError;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -69,6 +70,28 @@ impl ApiError {
             status: 500,
             message: message.into(),
             fields: vec![],
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::VersionConflict { .. } => Self::conflict(format!(
+                "{error}: another request changed it first; read it again and retry"
+            )),
+            StoreError::AlreadyExists { .. }
+            | StoreError::AlreadyApplied { .. }
+            | StoreError::DuplicateEvent { .. } => Self::conflict(error.to_string()),
+            StoreError::TooLarge(reason) => Self {
+                status: 413,
+                message: reason,
+                fields: vec![],
+            },
+            StoreError::Unavailable(_) => {
+                Self::unavailable("the store is unavailable; retry later")
+            }
+            StoreError::Corrupt(_) => Self::internal("stored data could not be read"),
         }
     }
 }

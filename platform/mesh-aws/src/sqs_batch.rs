@@ -24,3 +24,21 @@ pub fn batch_response(report: &BatchReport) -> SqsBatchResponse {
     }
     response
 }
+
+/// One line per failed message (poison at error level: it is heading for
+/// the DLQ) and one line of counts for the batch.
+pub fn log_report(report: &BatchReport) {
+    for failed in &report.failed {
+        if failed.poison {
+            tracing::error!(message_id = %failed.id, reason = %failed.reason, "message refused");
+        } else {
+            tracing::warn!(message_id = %failed.id, reason = %failed.reason, "message will be retried");
+        }
+    }
+    tracing::info!(
+        applied = report.applied,
+        duplicates = report.duplicates,
+        failed = report.failed.len(),
+        "batch handled"
+    );
+}

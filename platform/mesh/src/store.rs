@@ -44,6 +44,30 @@ impl<S> Commit<S> {
         }
     }
 
+    /// What a decision about one entity writes: the entity was read at
+    /// `version` (0: it is new), its decision emitted `events` (already
+    /// numbered from `version + 1`) and left it as `state`. A decision that
+    /// emitted nothing changed nothing, so only the inbox is written.
+    pub fn decided(
+        entity_id: &str,
+        version: u64,
+        state: S,
+        events: Vec<Envelope>,
+        inbox: Option<Uuid>,
+    ) -> Self {
+        let change = (!events.is_empty()).then(|| StateChange {
+            entity_id: entity_id.to_string(),
+            expected_version: version,
+            new_version: version + events.len() as u64,
+            state,
+        });
+        Self {
+            change,
+            events,
+            inbox,
+        }
+    }
+
     /// Whether there is anything to write at all.
     pub fn is_empty(&self) -> bool {
         self.change.is_none() && self.events.is_empty() && self.inbox.is_none()

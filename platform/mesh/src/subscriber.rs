@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use crate::envelope::{Envelope, EnvelopeError};
-use crate::store::Applied;
+use crate::store::{Applied, ReactError};
 
 /// One queued message (an SQS record, reduced to what the logic needs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,18 @@ pub enum HandleError {
 impl From<EnvelopeError> for HandleError {
     fn from(error: EnvelopeError) -> Self {
         Self::Poison(error.to_string())
+    }
+}
+
+impl<E: std::fmt::Display> From<ReactError<E>> for HandleError {
+    /// A decision the domain refuses never changes on redelivery; a store
+    /// failure may (a conflict, a throttle), unless the stored data is unusable.
+    fn from(error: ReactError<E>) -> Self {
+        match error {
+            ReactError::Decide(e) => Self::Poison(e.to_string()),
+            ReactError::Store(e) if e.is_retryable() => Self::Retryable(e.to_string()),
+            ReactError::Store(e) => Self::Poison(e.to_string()),
+        }
     }
 }
 

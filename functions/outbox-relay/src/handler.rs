@@ -1,0 +1,44 @@
+//! A DynamoDB Streams batch in, `batchItemFailures` naming the first record
+//! that did not reach every port out.
+
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use mesh::relay::{Port, relay};
+use mesh_aws::ports::{KinesisLog, SnsTopic};
+use mesh_aws::{ConfigError, config, stream_batch};
+
+pub struct Deps<L, T> {
+    pub log: L,
+    pub topic: T,
+}
+
+impl Deps<KinesisLog, SnsTopic> {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let topic_arn = config::required("TOPIC_ARN")?;
+        let stream_name = config::required("STREAM_NAME")?;
+        let sdk = config::sdk_config().await;
+        Ok(Self {
+            log: KinesisLog::new(aws_sdk_kinesis::Client::new(&sdk), stream_name),
+            topic: SnsTopic::new(aws_sdk_sns::Client::new(&sdk), topic_arn),
+        })
+    }
+}
+
+pub async fn handle<L: Port, T: Port>(deps: &Deps<L, T>, event: Event) -> DynamoDbEventResponse {
+    let records = stream_batch::stream_records(&event);
+    let report = relay(&records, &deps.log, &deps.topic).await;
+    match &report.first_failure {
+        Some(failure) => tracing::warn!(
+            published = report.published,
+            retry_from = %failure.record_id,
+            reason = %failure.reason,
+            "relay stopped; the stream retries from the failed record"
+        ),
+        None => tracing::info!(
+            published = report.published,
+            ignored = report.ignored,
+            "batch relayed"
+        ),
+    }
+    stream_batch::batch_response(&report)
+}

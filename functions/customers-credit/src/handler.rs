@@ -102,3 +102,108 @@ impl<St> CreditHandler<St> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use customers::{CustomerId, CustomerName, RegisterCustomer};
+    use mesh::store::memory::MemoryStore;
+    use mesh::subscriber::handle_batch;
+    use mesh_aws::sqs_batch;
+
+    use super::*;
+
+    const CUSTOMER: &str = "0194a6c2-5a00-7000-8000-00000000000c";
+
+    fn recorded_event() -> SqsEvent {
+        serde_json::from_str(include_str!("../fixtures/sqs-order-placed.json")).unwrap()
+    }
+
+    fn handler_with_customer(limit: u64) -> CreditHandler<MemoryStore<Customer>> {
+        let store = MemoryStore::default();
+        let registered = Customer::register(RegisterCustomer {
+            customer_id: CustomerId::parse(CUSTOMER).unwrap(),
+            name: CustomerName::parse("Ada").unwrap(),
+            credit_limit_cents: limit,
+        });
+        store.put_state(CUSTOMER, Customer::from_events(&registered).unwrap(), 1);
+        CreditHandler {
+            store,
+            emitter: Emitter::new("customers", "customer-credit"),
+        }
+    }
+
+    #[tokio::test]
+    async fn reserves_credit_and_reports_only_the_poison_message() {
+        let handler = handler_with_customer(5_000);
+        let event = recorded_event();
+        let report = handle_batch(&sqs_batch::messages(&event), &handler).await;
+
+        let response = sqs_batch::batch_response(&report);
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
+        assert!(report.failed[0].poison);
+
+        let customer = handler.store.state(CUSTOMER).unwrap();
+        assert_eq!(
+            (customer.version, customer.state.reserved_cents()),
+            (2, 1250)
+        );
+        let decision = handler.store.outbox().pop().unwrap();
+        assert_eq!(
+            (decision.event_type.as_str(), decision.sequence),
+            ("CreditReserved", 2)
+        );
+        assert_eq!(
+            decision.causation_id.to_string(),
+            "0194a6c2-5f20-7aa0-8b1e-1a2b3c4d5e6f"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_order_placed_changes_nothing() {
+        let handler = handler_with_customer(5_000);
+        let event = recorded_event();
+        let messages = &sqs_batch::messages(&event)[..1];
+        handle_batch(messages, &handler).await;
+        let report = handle_batch(messages, &handler).await;
+        assert_eq!(
+            (report.applied, report.duplicates, report.failed.len()),
+            (0, 1, 0)
+        );
+        assert_eq!(handler.store.state(CUSTOMER).unwrap().version, 2);
+        assert_eq!(handler.store.outbox().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_credit_over_the_limit() {
+        let handler = handler_with_customer(1_000);
+        let event = recorded_event();
+        handle_batch(&sqs_batch::messages(&event)[..1], &handler).await;
+        let decision = handler.store.outbox().pop().unwrap();
+        assert_eq!(decision.event_type, "CreditLimitExceeded");
+        assert_eq!(decision.data["available_cents"], 1_000);
+    }
+
+    #[tokio::test]
+    async fn refuses_credit_for_an_unknown_customer_under_the_order() {
+        let handler = CreditHandler {
+            store: MemoryStore::default(),
+            emitter: Emitter::new("customers", "customer-credit"),
+        };
+        let event = recorded_event();
+        let report = handle_batch(&sqs_batch::messages(&event)[..1], &handler).await;
+        assert_eq!(report.applied, 1);
+        let refusal = handler.store.outbox().pop().unwrap();
+        assert_eq!(
+            (refusal.event_type.as_str(), refusal.subject.as_str()),
+            ("CreditRefused", "0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f")
+        );
+        assert!(handler.store.state(CUSTOMER).is_none());
+    }
+}

@@ -159,3 +159,166 @@ fn invalid(errors: ValidationErrors) -> ApiError {
             .collect(),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use aws_lambda_events::encodings::Body;
+    use mesh::store::memory::MemoryStore;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn deps() -> Deps<MemoryStore<Order>> {
+        Deps {
+            store: MemoryStore::default(),
+            emitter: Emitter::new("orders", "order-events"),
+        }
+    }
+
+    fn recorded_post() -> ApiGatewayV2httpRequest {
+        serde_json::from_str(include_str!("../fixtures/post-orders.json")).unwrap()
+    }
+
+    fn request(route: &str, id: Option<&str>, body: Option<&str>) -> ApiGatewayV2httpRequest {
+        let mut request = recorded_post();
+        request.request_context.route_key = Some(route.into());
+        request.body = body.map(str::to_string);
+        if let Some(id) = id {
+            request.path_parameters.insert("id".into(), id.into());
+        }
+        request
+    }
+
+    fn body(response: &ApiGatewayV2httpResponse) -> Value {
+        match &response.body {
+            Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
+            other => panic!("unexpected body {other:?}"),
+        }
+    }
+
+    async fn place(deps: &Deps<MemoryStore<Order>>) -> String {
+        let response = handle(deps, recorded_post()).await;
+        assert_eq!(response.status_code, 202, "{:?}", body(&response));
+        body(&response)["id"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn places_an_order_and_its_event_in_one_commit() {
+        let deps = deps();
+        let id = place(&deps).await;
+        let order = deps.store.state(&id).unwrap();
+        assert_eq!((order.version, order.state.amount_cents), (1, 1250));
+        let outbox = deps.store.outbox();
+        assert_eq!(outbox.len(), 1);
+        let event = &outbox[0];
+        assert_eq!(
+            (
+                event.event_type.as_str(),
+                event.subject.as_str(),
+                event.sequence
+            ),
+            ("OrderPlaced", id.as_str(), 1)
+        );
+        assert_eq!(
+            event.traceparent.as_deref(),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_400_naming_every_bad_field_and_writes_nothing() {
+        let deps = deps();
+        let response = handle(
+            &deps,
+            request(
+                "POST /orders",
+                None,
+                Some(r#"{"customer_id":"nope","amount_cents":-5}"#),
+            ),
+        )
+        .await;
+        assert_eq!(response.status_code, 400);
+        let fields: Vec<String> = body(&response)["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(fields, ["customer_id", "amount_cents"]);
+        assert!(deps.store.outbox().is_empty());
+
+        let response = handle(&deps, request("POST /orders", None, Some("{not json"))).await;
+        assert_eq!(response.status_code, 400);
+        assert_eq!(body(&response)["fields"][0]["field"], "body");
+        assert!(deps.store.outbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn answers_404_for_an_unknown_order_and_400_for_a_bad_id() {
+        let deps = deps();
+        let response = handle(
+            &deps,
+            request(
+                "GET /orders/{id}",
+                Some("0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f"),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(response.status_code, 404);
+        assert_eq!(
+            body(&response)["error"],
+            "order 0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f not found"
+        );
+        let response = handle(&deps, request("GET /orders/{id}", Some("x"), None)).await;
+        assert_eq!(
+            (
+                response.status_code,
+                body(&response)["fields"][0]["field"].clone()
+            ),
+            (400, "id".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_to_cancel_a_pending_order_with_409() {
+        let deps = deps();
+        let id = place(&deps).await;
+        let response = handle(&deps, request("POST /orders/{id}/cancel", Some(&id), None)).await;
+        assert_eq!(response.status_code, 409, "{:?}", body(&response));
+        assert_eq!(
+            deps.store.outbox().len(),
+            1,
+            "no OrderCancelled may be written"
+        );
+    }
+
+    #[tokio::test]
+    async fn cancels_an_approved_order_and_answers_409_on_a_version_conflict() {
+        let deps = deps();
+        let id = place(&deps).await;
+        let mut approved = deps.store.state(&id).unwrap();
+        approved.state.status = orders::OrderStatus::Approved;
+        deps.store.put_state(&id, approved.state, 2);
+
+        deps.store.inject_conflicts(1);
+        let response = handle(&deps, request("POST /orders/{id}/cancel", Some(&id), None)).await;
+        assert_eq!(response.status_code, 409);
+        assert_eq!(deps.store.outbox().len(), 1, "a conflict writes nothing");
+
+        let response = handle(&deps, request("POST /orders/{id}/cancel", Some(&id), None)).await;
+        assert_eq!(response.status_code, 202);
+        let cancelled = deps
+            .store
+            .outbox()
+            .into_iter()
+            .find(|e| e.event_type == "OrderCancelled")
+            .unwrap();
+        assert_eq!(cancelled.sequence, 3);
+        assert_eq!(
+            deps.store.state(&id).unwrap().state.status,
+            orders::OrderStatus::Cancelled
+        );
+    }
+}

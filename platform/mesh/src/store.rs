@@ -162,17 +162,25 @@ pub enum ReactError<E> {
     Decide(E),
 }
 
-#[cfg(test)]
-pub(crate) mod fake {
-    //! An in-memory store with the same all-or-nothing semantics.
+pub mod memory {
+    //! An in-memory store with the same all-or-nothing semantics, for
+    //! handler tests and local experiments.
     use std::collections::{HashMap, HashSet};
     use std::sync::Mutex;
 
     use super::*;
 
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub struct MemoryStore<S> {
         pub inner: Mutex<Inner<S>>,
+    }
+
+    impl<S> Default for MemoryStore<S> {
+        fn default() -> Self {
+            Self {
+                inner: Mutex::new(Inner::default()),
+            }
+        }
     }
 
     #[derive(Debug)]
@@ -182,6 +190,36 @@ pub(crate) mod fake {
         pub inbox: HashSet<Uuid>,
         /// Commits to fail with a conflict before letting one through.
         pub conflicts_to_inject: u32,
+    }
+
+    impl<S: Clone> MemoryStore<S> {
+        fn lock(&self) -> std::sync::MutexGuard<'_, Inner<S>> {
+            self.inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        /// Every event in the outbox, by entity and sequence.
+        pub fn outbox(&self) -> Vec<Envelope> {
+            let mut events: Vec<_> = self.lock().outbox.values().cloned().collect();
+            events.sort_by(|a, b| (&a.subject, a.sequence).cmp(&(&b.subject, b.sequence)));
+            events
+        }
+
+        pub fn state(&self, entity_id: &str) -> Option<Versioned<S>> {
+            self.lock().states.get(entity_id).cloned()
+        }
+
+        pub fn put_state(&self, entity_id: &str, state: S, version: u64) {
+            self.lock()
+                .states
+                .insert(entity_id.to_string(), Versioned { state, version });
+        }
+
+        /// Makes the next `count` commits fail as if another writer won.
+        pub fn inject_conflicts(&self, count: u32) {
+            self.lock().conflicts_to_inject = count;
+        }
     }
 
     impl<S> Default for Inner<S> {
@@ -262,7 +300,7 @@ pub(crate) mod fake {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::fake::MemoryStore;
+    use super::memory::MemoryStore;
     use super::*;
 
     fn bump(event_id: Uuid) -> impl Fn(Option<Versioned<u32>>) -> Result<Commit<u32>, String> {

@@ -32,23 +32,12 @@ pub struct RegisterCustomer {
 impl RegisterCustomer {
     /// Validates `raw`, reporting every invalid field at once. The caller supplies the
     /// customer id (the client never chooses it) so that a retried request can reuse it.
-    pub fn parse(
-        raw: RawRegisterCustomer,
-        customer_id: CustomerId,
-    ) -> Result<Self, ValidationErrors> {
+    pub fn parse(raw: RawRegisterCustomer, customer_id: CustomerId) -> Result<Self, ValidationErrors> {
         let name = validation::name("name", raw.name.as_ref());
-        let credit_limit_cents =
-            validation::cents("credit_limit_cents", raw.credit_limit_cents.as_ref(), 0);
+        let credit_limit_cents = validation::cents("credit_limit_cents", raw.credit_limit_cents.as_ref(), 0);
         match (name, credit_limit_cents) {
-            (Ok(name), Ok(credit_limit_cents)) => Ok(Self {
-                customer_id,
-                name,
-                credit_limit_cents,
-            }),
-            (name, credit_limit_cents) => Err(ValidationErrors::collect([
-                name.err(),
-                credit_limit_cents.err(),
-            ])),
+            (Ok(name), Ok(credit_limit_cents)) => Ok(Self { customer_id, name, credit_limit_cents }),
+            (name, credit_limit_cents) => Err(ValidationErrors::collect([name.err(), credit_limit_cents.err()])),
         }
     }
 }
@@ -88,11 +77,7 @@ mod tests {
 
         assert_eq!(
             command,
-            RegisterCustomer {
-                customer_id,
-                name: CustomerName::parse("Ada").unwrap(),
-                credit_limit_cents: 5000,
-            }
+            RegisterCustomer { customer_id, name: CustomerName::parse("Ada").unwrap(), credit_limit_cents: 5000 }
         );
     }
 
@@ -109,25 +94,17 @@ mod tests {
     fn allows_a_zero_credit_limit() {
         let body = raw(json!({ "name": "Ada", "credit_limit_cents": 0 }));
 
-        assert_eq!(
-            RegisterCustomer::try_from(body).unwrap().credit_limit_cents,
-            0
-        );
+        assert_eq!(RegisterCustomer::try_from(body).unwrap().credit_limit_cents, 0);
     }
 
     #[test]
     fn reports_every_invalid_field_at_once() {
-        let errors =
-            RegisterCustomer::try_from(raw(json!({ "name": "   ", "credit_limit_cents": -1 })))
-                .unwrap_err();
+        let errors = RegisterCustomer::try_from(raw(json!({ "name": "   ", "credit_limit_cents": -1 }))).unwrap_err();
 
         assert_eq!(
             errors.0,
             vec![
-                ValidationError {
-                    field: "name",
-                    problem: "must not be blank".into()
-                },
+                ValidationError { field: "name", problem: "must not be blank".into() },
                 ValidationError {
                     field: "credit_limit_cents",
                     problem: "must be a non-negative integer number of cents".into()
@@ -138,20 +115,14 @@ mod tests {
 
     #[test]
     fn reports_missing_and_null_fields_as_required() {
-        assert_eq!(
-            problems(json!({ "name": null })),
-            ["name: is required", "credit_limit_cents: is required"]
-        );
+        assert_eq!(problems(json!({ "name": null })), ["name: is required", "credit_limit_cents: is required"]);
     }
 
     #[test]
     fn reports_wrong_json_types_as_field_errors() {
         assert_eq!(
             problems(json!({ "name": ["Ada"], "credit_limit_cents": true })),
-            [
-                "name: must be a string",
-                "credit_limit_cents: must be a number"
-            ]
+            ["name: must be a string", "credit_limit_cents: must be a number"]
         );
     }
 
@@ -159,10 +130,7 @@ mod tests {
     fn rejects_overlong_name_and_limit_above_maximum() {
         assert_eq!(
             problems(json!({ "name": "x".repeat(201), "credit_limit_cents": 1_000_000_001 })),
-            [
-                "name: must be at most 200 characters",
-                "credit_limit_cents: must not exceed 1000000000 cents"
-            ]
+            ["name: must be at most 200 characters", "credit_limit_cents: must not exceed 1000000000 cents"]
         );
     }
 }

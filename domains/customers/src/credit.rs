@@ -15,10 +15,7 @@ use crate::inbound::OrderEvent;
 /// Reacts to an order event, given the customer it names (`None` if that customer
 /// does not exist). Delivery is at least once, so reacting twice to the same fact
 /// yields no events the second time.
-pub fn on_order_event(
-    customer: Option<&Customer>,
-    event: &OrderEvent,
-) -> Result<Vec<CustomerEvent>, CreditError> {
+pub fn on_order_event(customer: Option<&Customer>, event: &OrderEvent) -> Result<Vec<CustomerEvent>, CreditError> {
     if let Some(customer) = customer
         && customer.id != event.customer_id()
     {
@@ -28,25 +25,11 @@ pub fn on_order_event(
         });
     }
     let events = match (customer, event) {
-        (
-            None,
-            OrderEvent::OrderPlaced {
-                order_id,
-                customer_id,
-                ..
-            },
-        ) => vec![refused(*customer_id, *order_id)],
-        (
-            Some(customer),
-            OrderEvent::OrderPlaced {
-                order_id,
-                amount_cents,
-                ..
-            },
-        ) => customer.decide_credit(*order_id, *amount_cents),
-        (Some(customer), OrderEvent::OrderCancelled { order_id, .. }) => {
-            customer.release_credit(*order_id)
+        (None, OrderEvent::OrderPlaced { order_id, customer_id, .. }) => vec![refused(*customer_id, *order_id)],
+        (Some(customer), OrderEvent::OrderPlaced { order_id, amount_cents, .. }) => {
+            customer.decide_credit(*order_id, *amount_cents)
         }
+        (Some(customer), OrderEvent::OrderCancelled { order_id, .. }) => customer.release_credit(*order_id),
         // Nothing can have been reserved for a customer who does not exist.
         (None, OrderEvent::OrderCancelled { .. }) => vec![],
     };
@@ -56,11 +39,7 @@ pub fn on_order_event(
 /// The customer does not exist, so there is no customer stream for this fact: its
 /// subject is the order (see [`CustomerEvent::subject`]).
 fn refused(customer_id: CustomerId, order_id: OrderId) -> CustomerEvent {
-    CustomerEvent::CreditRefused {
-        customer_id,
-        order_id,
-        reason: format!("unknown customer {customer_id}"),
-    }
+    CustomerEvent::CreditRefused { customer_id, order_id, reason: format!("unknown customer {customer_id}") }
 }
 
 impl Customer {
@@ -72,18 +51,9 @@ impl Customer {
         }
         let available_cents = self.available_cents();
         let decision = if amount_cents <= available_cents {
-            CustomerEvent::CreditReserved {
-                customer_id: self.id,
-                order_id,
-                amount_cents,
-            }
+            CustomerEvent::CreditReserved { customer_id: self.id, order_id, amount_cents }
         } else {
-            CustomerEvent::CreditLimitExceeded {
-                customer_id: self.id,
-                order_id,
-                amount_cents,
-                available_cents,
-            }
+            CustomerEvent::CreditLimitExceeded { customer_id: self.id, order_id, amount_cents, available_cents }
         };
         vec![decision]
     }
@@ -93,11 +63,7 @@ impl Customer {
     /// means nothing to do.
     fn release_credit(&self, order_id: OrderId) -> Vec<CustomerEvent> {
         self.reservation(&order_id)
-            .map(|amount_cents| CustomerEvent::CreditReleased {
-                customer_id: self.id,
-                order_id,
-                amount_cents,
-            })
+            .map(|amount_cents| CustomerEvent::CreditReleased { customer_id: self.id, order_id, amount_cents })
             .into_iter()
             .collect()
     }
@@ -122,19 +88,11 @@ mod tests {
     }
 
     fn placed(customer_id: CustomerId, order_id: OrderId, amount_cents: u64) -> OrderEvent {
-        OrderEvent::OrderPlaced {
-            order_id,
-            customer_id,
-            amount_cents,
-        }
+        OrderEvent::OrderPlaced { order_id, customer_id, amount_cents }
     }
 
     fn cancelled(customer_id: CustomerId, order_id: OrderId, amount_cents: u64) -> OrderEvent {
-        OrderEvent::OrderCancelled {
-            order_id,
-            customer_id,
-            amount_cents,
-        }
+        OrderEvent::OrderCancelled { order_id, customer_id, amount_cents }
     }
 
     /// Decides and applies, as the credit function does.
@@ -153,11 +111,7 @@ mod tests {
 
         assert_eq!(
             events,
-            vec![CustomerEvent::CreditReserved {
-                customer_id: customer.id,
-                order_id,
-                amount_cents: 1500,
-            }]
+            vec![CustomerEvent::CreditReserved { customer_id: customer.id, order_id, amount_cents: 1500 }]
         );
         assert_eq!(customer.available_cents(), 3500);
     }
@@ -166,10 +120,7 @@ mod tests {
     fn reserves_exactly_the_available_credit() {
         let customer = customer_with_limit(5000);
 
-        let (customer, _) = react(
-            customer.clone(),
-            &placed(customer.id, OrderId::generate(), 5000),
-        );
+        let (customer, _) = react(customer.clone(), &placed(customer.id, OrderId::generate(), 5000));
 
         assert_eq!(customer.available_cents(), 0);
     }
@@ -177,10 +128,7 @@ mod tests {
     #[test]
     fn refuses_credit_over_limit_and_reports_available() {
         let customer = customer_with_limit(5000);
-        let (customer, _) = react(
-            customer.clone(),
-            &placed(customer.id, OrderId::generate(), 4000),
-        );
+        let (customer, _) = react(customer.clone(), &placed(customer.id, OrderId::generate(), 4000));
         let order_id = OrderId::generate();
 
         let (after, events) = react(customer.clone(), &placed(customer.id, order_id, 1500));
@@ -225,11 +173,7 @@ mod tests {
 
         assert_eq!(
             events,
-            vec![CustomerEvent::CreditReleased {
-                customer_id: customer.id,
-                order_id,
-                amount_cents: 1500,
-            }]
+            vec![CustomerEvent::CreditReleased { customer_id: customer.id, order_id, amount_cents: 1500 }]
         );
         assert_eq!(customer.available_cents(), 5000);
     }
@@ -242,14 +186,7 @@ mod tests {
 
         let (_, events) = react(customer.clone(), &cancelled(customer.id, order_id, 9));
 
-        assert_eq!(
-            events[0],
-            CustomerEvent::CreditReleased {
-                customer_id: customer.id,
-                order_id,
-                amount_cents: 1500,
-            }
-        );
+        assert_eq!(events[0], CustomerEvent::CreditReleased { customer_id: customer.id, order_id, amount_cents: 1500 });
     }
 
     #[test]
@@ -266,10 +203,7 @@ mod tests {
         let customer = customer_with_limit(1000);
         let too_big = placed(customer.id, OrderId::generate(), 1500);
         let (customer, _) = react(customer, &too_big);
-        let raised = Customer {
-            credit_limit_cents: 5000,
-            ..customer
-        };
+        let raised = Customer { credit_limit_cents: 5000, ..customer };
 
         assert_eq!(on_order_event(Some(&raised), &too_big), Ok(vec![]));
     }
@@ -313,10 +247,7 @@ mod tests {
 
         assert_eq!(
             on_order_event(Some(&customer), &placed(stranger, OrderId::generate(), 1)),
-            Err(CreditError::EventForAnotherCustomer {
-                customer: customer.id,
-                event_customer: stranger,
-            })
+            Err(CreditError::EventForAnotherCustomer { customer: customer.id, event_customer: stranger })
         );
     }
 
@@ -328,9 +259,7 @@ mod tests {
         let mut customer = customer_with_limit(10_000);
         let mut seed: u64 = 42;
         let mut next = move |bound: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             (seed >> 33) % bound
         };
         let mut placed_orders: Vec<(OrderId, u64)> = vec![];
@@ -347,25 +276,17 @@ mod tests {
                     placed(customer.id, order.0, order.1)
                 }
                 2 if !placed_orders.is_empty() => {
-                    let (order_id, amount) =
-                        placed_orders[next(placed_orders.len() as u64) as usize];
+                    let (order_id, amount) = placed_orders[next(placed_orders.len() as u64) as usize];
                     placed(customer.id, order_id, amount)
                 }
                 _ if !approved.is_empty() => {
                     let index = next(approved.len() as u64) as usize;
-                    let Some((&order_id, &(amount, was_cancelled))) = approved.iter().nth(index)
-                    else {
+                    let Some((&order_id, &(amount, was_cancelled))) = approved.iter().nth(index) else {
                         continue;
                     };
                     // The orders side emits OrderCancelled once; redeliveries repeat it.
                     approved.insert(order_id, (amount, true));
-                    *seen
-                        .entry(if was_cancelled {
-                            "duplicate cancel"
-                        } else {
-                            "cancel"
-                        })
-                        .or_default() += 1;
+                    *seen.entry(if was_cancelled { "duplicate cancel" } else { "cancel" }).or_default() += 1;
                     cancelled(customer.id, order_id, amount)
                 }
                 _ => continue,
@@ -384,24 +305,12 @@ mod tests {
                 }
             }
 
-            let expected: u64 = approved
-                .values()
-                .filter(|(_, cancelled)| !cancelled)
-                .map(|(amount, _)| amount)
-                .sum();
+            let expected: u64 = approved.values().filter(|(_, cancelled)| !cancelled).map(|(amount, _)| amount).sum();
             assert_eq!(customer.reserved_cents(), expected);
             assert!(customer.reserved_cents() <= customer.credit_limit_cents);
         }
-        for kind in [
-            "CreditReserved",
-            "CreditLimitExceeded",
-            "CreditReleased",
-            "duplicate cancel",
-        ] {
-            assert!(
-                seen.get(kind).is_some_and(|n| *n > 10),
-                "too few {kind}: {seen:?}"
-            );
+        for kind in ["CreditReserved", "CreditLimitExceeded", "CreditReleased", "duplicate cancel"] {
+            assert!(seen.get(kind).is_some_and(|n| *n > 10), "too few {kind}: {seen:?}");
         }
     }
 }

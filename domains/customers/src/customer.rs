@@ -42,16 +42,13 @@ impl Customer {
     /// Credit currently held for orders.
     #[must_use]
     pub fn reserved_cents(&self) -> u64 {
-        self.reservations
-            .values()
-            .fold(0, |total, amount| total.saturating_add(*amount))
+        self.reservations.values().fold(0, |total, amount| total.saturating_add(*amount))
     }
 
     /// Credit still free for new orders; never negative, even if the limit shrank.
     #[must_use]
     pub fn available_cents(&self) -> u64 {
-        self.credit_limit_cents
-            .saturating_sub(self.reserved_cents())
+        self.credit_limit_cents.saturating_sub(self.reserved_cents())
     }
 
     /// The credit held for `order_id`, if any.
@@ -77,14 +74,7 @@ impl Customer {
     pub fn evolve(state: Option<Self>, event: &CustomerEvent) -> Option<Self> {
         match (state, event) {
             (Some(customer), event) => Some(customer.apply(event)),
-            (
-                None,
-                CustomerEvent::CustomerRegistered {
-                    customer_id,
-                    name,
-                    credit_limit_cents,
-                },
-            ) => Some(Self {
+            (None, CustomerEvent::CustomerRegistered { customer_id, name, credit_limit_cents }) => Some(Self {
                 id: *customer_id,
                 name: name.clone(),
                 credit_limit_cents: *credit_limit_cents,
@@ -105,13 +95,8 @@ impl Customer {
         }
         match event {
             CustomerEvent::CustomerRegistered { .. } | CustomerEvent::CreditRefused { .. } => {}
-            CustomerEvent::CreditReserved {
-                order_id,
-                amount_cents,
-                ..
-            } => {
-                self.reservations
-                    .insert(order_id.to_string(), *amount_cents);
+            CustomerEvent::CreditReserved { order_id, amount_cents, .. } => {
+                self.reservations.insert(order_id.to_string(), *amount_cents);
                 self.decided_orders.insert(order_id.to_string());
             }
             CustomerEvent::CreditLimitExceeded { order_id, .. } => {
@@ -140,11 +125,7 @@ mod tests {
     }
 
     fn reserved(customer: &Customer, amount_cents: u64) -> CustomerEvent {
-        CustomerEvent::CreditReserved {
-            customer_id: customer.id,
-            order_id: OrderId::generate(),
-            amount_cents,
-        }
+        CustomerEvent::CreditReserved { customer_id: customer.id, order_id: OrderId::generate(), amount_cents }
     }
 
     #[test]
@@ -174,11 +155,7 @@ mod tests {
         let customer = registered(5000);
         let reservation = reserved(&customer, 1500);
         let order_id = reservation.order_id().unwrap();
-        let release = CustomerEvent::CreditReleased {
-            customer_id: customer.id,
-            order_id,
-            amount_cents: 1500,
-        };
+        let release = CustomerEvent::CreditReleased { customer_id: customer.id, order_id, amount_cents: 1500 };
 
         let customer = customer.apply(&reservation).apply(&release);
 

@@ -8,8 +8,5 @@ use crate::ids::CustomerId;
 pub enum CreditError {
     /// The caller loaded a different customer than the order event names.
     #[error("order event for customer {event_customer} was handed to customer {customer}")]
-    EventForAnotherCustomer {
-        customer: CustomerId,
-        event_customer: CustomerId,
-    },
+    EventForAnotherCustomer { customer: CustomerId, event_customer: CustomerId },
 }

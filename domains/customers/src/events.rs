@@ -12,47 +12,21 @@ use crate::name::CustomerName;
 #[serde(tag = "type", content = "data")]
 pub enum CustomerEvent {
     /// A customer may now buy on credit up to `credit_limit_cents`.
-    CustomerRegistered {
-        customer_id: CustomerId,
-        name: CustomerName,
-        credit_limit_cents: u64,
-    },
+    CustomerRegistered { customer_id: CustomerId, name: CustomerName, credit_limit_cents: u64 },
     /// `amount_cents` of the customer's credit is held for the order.
-    CreditReserved {
-        customer_id: CustomerId,
-        order_id: OrderId,
-        amount_cents: u64,
-    },
+    CreditReserved { customer_id: CustomerId, order_id: OrderId, amount_cents: u64 },
     /// The order asked for more than the customer had available at that moment.
-    CreditLimitExceeded {
-        customer_id: CustomerId,
-        order_id: OrderId,
-        amount_cents: u64,
-        available_cents: u64,
-    },
+    CreditLimitExceeded { customer_id: CustomerId, order_id: OrderId, amount_cents: u64, available_cents: u64 },
     /// The credit held for a cancelled order is available again.
-    CreditReleased {
-        customer_id: CustomerId,
-        order_id: OrderId,
-        amount_cents: u64,
-    },
+    CreditReleased { customer_id: CustomerId, order_id: OrderId, amount_cents: u64 },
     /// Credit could not be checked at all; `reason` is meant for humans.
-    CreditRefused {
-        customer_id: CustomerId,
-        order_id: OrderId,
-        reason: String,
-    },
+    CreditRefused { customer_id: CustomerId, order_id: OrderId, reason: String },
 }
 
 impl CustomerEvent {
     /// Every `type` this product publishes (e.g. for subscription filter policies).
-    pub const TYPES: [&'static str; 5] = [
-        "CustomerRegistered",
-        "CreditReserved",
-        "CreditLimitExceeded",
-        "CreditReleased",
-        "CreditRefused",
-    ];
+    pub const TYPES: [&'static str; 5] =
+        ["CustomerRegistered", "CreditReserved", "CreditLimitExceeded", "CreditReleased", "CreditRefused"];
 
     /// The CloudEvents `type`, identical to the serde tag.
     #[must_use]
@@ -123,27 +97,10 @@ mod tests {
                 name: CustomerName::parse("Ada").unwrap(),
                 credit_limit_cents: 5000,
             },
-            CustomerEvent::CreditReserved {
-                customer_id,
-                order_id,
-                amount_cents: 1500,
-            },
-            CustomerEvent::CreditLimitExceeded {
-                customer_id,
-                order_id,
-                amount_cents: 9000,
-                available_cents: 3500,
-            },
-            CustomerEvent::CreditReleased {
-                customer_id,
-                order_id,
-                amount_cents: 1500,
-            },
-            CustomerEvent::CreditRefused {
-                customer_id,
-                order_id,
-                reason: format!("unknown customer {CUSTOMER}"),
-            },
+            CustomerEvent::CreditReserved { customer_id, order_id, amount_cents: 1500 },
+            CustomerEvent::CreditLimitExceeded { customer_id, order_id, amount_cents: 9000, available_cents: 3500 },
+            CustomerEvent::CreditReleased { customer_id, order_id, amount_cents: 1500 },
+            CustomerEvent::CreditRefused { customer_id, order_id, reason: format!("unknown customer {CUSTOMER}") },
         ]
     }
 

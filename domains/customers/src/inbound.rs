@@ -11,17 +11,9 @@ use crate::ids::{CustomerId, OrderId};
 #[serde(tag = "type", content = "data")]
 pub enum OrderEvent {
     /// Credit must be decided for this order.
-    OrderPlaced {
-        order_id: OrderId,
-        customer_id: CustomerId,
-        amount_cents: u64,
-    },
+    OrderPlaced { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
     /// The order was cancelled after approval; its credit can be released.
-    OrderCancelled {
-        order_id: OrderId,
-        customer_id: CustomerId,
-        amount_cents: u64,
-    },
+    OrderCancelled { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
 }
 
 impl OrderEvent {
@@ -61,9 +53,7 @@ impl OrderEvent {
     #[must_use]
     pub fn customer_id(&self) -> CustomerId {
         match self {
-            Self::OrderPlaced { customer_id, .. } | Self::OrderCancelled { customer_id, .. } => {
-                *customer_id
-            }
+            Self::OrderPlaced { customer_id, .. } | Self::OrderCancelled { customer_id, .. } => *customer_id,
         }
     }
 }

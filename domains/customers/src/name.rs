@@ -74,10 +74,7 @@ mod tests {
 
     #[test]
     fn accepts_and_trims_a_normal_name() {
-        assert_eq!(
-            CustomerName::parse("  Ada Lovelace ").unwrap().as_str(),
-            "Ada Lovelace"
-        );
+        assert_eq!(CustomerName::parse("  Ada Lovelace ").unwrap().as_str(), "Ada Lovelace");
     }
 
     #[test]
@@ -91,9 +88,6 @@ mod tests {
         let longest = "é".repeat(MAX_NAME_CHARS);
 
         assert!(CustomerName::parse(&longest).is_ok());
-        assert_eq!(
-            CustomerName::parse(&format!("{longest}é")),
-            Err(InvalidName::TooLong)
-        );
+        assert_eq!(CustomerName::parse(&format!("{longest}é")), Err(InvalidName::TooLong));
     }
 }

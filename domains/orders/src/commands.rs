@@ -31,19 +31,11 @@ impl PlaceOrder {
     /// Validates `raw`, reporting every invalid field at once. The caller supplies the
     /// order id (the client never chooses it) so that a retried request can reuse it.
     pub fn parse(raw: RawPlaceOrder, order_id: OrderId) -> Result<Self, ValidationErrors> {
-        let customer_id =
-            validation::id("customer_id", raw.customer_id.as_ref(), CustomerId::parse);
+        let customer_id = validation::id("customer_id", raw.customer_id.as_ref(), CustomerId::parse);
         let amount_cents = validation::cents("amount_cents", raw.amount_cents.as_ref(), 1);
         match (customer_id, amount_cents) {
-            (Ok(customer_id), Ok(amount_cents)) => Ok(Self {
-                order_id,
-                customer_id,
-                amount_cents,
-            }),
-            (customer_id, amount_cents) => Err(ValidationErrors::collect([
-                customer_id.err(),
-                amount_cents.err(),
-            ])),
+            (Ok(customer_id), Ok(amount_cents)) => Ok(Self { order_id, customer_id, amount_cents }),
+            (customer_id, amount_cents) => Err(ValidationErrors::collect([customer_id.err(), amount_cents.err()])),
         }
     }
 }
@@ -85,11 +77,7 @@ mod tests {
 
         assert_eq!(
             command,
-            PlaceOrder {
-                order_id,
-                customer_id: CustomerId::parse(CUSTOMER).unwrap(),
-                amount_cents: 1500,
-            }
+            PlaceOrder { order_id, customer_id: CustomerId::parse(CUSTOMER).unwrap(), amount_cents: 1500 }
         );
     }
 
@@ -104,20 +92,13 @@ mod tests {
 
     #[test]
     fn reports_every_invalid_field_at_once() {
-        let errors = PlaceOrder::try_from(raw(json!({ "customer_id": "bob", "amount_cents": 0 })))
-            .unwrap_err();
+        let errors = PlaceOrder::try_from(raw(json!({ "customer_id": "bob", "amount_cents": 0 }))).unwrap_err();
 
         assert_eq!(
             errors.0,
             vec![
-                ValidationError {
-                    field: "customer_id",
-                    problem: "must be a UUID".into()
-                },
-                ValidationError {
-                    field: "amount_cents",
-                    problem: "must be a positive integer number of cents".into()
-                },
+                ValidationError { field: "customer_id", problem: "must be a UUID".into() },
+                ValidationError { field: "amount_cents", problem: "must be a positive integer number of cents".into() },
             ]
         );
     }
@@ -134,10 +115,7 @@ mod tests {
     fn reports_wrong_json_types_as_field_errors() {
         assert_eq!(
             problems(json!({ "customer_id": 42, "amount_cents": "1500" })),
-            [
-                "customer_id: must be a string",
-                "amount_cents: must be a number"
-            ]
+            ["customer_id: must be a string", "amount_cents: must be a number"]
         );
     }
 

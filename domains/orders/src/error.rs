@@ -17,8 +17,5 @@ pub enum OrderError {
     AlreadyCancelled,
     /// A credit event was routed to the wrong order: a wiring bug, not a business outcome.
     #[error("credit event for order {event_order} was handed to order {order}")]
-    CreditForAnotherOrder {
-        order: OrderId,
-        event_order: OrderId,
-    },
+    CreditForAnotherOrder { order: OrderId, event_order: OrderId },
 }

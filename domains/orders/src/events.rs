@@ -12,40 +12,18 @@ use crate::ids::{CustomerId, OrderId};
 #[serde(tag = "type", content = "data")]
 pub enum OrderEvent {
     /// A customer asked for goods worth `amount_cents`; credit is not yet checked.
-    OrderPlaced {
-        order_id: OrderId,
-        customer_id: CustomerId,
-        amount_cents: u64,
-    },
+    OrderPlaced { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
     /// The customers product reserved credit for the order.
-    OrderApproved {
-        order_id: OrderId,
-        customer_id: CustomerId,
-        amount_cents: u64,
-    },
+    OrderApproved { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
     /// Credit was not granted; `reason` is meant for humans.
-    OrderRejected {
-        order_id: OrderId,
-        customer_id: CustomerId,
-        amount_cents: u64,
-        reason: String,
-    },
+    OrderRejected { order_id: OrderId, customer_id: CustomerId, amount_cents: u64, reason: String },
     /// An approved order was cancelled; its reserved credit should be released.
-    OrderCancelled {
-        order_id: OrderId,
-        customer_id: CustomerId,
-        amount_cents: u64,
-    },
+    OrderCancelled { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
 }
 
 impl OrderEvent {
     /// Every `type` this product publishes (e.g. for subscription filter policies).
-    pub const TYPES: [&'static str; 4] = [
-        "OrderPlaced",
-        "OrderApproved",
-        "OrderRejected",
-        "OrderCancelled",
-    ];
+    pub const TYPES: [&'static str; 4] = ["OrderPlaced", "OrderApproved", "OrderRejected", "OrderCancelled"];
 
     /// The CloudEvents `type`, identical to the serde tag.
     #[must_use]
@@ -109,47 +87,28 @@ mod tests {
     const CUSTOMER: &str = "0190a6c2-0000-7000-8000-000000000001";
 
     fn ids() -> (OrderId, CustomerId) {
-        (
-            OrderId::parse(ORDER).unwrap(),
-            CustomerId::parse(CUSTOMER).unwrap(),
-        )
+        (OrderId::parse(ORDER).unwrap(), CustomerId::parse(CUSTOMER).unwrap())
     }
 
     fn every_event() -> Vec<OrderEvent> {
         let (order_id, customer_id) = ids();
         vec![
-            OrderEvent::OrderPlaced {
-                order_id,
-                customer_id,
-                amount_cents: 1500,
-            },
-            OrderEvent::OrderApproved {
-                order_id,
-                customer_id,
-                amount_cents: 1500,
-            },
+            OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500 },
+            OrderEvent::OrderApproved { order_id, customer_id, amount_cents: 1500 },
             OrderEvent::OrderRejected {
                 order_id,
                 customer_id,
                 amount_cents: 1500,
                 reason: "credit limit exceeded: requested 1500, available 1000".into(),
             },
-            OrderEvent::OrderCancelled {
-                order_id,
-                customer_id,
-                amount_cents: 1500,
-            },
+            OrderEvent::OrderCancelled { order_id, customer_id, amount_cents: 1500 },
         ]
     }
 
     #[test]
     fn serializes_order_placed_as_tagged_type_and_data() {
         let (order_id, customer_id) = ids();
-        let event = OrderEvent::OrderPlaced {
-            order_id,
-            customer_id,
-            amount_cents: 1500,
-        };
+        let event = OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500 };
 
         let json = serde_json::to_value(&event).unwrap();
 

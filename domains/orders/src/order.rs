@@ -69,14 +69,7 @@ impl Order {
     pub fn evolve(state: Option<Self>, event: &OrderEvent) -> Option<Self> {
         match (state, event) {
             (Some(order), event) => Some(order.apply(event)),
-            (
-                None,
-                OrderEvent::OrderPlaced {
-                    order_id,
-                    customer_id,
-                    amount_cents,
-                },
-            ) => Some(Self {
+            (None, OrderEvent::OrderPlaced { order_id, customer_id, amount_cents }) => Some(Self {
                 id: *order_id,
                 customer_id: *customer_id,
                 amount_cents: *amount_cents,
@@ -154,11 +147,8 @@ pub(crate) mod tests {
 
     #[test]
     fn places_a_pending_order() {
-        let command = PlaceOrder {
-            order_id: OrderId::generate(),
-            customer_id: CustomerId::generate(),
-            amount_cents: 1500,
-        };
+        let command =
+            PlaceOrder { order_id: OrderId::generate(), customer_id: CustomerId::generate(), amount_cents: 1500 };
 
         let events = Order::place(command.clone());
         let order = Order::from_events(&events).unwrap();
@@ -183,11 +173,7 @@ pub(crate) mod tests {
 
         assert_eq!(
             events,
-            vec![OrderEvent::OrderCancelled {
-                order_id: order.id,
-                customer_id: order.customer_id,
-                amount_cents: 1500,
-            }]
+            vec![OrderEvent::OrderCancelled { order_id: order.id, customer_id: order.customer_id, amount_cents: 1500 }]
         );
         assert_eq!(order.apply(&events[0]).status, OrderStatus::Cancelled);
     }

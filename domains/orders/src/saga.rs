@@ -41,12 +41,7 @@ pub enum CreditEvent {
 
 impl CreditEvent {
     /// The `type`s this view decodes.
-    pub const TYPES: [&'static str; 4] = [
-        "CreditReserved",
-        "CreditLimitExceeded",
-        "CreditRefused",
-        "CreditReleased",
-    ];
+    pub const TYPES: [&'static str; 4] = ["CreditReserved", "CreditLimitExceeded", "CreditRefused", "CreditReleased"];
 
     /// Whether an incoming event `type` is one this view decodes.
     #[must_use]
@@ -96,10 +91,7 @@ impl Order {
     /// customers product's own bookkeeping and needs no reaction.
     pub fn on_credit(&self, event: &CreditEvent) -> Result<Vec<OrderEvent>, OrderError> {
         if event.order_id() != self.id {
-            return Err(OrderError::CreditForAnotherOrder {
-                order: self.id,
-                event_order: event.order_id(),
-            });
+            return Err(OrderError::CreditForAnotherOrder { order: self.id, event_order: event.order_id() });
         }
         if self.status != OrderStatus::Pending {
             return Ok(vec![]);
@@ -110,13 +102,9 @@ impl Order {
                 customer_id: self.customer_id,
                 amount_cents: self.amount_cents,
             },
-            CreditEvent::CreditLimitExceeded {
-                amount_cents,
-                available_cents,
-                ..
-            } => self.rejected(format!(
-                "credit limit exceeded: requested {amount_cents}, available {available_cents}"
-            )),
+            CreditEvent::CreditLimitExceeded { amount_cents, available_cents, .. } => {
+                self.rejected(format!("credit limit exceeded: requested {amount_cents}, available {available_cents}"))
+            }
             CreditEvent::CreditRefused { reason, .. } => self.rejected(reason.clone()),
             CreditEvent::CreditReleased { .. } => return Ok(vec![]),
         };
@@ -183,11 +171,7 @@ mod tests {
 
         assert_eq!(
             events,
-            vec![OrderEvent::OrderApproved {
-                order_id: order.id,
-                customer_id: order.customer_id,
-                amount_cents: 1500,
-            }]
+            vec![OrderEvent::OrderApproved { order_id: order.id, customer_id: order.customer_id, amount_cents: 1500 }]
         );
     }
 
@@ -216,10 +200,7 @@ mod tests {
         let order = decided(order, &credit);
 
         assert_eq!(order.status, OrderStatus::Rejected);
-        assert_eq!(
-            order.rejection_reason,
-            Some(format!("unknown customer {}", order.customer_id))
-        );
+        assert_eq!(order.rejection_reason, Some(format!("unknown customer {}", order.customer_id)));
     }
 
     #[test]
@@ -244,11 +225,8 @@ mod tests {
     #[test]
     fn ignores_credit_released() {
         let order = pending();
-        let released = CreditEvent::CreditReleased {
-            customer_id: order.customer_id,
-            order_id: order.id,
-            amount_cents: 1500,
-        };
+        let released =
+            CreditEvent::CreditReleased { customer_id: order.customer_id, order_id: order.id, amount_cents: 1500 };
 
         assert_eq!(order.on_credit(&released), Ok(vec![]));
     }
@@ -257,18 +235,12 @@ mod tests {
     fn refuses_credit_event_for_another_order() {
         let order = pending();
         let other = OrderId::generate();
-        let credit = CreditEvent::CreditReserved {
-            customer_id: order.customer_id,
-            order_id: other,
-            amount_cents: 1500,
-        };
+        let credit =
+            CreditEvent::CreditReserved { customer_id: order.customer_id, order_id: other, amount_cents: 1500 };
 
         assert_eq!(
             order.on_credit(&credit),
-            Err(OrderError::CreditForAnotherOrder {
-                order: order.id,
-                event_order: other,
-            })
+            Err(OrderError::CreditForAnotherOrder { order: order.id, event_order: other })
         );
     }
 

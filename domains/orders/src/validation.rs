@@ -23,10 +23,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub(crate) fn new(field: &'static str, problem: impl Into<String>) -> Self {
-        Self {
-            field,
-            problem: problem.into(),
-        }
+        Self { field, problem: problem.into() }
     }
 }
 
@@ -71,10 +68,7 @@ impl<'a> IntoIterator for &'a ValidationErrors {
 }
 
 /// A present, non-null value. JSON `null` counts as missing.
-pub(crate) fn required<'a>(
-    field: &'static str,
-    value: Option<&'a Value>,
-) -> Result<&'a Value, ValidationError> {
+pub(crate) fn required<'a>(field: &'static str, value: Option<&'a Value>) -> Result<&'a Value, ValidationError> {
     match value {
         None | Some(Value::Null) => Err(ValidationError::new(field, "is required")),
         Some(value) => Ok(value),
@@ -87,23 +81,16 @@ pub(crate) fn id<T>(
     value: Option<&Value>,
     parse: fn(&str) -> Result<T, InvalidId>,
 ) -> Result<T, ValidationError> {
-    let text = required(field, value)?
-        .as_str()
-        .ok_or_else(|| ValidationError::new(field, "must be a string"))?;
+    let text = required(field, value)?.as_str().ok_or_else(|| ValidationError::new(field, "must be a string"))?;
     parse(text).map_err(|invalid| ValidationError::new(field, invalid.to_string()))
 }
 
 /// A required whole number of cents between `min` and [`MAX_AMOUNT_CENTS`].
-pub(crate) fn cents(
-    field: &'static str,
-    value: Option<&Value>,
-    min: u64,
-) -> Result<u64, ValidationError> {
+pub(crate) fn cents(field: &'static str, value: Option<&Value>, min: u64) -> Result<u64, ValidationError> {
     let Value::Number(number) = required(field, value)? else {
         return Err(ValidationError::new(field, "must be a number"));
     };
-    let too_large =
-        || ValidationError::new(field, format!("must not exceed {MAX_AMOUNT_CENTS} cents"));
+    let too_large = || ValidationError::new(field, format!("must not exceed {MAX_AMOUNT_CENTS} cents"));
     let wrong_range = || {
         let kind = if min == 0 { "non-negative" } else { "positive" };
         ValidationError::new(field, format!("must be a {kind} integer number of cents"))
@@ -131,18 +118,12 @@ mod tests {
             ValidationError::new("amount_cents", "is required"),
         ]);
 
-        assert_eq!(
-            errors.to_string(),
-            "customer_id: must be a UUID; amount_cents: is required"
-        );
+        assert_eq!(errors.to_string(), "customer_id: must be a UUID; amount_cents: is required");
     }
 
     #[test]
     fn treats_null_as_missing() {
-        assert_eq!(
-            required("x", Some(&Value::Null)),
-            Err(ValidationError::new("x", "is required"))
-        );
+        assert_eq!(required("x", Some(&Value::Null)), Err(ValidationError::new("x", "is required")));
     }
 
     #[test]

@@ -21,18 +21,9 @@ impl Deps<DynamoStore<Customer>> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
         let client = aws_sdk_dynamodb::Client::new(&config::sdk_config().await);
-        let tables = Tables {
-            state: settings.state_table,
-            outbox: settings.outbox_table,
-            inbox: None,
-        };
+        let tables = Tables { state: settings.state_table, outbox: settings.outbox_table, inbox: None };
         Ok(Self {
-            store: DynamoStore::new(
-                client,
-                tables,
-                settings.outbox_retention,
-                settings.inbox_retention,
-            ),
+            store: DynamoStore::new(client, tables, settings.outbox_retention, settings.inbox_retention),
             emitter: Emitter::new(&settings.domain, &settings.product),
         })
     }
@@ -58,21 +49,17 @@ async fn register<St: StateStore<Customer>>(
     deps: &Deps<St>,
     request: &ApiGatewayV2httpRequest,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
-    let raw: RawRegisterCustomer = serde_json::from_value(json_body(request)?)
-        .map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let raw: RawRegisterCustomer =
+        serde_json::from_value(json_body(request)?).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
     let command = RegisterCustomer::parse(raw, CustomerId::generate()).map_err(invalid)?;
     let customer_id = command.customer_id.to_string();
     let events = Customer::register(command);
-    let customer = Customer::from_events(&events)
-        .ok_or_else(|| ApiError::internal("registering produced no customer"))?;
+    let customer =
+        Customer::from_events(&events).ok_or_else(|| ApiError::internal("registering produced no customer"))?;
     let meta = EventMeta::root(Uuid::now_v7());
-    let envelopes = deps
-        .emitter
-        .envelopes(&customer_id, 1, &events, &meta)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    deps.store
-        .commit(Commit::decided(&customer_id, 0, customer, envelopes, None))
-        .await?;
+    let envelopes =
+        deps.emitter.envelopes(&customer_id, 1, &events, &meta).map_err(|e| ApiError::internal(e.to_string()))?;
+    deps.store.commit(Commit::decided(&customer_id, 0, customer, envelopes, None)).await?;
     Ok(json_response(201, &json!({ "id": customer_id })))
 }
 
@@ -104,12 +91,6 @@ async fn get<St: StateStore<Customer>>(
 
 fn invalid(errors: ValidationErrors) -> ApiError {
     ApiError::invalid(
-        errors
-            .iter()
-            .map(|e| FieldProblem {
-                field: e.field.into(),
-                problem: e.problem.clone(),
-            })
-            .collect(),
+        errors.iter().map(|e| FieldProblem { field: e.field.into(), problem: e.problem.clone() }).collect(),
     )
 }

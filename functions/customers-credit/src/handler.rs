@@ -24,18 +24,9 @@ impl CreditHandler<DynamoStore<Customer>> {
         let settings = Settings::from_env()?;
         let inbox = config::required("INBOX_TABLE")?;
         let client = aws_sdk_dynamodb::Client::new(&config::sdk_config().await);
-        let tables = Tables {
-            state: settings.state_table,
-            outbox: settings.outbox_table,
-            inbox: Some(inbox),
-        };
+        let tables = Tables { state: settings.state_table, outbox: settings.outbox_table, inbox: Some(inbox) };
         Ok(Self {
-            store: DynamoStore::new(
-                client,
-                tables,
-                settings.outbox_retention,
-                settings.inbox_retention,
-            ),
+            store: DynamoStore::new(client, tables, settings.outbox_retention, settings.inbox_retention),
             emitter: Emitter::new(&settings.domain, &settings.product),
         })
     }
@@ -46,10 +37,9 @@ impl<St: StateStore<Customer>> Handler for CreditHandler<St> {
         let event: OrderEvent = decode(envelope).map_err(|e| HandleError::Poison(e.to_string()))?;
         let customer_id = event.customer_id().to_string();
         let meta = EventMeta::caused_by(envelope);
-        let applied = react_once(&self.store, &customer_id, ATTEMPTS, |current| {
-            self.decide(current, &event, envelope, &meta)
-        })
-        .await?;
+        let applied =
+            react_once(&self.store, &customer_id, ATTEMPTS, |current| self.decide(current, &event, envelope, &meta))
+                .await?;
         Ok(applied)
     }
 }
@@ -67,19 +57,11 @@ impl<St> CreditHandler<St> {
         let encode = |e: mesh::event::EventCodecError| HandleError::Poison(e.to_string());
         match current {
             Some(Versioned { state, version }) => {
-                let envelopes = self
-                    .emitter
-                    .envelopes(&state.id.to_string(), version + 1, &decisions, meta)
-                    .map_err(encode)?;
+                let envelopes =
+                    self.emitter.envelopes(&state.id.to_string(), version + 1, &decisions, meta).map_err(encode)?;
                 let customer_id = state.id.to_string();
                 let customer = decisions.iter().fold(state, Customer::apply);
-                Ok(Commit::decided(
-                    &customer_id,
-                    version,
-                    customer,
-                    envelopes,
-                    Some(cause.id),
-                ))
+                Ok(Commit::decided(&customer_id, version, customer, envelopes, Some(cause.id)))
             }
             // No customer: the only decision is a refusal, filed under the
             // order (there is no customer history to append it to).
@@ -88,16 +70,10 @@ impl<St> CreditHandler<St> {
                 for decision in &decisions {
                     let subject = decision.subject();
                     envelopes.extend(
-                        self.emitter
-                            .envelopes(&subject, 1, std::slice::from_ref(decision), meta)
-                            .map_err(encode)?,
+                        self.emitter.envelopes(&subject, 1, std::slice::from_ref(decision), meta).map_err(encode)?,
                     );
                 }
-                Ok(Commit {
-                    change: None,
-                    events: envelopes,
-                    inbox: Some(cause.id),
-                })
+                Ok(Commit { change: None, events: envelopes, inbox: Some(cause.id) })
             }
         }
     }
@@ -128,10 +104,7 @@ mod tests {
             credit_limit_cents: limit,
         });
         store.put_state(CUSTOMER, Customer::from_events(&registered).unwrap(), 1);
-        CreditHandler {
-            store,
-            emitter: Emitter::new("customers", "customer-credit"),
-        }
+        CreditHandler { store, emitter: Emitter::new("customers", "customer-credit") }
     }
 
     #[tokio::test]
@@ -141,28 +114,15 @@ mod tests {
         let report = handle_batch(&sqs_batch::messages(&event), &handler).await;
 
         let response = sqs_batch::batch_response(&report);
-        let failed: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, ["2e1424d4-f796-459a-8184-9c92662be6da"]);
         assert!(report.failed[0].poison);
 
         let customer = handler.store.state(CUSTOMER).unwrap();
-        assert_eq!(
-            (customer.version, customer.state.reserved_cents()),
-            (2, 1250)
-        );
+        assert_eq!((customer.version, customer.state.reserved_cents()), (2, 1250));
         let decision = handler.store.outbox().pop().unwrap();
-        assert_eq!(
-            (decision.event_type.as_str(), decision.sequence),
-            ("CreditReserved", 2)
-        );
-        assert_eq!(
-            decision.causation_id.to_string(),
-            "0194a6c2-5f20-7aa0-8b1e-1a2b3c4d5e6f"
-        );
+        assert_eq!((decision.event_type.as_str(), decision.sequence), ("CreditReserved", 2));
+        assert_eq!(decision.causation_id.to_string(), "0194a6c2-5f20-7aa0-8b1e-1a2b3c4d5e6f");
     }
 
     #[tokio::test]
@@ -172,10 +132,7 @@ mod tests {
         let messages = &sqs_batch::messages(&event)[..1];
         handle_batch(messages, &handler).await;
         let report = handle_batch(messages, &handler).await;
-        assert_eq!(
-            (report.applied, report.duplicates, report.failed.len()),
-            (0, 1, 0)
-        );
+        assert_eq!((report.applied, report.duplicates, report.failed.len()), (0, 1, 0));
         assert_eq!(handler.store.state(CUSTOMER).unwrap().version, 2);
         assert_eq!(handler.store.outbox().len(), 1);
     }
@@ -192,10 +149,8 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_credit_for_an_unknown_customer_under_the_order() {
-        let handler = CreditHandler {
-            store: MemoryStore::default(),
-            emitter: Emitter::new("customers", "customer-credit"),
-        };
+        let handler =
+            CreditHandler { store: MemoryStore::default(), emitter: Emitter::new("customers", "customer-credit") };
         let event = recorded_event();
         let report = handle_batch(&sqs_batch::messages(&event)[..1], &handler).await;
         assert_eq!(report.applied, 1);

@@ -21,18 +21,9 @@ impl Deps<DynamoStore<Order>> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = Settings::from_env()?;
         let client = aws_sdk_dynamodb::Client::new(&config::sdk_config().await);
-        let tables = Tables {
-            state: settings.state_table,
-            outbox: settings.outbox_table,
-            inbox: None,
-        };
+        let tables = Tables { state: settings.state_table, outbox: settings.outbox_table, inbox: None };
         Ok(Self {
-            store: DynamoStore::new(
-                client,
-                tables,
-                settings.outbox_retention,
-                settings.inbox_retention,
-            ),
+            store: DynamoStore::new(client, tables, settings.outbox_retention, settings.inbox_retention),
             emitter: Emitter::new(&settings.domain, &settings.product),
         })
     }
@@ -59,18 +50,14 @@ async fn place<St: StateStore<Order>>(
     deps: &Deps<St>,
     request: &ApiGatewayV2httpRequest,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
-    let raw: RawPlaceOrder = serde_json::from_value(json_body(request)?)
-        .map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let raw: RawPlaceOrder =
+        serde_json::from_value(json_body(request)?).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
     let command = PlaceOrder::parse(raw, OrderId::generate()).map_err(invalid)?;
     let order_id = command.order_id.to_string();
     let events = Order::place(command);
-    let order = Order::from_events(&events)
-        .ok_or_else(|| ApiError::internal("placing produced no order"))?;
+    let order = Order::from_events(&events).ok_or_else(|| ApiError::internal("placing produced no order"))?;
     commit(deps, request, &order_id, 0, order, &events).await?;
-    Ok(json_response(
-        202,
-        &json!({ "id": order_id, "status": "pending" }),
-    ))
+    Ok(json_response(202, &json!({ "id": order_id, "status": "pending" })))
 }
 
 async fn get<St: StateStore<Order>>(
@@ -78,11 +65,7 @@ async fn get<St: StateStore<Order>>(
     request: &ApiGatewayV2httpRequest,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
     let order_id = order_id(request)?;
-    let order = deps
-        .store
-        .load(&order_id)
-        .await?
-        .ok_or_else(|| not_found(&order_id))?;
+    let order = deps.store.load(&order_id).await?.ok_or_else(|| not_found(&order_id))?;
     Ok(json_response(200, &json!(order.state)))
 }
 
@@ -91,21 +74,11 @@ async fn cancel<St: StateStore<Order>>(
     request: &ApiGatewayV2httpRequest,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
     let order_id = order_id(request)?;
-    let current = deps
-        .store
-        .load(&order_id)
-        .await?
-        .ok_or_else(|| not_found(&order_id))?;
-    let events = current
-        .state
-        .cancel()
-        .map_err(|e: OrderError| ApiError::conflict(e.to_string()))?;
+    let current = deps.store.load(&order_id).await?.ok_or_else(|| not_found(&order_id))?;
+    let events = current.state.cancel().map_err(|e: OrderError| ApiError::conflict(e.to_string()))?;
     let order = events.iter().fold(current.state, Order::apply);
     commit(deps, request, &order_id, current.version, order, &events).await?;
-    Ok(json_response(
-        202,
-        &json!({ "id": order_id, "status": "cancelled" }),
-    ))
+    Ok(json_response(202, &json!({ "id": order_id, "status": "cancelled" })))
 }
 
 async fn commit<St: StateStore<Order>>(
@@ -120,28 +93,19 @@ async fn commit<St: StateStore<Order>>(
         .emitter
         .envelopes(order_id, version + 1, events, &request_meta(request))
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(deps
-        .store
-        .commit(Commit::decided(order_id, version, order, envelopes, None))
-        .await?)
+    Ok(deps.store.commit(Commit::decided(order_id, version, order, envelopes, None)).await?)
 }
 
 /// Each request starts a conversation; its W3C trace context travels along.
 fn request_meta(request: &ApiGatewayV2httpRequest) -> EventMeta {
     let mut meta = EventMeta::root(Uuid::now_v7());
-    meta.traceparent = request
-        .headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    meta.traceparent = request.headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
     meta
 }
 
 fn order_id(request: &ApiGatewayV2httpRequest) -> Result<String, ApiError> {
     let raw = path_param(request, "id")?;
-    OrderId::parse(raw)
-        .map(|id| id.to_string())
-        .map_err(|e| ApiError::bad_request("id", e.to_string()))
+    OrderId::parse(raw).map(|id| id.to_string()).map_err(|e| ApiError::bad_request("id", e.to_string()))
 }
 
 fn not_found(order_id: &str) -> ApiError {
@@ -150,13 +114,7 @@ fn not_found(order_id: &str) -> ApiError {
 
 fn invalid(errors: ValidationErrors) -> ApiError {
     ApiError::invalid(
-        errors
-            .iter()
-            .map(|e| FieldProblem {
-                field: e.field.into(),
-                problem: e.problem.clone(),
-            })
-            .collect(),
+        errors.iter().map(|e| FieldProblem { field: e.field.into(), problem: e.problem.clone() }).collect(),
     )
 }
 
@@ -170,10 +128,7 @@ mod tests {
     use super::*;
 
     fn deps() -> Deps<MemoryStore<Order>> {
-        Deps {
-            store: MemoryStore::default(),
-            emitter: Emitter::new("orders", "order-events"),
-        }
+        Deps { store: MemoryStore::default(), emitter: Emitter::new("orders", "order-events") }
     }
 
     fn recorded_post() -> ApiGatewayV2httpRequest {
@@ -213,31 +168,17 @@ mod tests {
         assert_eq!(outbox.len(), 1);
         let event = &outbox[0];
         assert_eq!(
-            (
-                event.event_type.as_str(),
-                event.subject.as_str(),
-                event.sequence
-            ),
+            (event.event_type.as_str(), event.subject.as_str(), event.sequence),
             ("OrderPlaced", id.as_str(), 1)
         );
-        assert_eq!(
-            event.traceparent.as_deref(),
-            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-        );
+        assert_eq!(event.traceparent.as_deref(), Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
     }
 
     #[tokio::test]
     async fn answers_400_naming_every_bad_field_and_writes_nothing() {
         let deps = deps();
-        let response = handle(
-            &deps,
-            request(
-                "POST /orders",
-                None,
-                Some(r#"{"customer_id":"nope","amount_cents":-5}"#),
-            ),
-        )
-        .await;
+        let response =
+            handle(&deps, request("POST /orders", None, Some(r#"{"customer_id":"nope","amount_cents":-5}"#))).await;
         assert_eq!(response.status_code, 400);
         let fields: Vec<String> = body(&response)["fields"]
             .as_array()
@@ -257,28 +198,12 @@ mod tests {
     #[tokio::test]
     async fn answers_404_for_an_unknown_order_and_400_for_a_bad_id() {
         let deps = deps();
-        let response = handle(
-            &deps,
-            request(
-                "GET /orders/{id}",
-                Some("0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f"),
-                None,
-            ),
-        )
-        .await;
+        let response =
+            handle(&deps, request("GET /orders/{id}", Some("0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f"), None)).await;
         assert_eq!(response.status_code, 404);
-        assert_eq!(
-            body(&response)["error"],
-            "order 0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f not found"
-        );
+        assert_eq!(body(&response)["error"], "order 0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f not found");
         let response = handle(&deps, request("GET /orders/{id}", Some("x"), None)).await;
-        assert_eq!(
-            (
-                response.status_code,
-                body(&response)["fields"][0]["field"].clone()
-            ),
-            (400, "id".into())
-        );
+        assert_eq!((response.status_code, body(&response)["fields"][0]["field"].clone()), (400, "id".into()));
     }
 
     #[tokio::test]
@@ -287,11 +212,7 @@ mod tests {
         let id = place(&deps).await;
         let response = handle(&deps, request("POST /orders/{id}/cancel", Some(&id), None)).await;
         assert_eq!(response.status_code, 409, "{:?}", body(&response));
-        assert_eq!(
-            deps.store.outbox().len(),
-            1,
-            "no OrderCancelled may be written"
-        );
+        assert_eq!(deps.store.outbox().len(), 1, "no OrderCancelled may be written");
     }
 
     #[tokio::test]
@@ -309,16 +230,8 @@ mod tests {
 
         let response = handle(&deps, request("POST /orders/{id}/cancel", Some(&id), None)).await;
         assert_eq!(response.status_code, 202);
-        let cancelled = deps
-            .store
-            .outbox()
-            .into_iter()
-            .find(|e| e.event_type == "OrderCancelled")
-            .unwrap();
+        let cancelled = deps.store.outbox().into_iter().find(|e| e.event_type == "OrderCancelled").unwrap();
         assert_eq!(cancelled.sequence, 3);
-        assert_eq!(
-            deps.store.state(&id).unwrap().state.status,
-            orders::OrderStatus::Cancelled
-        );
+        assert_eq!(deps.store.state(&id).unwrap().state.status, orders::OrderStatus::Cancelled);
     }
 }

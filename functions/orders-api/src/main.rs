@@ -9,8 +9,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let deps = handler::Deps::from_env().await?;
     let deps = &deps;
-    run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, Error>(handler::handle(deps, event.payload).await)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<_>| async move { Ok::<_, Error>(handler::handle(deps, event.payload).await) },
+    ))
     .await
 }

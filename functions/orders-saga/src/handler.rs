@@ -23,18 +23,9 @@ impl SagaHandler<DynamoStore<Order>> {
         let settings = Settings::from_env()?;
         let inbox = config::required("INBOX_TABLE")?;
         let client = aws_sdk_dynamodb::Client::new(&config::sdk_config().await);
-        let tables = Tables {
-            state: settings.state_table,
-            outbox: settings.outbox_table,
-            inbox: Some(inbox),
-        };
+        let tables = Tables { state: settings.state_table, outbox: settings.outbox_table, inbox: Some(inbox) };
         Ok(Self {
-            store: DynamoStore::new(
-                client,
-                tables,
-                settings.outbox_retention,
-                settings.inbox_retention,
-            ),
+            store: DynamoStore::new(client, tables, settings.outbox_retention, settings.inbox_retention),
             emitter: Emitter::new(&settings.domain, &settings.product),
         })
     }
@@ -42,8 +33,7 @@ impl SagaHandler<DynamoStore<Order>> {
 
 impl<St: StateStore<Order>> Handler for SagaHandler<St> {
     async fn handle(&self, envelope: &Envelope) -> Result<Applied, HandleError> {
-        let event: CreditEvent =
-            decode(envelope).map_err(|e| HandleError::Poison(e.to_string()))?;
+        let event: CreditEvent = decode(envelope).map_err(|e| HandleError::Poison(e.to_string()))?;
         let order_id = event.order_id().to_string();
         let meta = EventMeta::caused_by(envelope);
         let applied = react_once(&self.store, &order_id, ATTEMPTS, |current| {
@@ -63,23 +53,14 @@ impl<St> SagaHandler<St> {
         cause: &Envelope,
         meta: &EventMeta,
     ) -> Result<Commit<Order>, HandleError> {
-        let Versioned { state, version } = current.ok_or_else(|| {
-            HandleError::Poison(format!("credit decision for unknown order {order_id}"))
-        })?;
-        let decisions = state
-            .on_credit(event)
-            .map_err(|e| HandleError::Poison(e.to_string()))?;
+        let Versioned { state, version } =
+            current.ok_or_else(|| HandleError::Poison(format!("credit decision for unknown order {order_id}")))?;
+        let decisions = state.on_credit(event).map_err(|e| HandleError::Poison(e.to_string()))?;
         let envelopes = self
             .emitter
             .envelopes(order_id, version + 1, &decisions, meta)
             .map_err(|e| HandleError::Poison(e.to_string()))?;
         let order = decisions.iter().fold(state, Order::apply);
-        Ok(Commit::decided(
-            order_id,
-            version,
-            order,
-            envelopes,
-            Some(cause.id),
-        ))
+        Ok(Commit::decided(order_id, version, order, envelopes, Some(cause.id)))
     }
 }

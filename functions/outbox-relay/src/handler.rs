@@ -34,11 +34,7 @@ pub async fn handle<L: Port, T: Port>(deps: &Deps<L, T>, event: Event) -> Dynamo
             reason = %failure.reason,
             "relay stopped; the stream retries from the failed record"
         ),
-        None => tracing::info!(
-            published = report.published,
-            ignored = report.ignored,
-            "batch relayed"
-        ),
+        None => tracing::info!(published = report.published, ignored = report.ignored, "batch relayed"),
     }
     stream_batch::batch_response(&report)
 }

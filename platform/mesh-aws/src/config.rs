@@ -12,11 +12,7 @@ pub enum ConfigError {
     #[error("missing environment variable {0} (the domain's CloudFormation template sets it)")]
     Missing(&'static str),
     #[error("environment variable {name} is {value:?}: {problem}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        problem: &'static str,
-    },
+    Invalid { name: &'static str, value: String, problem: &'static str },
 }
 
 /// Reads one required setting.
@@ -31,15 +27,11 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
 pub fn seconds_or(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
     match std::env::var(name) {
         Err(_) => Ok(default),
-        Ok(value) => value
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| ConfigError::Invalid {
-                name,
-                value,
-                problem: "expected a whole number of seconds",
-            }),
+        Ok(value) => value.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
+            name,
+            value,
+            problem: "expected a whole number of seconds",
+        }),
     }
 }
 

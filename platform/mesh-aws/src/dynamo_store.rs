@@ -46,33 +46,14 @@ struct StateItem<S> {
 /// `CancellationReasons` back to what failed.
 #[derive(Debug, Clone)]
 enum Action {
-    State {
-        entity_id: String,
-        expected_version: u64,
-    },
-    Inbox {
-        event_id: uuid::Uuid,
-    },
-    Outbox {
-        entity_id: String,
-        sequence: u64,
-    },
+    State { entity_id: String, expected_version: u64 },
+    Inbox { event_id: uuid::Uuid },
+    Outbox { entity_id: String, sequence: u64 },
 }
 
 impl<S> DynamoStore<S> {
-    pub fn new(
-        client: Client,
-        tables: Tables,
-        outbox_retention: Duration,
-        inbox_retention: Duration,
-    ) -> Self {
-        Self {
-            client,
-            tables,
-            outbox_retention,
-            inbox_retention,
-            state: PhantomData,
-        }
+    pub fn new(client: Client, tables: Tables, outbox_retention: Duration, inbox_retention: Duration) -> Self {
+        Self { client, tables, outbox_retention, inbox_retention, state: PhantomData }
     }
 }
 
@@ -94,12 +75,9 @@ where
         let Some(item) = output.item else {
             return Ok(None);
         };
-        let stored: StateItem<S> = serde_dynamo::from_item(item)
-            .map_err(|e| StoreError::Corrupt(format!("{entity_id}: {e}")))?;
-        Ok(Some(Versioned {
-            state: stored.state,
-            version: stored.version,
-        }))
+        let stored: StateItem<S> =
+            serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(format!("{entity_id}: {e}")))?;
+        Ok(Some(Versioned { state: stored.state, version: stored.version }))
     }
 
     #[instrument(skip_all, fields(events = commit.events.len(), inbox = ?commit.inbox))]
@@ -108,13 +86,7 @@ where
             return Ok(());
         }
         let (items, actions) = self.transaction(commit)?;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(error) => Err(cancellation_to_store_error(error, &actions)),
         }
@@ -122,13 +94,8 @@ where
 }
 
 impl<S: Serialize> DynamoStore<S> {
-    fn transaction(
-        &self,
-        commit: Commit<S>,
-    ) -> Result<(Vec<TransactWriteItem>, Vec<Action>), StoreError> {
-        let count = usize::from(commit.change.is_some())
-            + usize::from(commit.inbox.is_some())
-            + commit.events.len();
+    fn transaction(&self, commit: Commit<S>) -> Result<(Vec<TransactWriteItem>, Vec<Action>), StoreError> {
+        let count = usize::from(commit.change.is_some()) + usize::from(commit.inbox.is_some()) + commit.events.len();
         if count > MAX_ACTIONS {
             return Err(StoreError::TooLarge(format!(
                 "{count} writes in one transaction; DynamoDB allows {MAX_ACTIONS}"
@@ -138,64 +105,43 @@ impl<S: Serialize> DynamoStore<S> {
         let mut actions = Vec::with_capacity(count);
 
         if let Some(change) = commit.change {
-            let item = to_item(&StateItem {
-                pk: change.entity_id.clone(),
-                version: change.new_version,
-                state: change.state,
-            })?;
+            let item =
+                to_item(&StateItem { pk: change.entity_id.clone(), version: change.new_version, state: change.state })?;
             let put = if change.expected_version == 0 {
                 Put::builder().condition_expression("attribute_not_exists(pk)")
             } else {
                 Put::builder()
                     .condition_expression("version = :expected")
-                    .expression_attribute_values(
-                        ":expected",
-                        AttributeValue::N(change.expected_version.to_string()),
-                    )
+                    .expression_attribute_values(":expected", AttributeValue::N(change.expected_version.to_string()))
             };
-            items.push(write(
-                put.table_name(&self.tables.state).set_item(Some(item)),
-            )?);
-            actions.push(Action::State {
-                entity_id: change.entity_id,
-                expected_version: change.expected_version,
-            });
+            items.push(write(put.table_name(&self.tables.state).set_item(Some(item)))?);
+            actions.push(Action::State { entity_id: change.entity_id, expected_version: change.expected_version });
         }
 
         if let Some(event_id) = commit.inbox {
             let inbox = self.tables.inbox.as_ref().ok_or_else(|| {
-                StoreError::Corrupt(
-                    "this store has no inbox table (set INBOX_TABLE for consumers)".into(),
-                )
+                StoreError::Corrupt("this store has no inbox table (set INBOX_TABLE for consumers)".into())
             })?;
             let expires_at = chrono::Utc::now().timestamp() + self.inbox_retention.as_secs() as i64;
             let item = HashMap::from([
                 ("pk".to_string(), AttributeValue::S(event_id.to_string())),
-                (
-                    "expires_at".to_string(),
-                    AttributeValue::N(expires_at.to_string()),
-                ),
+                ("expires_at".to_string(), AttributeValue::N(expires_at.to_string())),
             ]);
-            let put = Put::builder()
-                .table_name(inbox)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)");
+            let put =
+                Put::builder().table_name(inbox).set_item(Some(item)).condition_expression("attribute_not_exists(pk)");
             items.push(write(put)?);
             actions.push(Action::Inbox { event_id });
         }
 
         for envelope in &commit.events {
-            let outbox_item = OutboxItem::new(envelope, self.outbox_retention)
-                .map_err(|e| StoreError::TooLarge(e.to_string()))?;
+            let outbox_item =
+                OutboxItem::new(envelope, self.outbox_retention).map_err(|e| StoreError::TooLarge(e.to_string()))?;
             let put = Put::builder()
                 .table_name(&self.tables.outbox)
                 .set_item(Some(to_item(&outbox_item)?))
                 .condition_expression("attribute_not_exists(pk)");
             items.push(write(put)?);
-            actions.push(Action::Outbox {
-                entity_id: envelope.subject.clone(),
-                sequence: envelope.sequence,
-            });
+            actions.push(Action::Outbox { entity_id: envelope.subject.clone(), sequence: envelope.sequence });
         }
         Ok((items, actions))
     }
@@ -205,12 +151,8 @@ fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, S
     serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn write(
-    put: aws_sdk_dynamodb::types::builders::PutBuilder,
-) -> Result<TransactWriteItem, StoreError> {
-    let put = put
-        .build()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+fn write(put: aws_sdk_dynamodb::types::builders::PutBuilder) -> Result<TransactWriteItem, StoreError> {
+    let put = put.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -220,34 +162,17 @@ fn cancellation_to_store_error<R: std::fmt::Debug>(
     error: SdkError<TransactWriteItemsError, R>,
     actions: &[Action],
 ) -> StoreError {
-    if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-        error.as_service_error()
-    {
-        let failed = cancelled
-            .cancellation_reasons()
-            .iter()
-            .position(|reason| reason.code() == Some("ConditionalCheckFailed"));
+    if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() {
+        let failed =
+            cancelled.cancellation_reasons().iter().position(|reason| reason.code() == Some("ConditionalCheckFailed"));
         if let Some(action) = failed.and_then(|at| actions.get(at)) {
             return match action.clone() {
-                Action::State {
-                    entity_id,
-                    expected_version: 0,
-                } => StoreError::AlreadyExists { entity_id },
-                Action::State {
-                    entity_id,
-                    expected_version,
-                } => StoreError::VersionConflict {
-                    entity_id,
-                    expected_version,
-                },
+                Action::State { entity_id, expected_version: 0 } => StoreError::AlreadyExists { entity_id },
+                Action::State { entity_id, expected_version } => {
+                    StoreError::VersionConflict { entity_id, expected_version }
+                }
                 Action::Inbox { event_id } => StoreError::AlreadyApplied { event_id },
-                Action::Outbox {
-                    entity_id,
-                    sequence,
-                } => StoreError::DuplicateEvent {
-                    entity_id,
-                    sequence,
-                },
+                Action::Outbox { entity_id, sequence } => StoreError::DuplicateEvent { entity_id, sequence },
             };
         }
     }

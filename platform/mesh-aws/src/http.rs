@@ -27,70 +27,41 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn invalid(fields: Vec<FieldProblem>) -> Self {
-        Self {
-            status: 400,
-            message: "invalid request".into(),
-            fields,
-        }
+        Self { status: 400, message: "invalid request".into(), fields }
     }
 
     pub fn bad_request(field: &str, problem: impl Into<String>) -> Self {
-        Self::invalid(vec![FieldProblem {
-            field: field.into(),
-            problem: problem.into(),
-        }])
+        Self::invalid(vec![FieldProblem { field: field.into(), problem: problem.into() }])
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            status: 404,
-            message: message.into(),
-            fields: vec![],
-        }
+        Self { status: 404, message: message.into(), fields: vec![] }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self {
-            status: 409,
-            message: message.into(),
-            fields: vec![],
-        }
+        Self { status: 409, message: message.into(), fields: vec![] }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self {
-            status: 503,
-            message: message.into(),
-            fields: vec![],
-        }
+        Self { status: 503, message: message.into(), fields: vec![] }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            status: 500,
-            message: message.into(),
-            fields: vec![],
-        }
+        Self { status: 500, message: message.into(), fields: vec![] }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::VersionConflict { .. } => Self::conflict(format!(
-                "{error}: another request changed it first; read it again and retry"
-            )),
+            StoreError::VersionConflict { .. } => {
+                Self::conflict(format!("{error}: another request changed it first; read it again and retry"))
+            }
             StoreError::AlreadyExists { .. }
             | StoreError::AlreadyApplied { .. }
             | StoreError::DuplicateEvent { .. } => Self::conflict(error.to_string()),
-            StoreError::TooLarge(reason) => Self {
-                status: 413,
-                message: reason,
-                fields: vec![],
-            },
-            StoreError::Unavailable(_) => {
-                Self::unavailable("the store is unavailable; retry later")
-            }
+            StoreError::TooLarge(reason) => Self { status: 413, message: reason, fields: vec![] },
+            StoreError::Unavailable(_) => Self::unavailable("the store is unavailable; retry later"),
             StoreError::Corrupt(_) => Self::internal("stored data could not be read"),
         }
     }
@@ -111,28 +82,18 @@ impl From<ApiError> for ApiGatewayV2httpResponse {
 pub fn json_response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
     let mut response = ApiGatewayV2httpResponse::default();
     response.status_code = i64::from(status);
-    response
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.body = Some(Body::Text(body.to_string()));
     response
 }
 
 /// The matched route, e.g. `POST /orders/{id}/cancel`.
 pub fn route_key(request: &ApiGatewayV2httpRequest) -> String {
-    request
-        .request_context
-        .route_key
-        .clone()
-        .or_else(|| request.route_key.clone())
-        .unwrap_or_default()
+    request.request_context.route_key.clone().or_else(|| request.route_key.clone()).unwrap_or_default()
 }
 
 /// A path parameter the route declares, e.g. `id`.
-pub fn path_param<'a>(
-    request: &'a ApiGatewayV2httpRequest,
-    name: &str,
-) -> Result<&'a str, ApiError> {
+pub fn path_param<'a>(request: &'a ApiGatewayV2httpRequest, name: &str) -> Result<&'a str, ApiError> {
     request
         .path_parameters
         .get(name)
@@ -153,18 +114,12 @@ pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, ApiError> {
         raw.to_string()
     };
     if text.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            "body",
-            "is required: send a JSON object",
-        ));
+        return Err(ApiError::bad_request("body", "is required: send a JSON object"));
     }
     match serde_json::from_str::<Value>(&text) {
         Ok(value @ Value::Object(_)) => Ok(value),
         Ok(_) => Err(ApiError::bad_request("body", "must be a JSON object")),
-        Err(e) => Err(ApiError::bad_request(
-            "body",
-            format!("is not valid JSON: {e}"),
-        )),
+        Err(e) => Err(ApiError::bad_request("body", format!("is not valid JSON: {e}"))),
     }
 }
 
@@ -188,8 +143,7 @@ mod tests {
 
     #[test]
     fn names_the_field_and_problem_in_a_400() {
-        let response: ApiGatewayV2httpResponse =
-            ApiError::bad_request("amount_cents", "must be positive").into();
+        let response: ApiGatewayV2httpResponse = ApiError::bad_request("amount_cents", "must be positive").into();
         assert_eq!(response.status_code, 400);
         assert_eq!(
             body_of(&response),
@@ -206,11 +160,7 @@ mod tests {
         ] {
             let error = json_body(&request(body)).unwrap_err();
             assert_eq!(error.fields[0].field, "body");
-            assert!(
-                error.fields[0].problem.starts_with(problem),
-                "{:?}",
-                error.fields
-            );
+            assert!(error.fields[0].problem.starts_with(problem), "{:?}", error.fields);
         }
     }
 }

@@ -27,11 +27,7 @@ impl SnsTopic {
 }
 
 fn string_attribute(value: &str) -> Result<MessageAttributeValue, String> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .map_err(|e| e.to_string())
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| e.to_string())
 }
 
 impl Port for SnsTopic {
@@ -77,34 +73,18 @@ impl Port for SnsTopic {
         {
             Ok(output) => output,
             Err(e) => {
-                return all_failed(
-                    items.len(),
-                    aws_sdk_sns::error::DisplayErrorContext(e).to_string(),
-                );
+                return all_failed(items.len(), aws_sdk_sns::error::DisplayErrorContext(e).to_string());
             }
         };
         let mut results = vec![Err(PublishError("not acknowledged by SNS".into())); items.len()];
         for ok in output.successful() {
-            if let Some(slot) = ok
-                .id()
-                .and_then(|id| id.parse::<usize>().ok())
-                .and_then(|i| results.get_mut(i))
-            {
+            if let Some(slot) = ok.id().and_then(|id| id.parse::<usize>().ok()).and_then(|i| results.get_mut(i)) {
                 *slot = Ok(());
             }
         }
         for failed in output.failed() {
-            if let Some(slot) = failed
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| results.get_mut(i))
-            {
-                *slot = Err(PublishError(format!(
-                    "{}: {}",
-                    failed.code(),
-                    failed.message().unwrap_or("")
-                )));
+            if let Some(slot) = failed.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+                *slot = Err(PublishError(format!("{}: {}", failed.code(), failed.message().unwrap_or(""))));
             }
         }
         results
@@ -121,10 +101,7 @@ pub struct KinesisLog {
 
 impl KinesisLog {
     pub fn new(client: aws_sdk_kinesis::Client, stream_name: String) -> Self {
-        Self {
-            client,
-            stream_name,
-        }
+        Self { client, stream_name }
     }
 }
 
@@ -158,37 +135,22 @@ impl Port for KinesisLog {
             Ok(entries) => entries,
             Err(reason) => return all_failed(items.len(), reason),
         };
-        let output = match self
-            .client
-            .put_records()
-            .stream_name(&self.stream_name)
-            .set_records(Some(entries))
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(e) => {
-                return all_failed(
-                    items.len(),
-                    aws_sdk_kinesis::error::DisplayErrorContext(e).to_string(),
-                );
-            }
-        };
+        let output =
+            match self.client.put_records().stream_name(&self.stream_name).set_records(Some(entries)).send().await {
+                Ok(output) => output,
+                Err(e) => {
+                    return all_failed(items.len(), aws_sdk_kinesis::error::DisplayErrorContext(e).to_string());
+                }
+            };
         let mut results: Vec<_> = output
             .records()
             .iter()
             .map(|record| match record.error_code() {
                 None => Ok(()),
-                Some(code) => Err(PublishError(format!(
-                    "{code}: {}",
-                    record.error_message().unwrap_or("")
-                ))),
+                Some(code) => Err(PublishError(format!("{code}: {}", record.error_message().unwrap_or("")))),
             })
             .collect();
-        results.resize(
-            items.len(),
-            Err(PublishError("not acknowledged by Kinesis".into())),
-        );
+        results.resize(items.len(), Err(PublishError("not acknowledged by Kinesis".into())));
         results
     }
 }

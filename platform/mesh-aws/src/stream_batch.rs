@@ -12,14 +12,9 @@ pub fn stream_records(event: &Event) -> Vec<StreamRecord> {
         .records
         .iter()
         .map(|record| {
-            let record_id = record
-                .change
-                .sequence_number
-                .clone()
-                .unwrap_or_else(|| record.event_id.clone());
+            let record_id = record.change.sequence_number.clone().unwrap_or_else(|| record.event_id.clone());
             if record.event_name == "INSERT" {
-                let item = serde_dynamo::from_item(record.change.new_image.clone())
-                    .map_err(|e| e.to_string());
+                let item = serde_dynamo::from_item(record.change.new_image.clone()).map_err(|e| e.to_string());
                 StreamRecord::Insert { record_id, item }
             } else {
                 StreamRecord::Other { record_id }

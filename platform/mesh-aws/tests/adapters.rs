@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event;
-use aws_sdk_dynamodb::operation::transact_write_items::{
-    TransactWriteItemsError, TransactWriteItemsOutput,
-};
+use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsError, TransactWriteItemsOutput};
 use aws_sdk_dynamodb::types::CancellationReason;
 use aws_sdk_dynamodb::types::error::TransactionCanceledException;
 use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
@@ -26,11 +24,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 fn tables() -> Tables {
-    Tables {
-        state: "state".into(),
-        outbox: "outbox".into(),
-        inbox: Some("inbox".into()),
-    }
+    Tables { state: "state".into(), outbox: "outbox".into(), inbox: Some("inbox".into()) }
 }
 
 fn event(subject: &str, sequence: u64) -> Envelope {
@@ -70,95 +64,46 @@ async fn writes_state_inbox_and_outbox_in_one_conditional_transaction() {
                 && puts[1].condition_expression() == Some("attribute_not_exists(pk)")
                 && puts[2].table_name() == "outbox"
                 && puts[2].condition_expression() == Some("attribute_not_exists(pk)")
-                && puts[2]
-                    .item()
-                    .get("sk")
-                    .and_then(|v| v.as_n().ok())
-                    .map(String::as_str)
-                    == Some("3")
+                && puts[2].item().get("sk").and_then(|v| v.as_n().ok()).map(String::as_str) == Some("3")
                 && puts[2].item().contains_key("expires_at")
         })
         .then_output(|| TransactWriteItemsOutput::builder().build());
     let client = mock_client!(aws_sdk_dynamodb, [&rule]);
-    let store = DynamoStore::new(
-        client,
-        tables(),
-        Duration::from_secs(60),
-        Duration::from_secs(60),
-    );
+    let store = DynamoStore::new(client, tables(), Duration::from_secs(60), Duration::from_secs(60));
     store.commit(commit(2, Some(Uuid::now_v7()))).await.unwrap();
     assert_eq!(rule.num_calls(), 1);
 }
 
 fn cancelled(codes: &'static [&'static str]) -> TransactWriteItemsError {
-    let reasons = codes
-        .iter()
-        .map(|code| CancellationReason::builder().code(*code).build())
-        .collect();
+    let reasons = codes.iter().map(|code| CancellationReason::builder().code(*code).build()).collect();
     TransactWriteItemsError::TransactionCanceledException(
-        TransactionCanceledException::builder()
-            .set_cancellation_reasons(Some(reasons))
-            .build(),
+        TransactionCanceledException::builder().set_cancellation_reasons(Some(reasons)).build(),
     )
 }
 
-async fn commit_failing_with(
-    codes: &'static [&'static str],
-    expected_version: u64,
-    inbox: Option<Uuid>,
-) -> StoreError {
-    let rule =
-        mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(move || cancelled(codes));
+async fn commit_failing_with(codes: &'static [&'static str], expected_version: u64, inbox: Option<Uuid>) -> StoreError {
+    let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(move || cancelled(codes));
     let client = mock_client!(aws_sdk_dynamodb, [&rule]);
-    let store = DynamoStore::new(
-        client,
-        tables(),
-        Duration::from_secs(60),
-        Duration::from_secs(60),
-    );
-    store
-        .commit(commit(expected_version, inbox))
-        .await
-        .unwrap_err()
+    let store = DynamoStore::new(client, tables(), Duration::from_secs(60), Duration::from_secs(60));
+    store.commit(commit(expected_version, inbox)).await.unwrap_err()
 }
 
 #[tokio::test]
 async fn maps_a_failed_version_check_to_a_conflict() {
-    let error = commit_failing_with(
-        &["ConditionalCheckFailed", "None", "None"],
-        2,
-        Some(Uuid::now_v7()),
-    )
-    .await;
-    assert_eq!(
-        error,
-        StoreError::VersionConflict {
-            entity_id: "o-1".into(),
-            expected_version: 2
-        }
-    );
+    let error = commit_failing_with(&["ConditionalCheckFailed", "None", "None"], 2, Some(Uuid::now_v7())).await;
+    assert_eq!(error, StoreError::VersionConflict { entity_id: "o-1".into(), expected_version: 2 });
 }
 
 #[tokio::test]
 async fn maps_an_existing_entity_to_already_exists() {
     let error = commit_failing_with(&["ConditionalCheckFailed", "None"], 0, None).await;
-    assert_eq!(
-        error,
-        StoreError::AlreadyExists {
-            entity_id: "o-1".into()
-        }
-    );
+    assert_eq!(error, StoreError::AlreadyExists { entity_id: "o-1".into() });
 }
 
 #[tokio::test]
 async fn maps_a_known_inbox_entry_to_already_applied() {
     let event_id = Uuid::now_v7();
-    let error = commit_failing_with(
-        &["None", "ConditionalCheckFailed", "None"],
-        2,
-        Some(event_id),
-    )
-    .await;
+    let error = commit_failing_with(&["None", "ConditionalCheckFailed", "None"], 2, Some(event_id)).await;
     assert_eq!(error, StoreError::AlreadyApplied { event_id });
 }
 
@@ -167,60 +112,36 @@ async fn refuses_more_writes_than_one_transaction_holds() {
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
         .then_output(|| TransactWriteItemsOutput::builder().build());
     let client = mock_client!(aws_sdk_dynamodb, [&rule]);
-    let store = DynamoStore::new(
-        client,
-        tables(),
-        Duration::from_secs(60),
-        Duration::from_secs(60),
-    );
+    let store = DynamoStore::new(client, tables(), Duration::from_secs(60), Duration::from_secs(60));
     let mut too_big = commit(1, None);
     too_big.events = (2..=101).map(|n| event("o-1", n)).collect();
     let error = store.commit(too_big).await.unwrap_err();
-    assert!(
-        matches!(&error, StoreError::TooLarge(m) if m.contains("101 writes")),
-        "{error}"
-    );
+    assert!(matches!(&error, StoreError::TooLarge(m) if m.contains("101 writes")), "{error}");
     assert_eq!(rule.num_calls(), 0, "nothing may be written");
 }
 
 fn outbox_items(n: u64) -> Vec<OutboxItem> {
-    (1..=n)
-        .map(|i| OutboxItem::new(&event(&format!("o-{i}"), 1), Duration::ZERO).unwrap())
-        .collect()
+    (1..=n).map(|i| OutboxItem::new(&event(&format!("o-{i}"), 1), Duration::ZERO).unwrap()).collect()
 }
 
 #[tokio::test]
 async fn reports_which_kinesis_records_failed() {
     let rule = mock!(aws_sdk_kinesis::Client::put_records)
         .match_requests(|request| {
-            request
-                .records()
-                .iter()
-                .map(|r| r.partition_key())
-                .collect::<Vec<_>>()
+            request.records().iter().map(|r| r.partition_key()).collect::<Vec<_>>()
                 == [Some("o-1"), Some("o-2"), Some("o-3")]
         })
         .then_output(|| {
             PutRecordsOutput::builder()
                 .failed_record_count(1)
-                .records(
-                    PutRecordsResultEntry::builder()
-                        .sequence_number("1")
-                        .shard_id("s")
-                        .build(),
-                )
+                .records(PutRecordsResultEntry::builder().sequence_number("1").shard_id("s").build())
                 .records(
                     PutRecordsResultEntry::builder()
                         .error_code("ProvisionedThroughputExceededException")
                         .error_message("Rate exceeded for shard")
                         .build(),
                 )
-                .records(
-                    PutRecordsResultEntry::builder()
-                        .sequence_number("3")
-                        .shard_id("s")
-                        .build(),
-                )
+                .records(PutRecordsResultEntry::builder().sequence_number("3").shard_id("s").build())
                 .build()
                 .unwrap()
         });
@@ -228,10 +149,7 @@ async fn reports_which_kinesis_records_failed() {
     let items = outbox_items(3);
     let results = log.send(&items.iter().collect::<Vec<_>>()).await;
     assert!(results[0].is_ok() && results[2].is_ok());
-    assert_eq!(
-        results[1].as_ref().unwrap_err().0,
-        "ProvisionedThroughputExceededException: Rate exceeded for shard"
-    );
+    assert_eq!(results[1].as_ref().unwrap_err().0, "ProvisionedThroughputExceededException: Rate exceeded for shard");
 }
 
 #[tokio::test]
@@ -246,12 +164,7 @@ async fn publishes_type_and_source_as_sns_attributes_and_maps_failed_entries() {
         })
         .then_output(|| {
             PublishBatchOutput::builder()
-                .successful(
-                    PublishBatchResultEntry::builder()
-                        .id("0")
-                        .message_id("m0")
-                        .build(),
-                )
+                .successful(PublishBatchResultEntry::builder().id("0").message_id("m0").build())
                 .failed(
                     BatchResultErrorEntry::builder()
                         .id("1")
@@ -263,50 +176,30 @@ async fn publishes_type_and_source_as_sns_attributes_and_maps_failed_entries() {
                 )
                 .build()
         });
-    let topic = SnsTopic::new(
-        mock_client!(aws_sdk_sns, [&rule]),
-        "arn:aws:sns:us-east-1:000000000000:t".into(),
-    );
+    let topic = SnsTopic::new(mock_client!(aws_sdk_sns, [&rule]), "arn:aws:sns:us-east-1:000000000000:t".into());
     let items = outbox_items(2);
     let results = topic.send(&items.iter().collect::<Vec<_>>()).await;
     assert!(results[0].is_ok());
-    assert_eq!(
-        results[1].as_ref().unwrap_err().0,
-        "InternalError: try again"
-    );
+    assert_eq!(results[1].as_ref().unwrap_err().0, "InternalError: try again");
     assert_eq!(rule.num_calls(), 1);
 }
 
 #[test]
 fn decodes_a_recorded_outbox_stream_event() {
-    let event: Event =
-        serde_json::from_str(include_str!("fixtures/outbox-stream-event.json")).unwrap();
+    let event: Event = serde_json::from_str(include_str!("fixtures/outbox-stream-event.json")).unwrap();
     let records = stream_batch::stream_records(&event);
     assert_eq!(records.len(), 3);
     match &records[0] {
-        StreamRecord::Insert {
-            record_id,
-            item: Ok(item),
-        } => {
+        StreamRecord::Insert { record_id, item: Ok(item) } => {
             assert_eq!(record_id, "111100000000000000000001");
             assert_eq!(
                 (item.pk.as_str(), item.sk, item.event_type.as_str()),
                 ("0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f", 1, "OrderPlaced")
             );
-            assert_eq!(
-                Envelope::from_json(&item.envelope).unwrap().data["amount_cents"],
-                1250
-            );
+            assert_eq!(Envelope::from_json(&item.envelope).unwrap().data["amount_cents"], 1250);
         }
         other => panic!("expected an outbox insert, got {other:?}"),
     }
-    assert_eq!(
-        records[1],
-        StreamRecord::Other {
-            record_id: "111100000000000000000002".into()
-        }
-    );
-    assert!(
-        matches!(&records[2], StreamRecord::Insert { item: Err(reason), .. } if reason.contains("missing field"))
-    );
+    assert_eq!(records[1], StreamRecord::Other { record_id: "111100000000000000000002".into() });
+    assert!(matches!(&records[2], StreamRecord::Insert { item: Err(reason), .. } if reason.contains("missing field")));
 }

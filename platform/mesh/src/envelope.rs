@@ -51,20 +51,12 @@ pub struct EventMeta {
 impl EventMeta {
     /// A new conversation started by a request with this id.
     pub fn root(request_id: Uuid) -> Self {
-        Self {
-            correlation_id: request_id,
-            causation_id: request_id,
-            traceparent: None,
-        }
+        Self { correlation_id: request_id, causation_id: request_id, traceparent: None }
     }
 
     /// Metadata for events caused by `cause`: same conversation and trace.
     pub fn caused_by(cause: &Envelope) -> Self {
-        Self {
-            correlation_id: cause.correlation_id,
-            causation_id: cause.id,
-            traceparent: cause.traceparent.clone(),
-        }
+        Self { correlation_id: cause.correlation_id, causation_id: cause.id, traceparent: cause.traceparent.clone() }
     }
 }
 
@@ -90,11 +82,7 @@ impl Envelope {
     ) -> Self {
         let event_type = event_type.into();
         let source = source.into();
-        let dataschema = format!(
-            "urn:mesh:schema:{}:{}:1",
-            source.replace('/', ":"),
-            event_type
-        );
+        let dataschema = format!("urn:mesh:schema:{}:{}:1", source.replace('/', ":"), event_type);
         Self {
             id: Uuid::now_v7(),
             source,
@@ -133,11 +121,7 @@ impl Envelope {
             .ty(self.event_type.clone())
             .subject(self.subject.clone())
             .time(self.time.to_rfc3339_opts(SecondsFormat::Micros, true))
-            .data_with_schema(
-                "application/json",
-                self.dataschema.as_str(),
-                self.data.clone(),
-            )
+            .data_with_schema("application/json", self.dataschema.as_str(), self.data.clone())
             .extension(SEQUENCE, sequence)
             .extension(CORRELATION_ID, self.correlation_id.to_string())
             .extension(CAUSATION_ID, self.causation_id.to_string());
@@ -164,15 +148,9 @@ impl TryFrom<Event> for Envelope {
             id: parse_uuid("id", event.id())?,
             source: event.source().to_string(),
             event_type: event.ty().to_string(),
-            subject: event
-                .subject()
-                .ok_or_else(|| missing("subject", "is required"))?
-                .to_string(),
+            subject: event.subject().ok_or_else(|| missing("subject", "is required"))?.to_string(),
             time: *event.time().ok_or_else(|| missing("time", "is required"))?,
-            dataschema: event
-                .dataschema()
-                .ok_or_else(|| missing("dataschema", "is required"))?
-                .to_string(),
+            dataschema: event.dataschema().ok_or_else(|| missing("dataschema", "is required"))?.to_string(),
             data,
             sequence: match event.extension(SEQUENCE) {
                 Some(ExtensionValue::Integer(n)) if *n >= 1 => *n as u64,
@@ -196,17 +174,11 @@ impl TryFrom<Event> for Envelope {
 }
 
 fn missing(name: &'static str, problem: &str) -> EnvelopeError {
-    EnvelopeError::Attribute {
-        name,
-        problem: problem.to_string(),
-    }
+    EnvelopeError::Attribute { name, problem: problem.to_string() }
 }
 
 fn parse_uuid(name: &'static str, value: &str) -> Result<Uuid, EnvelopeError> {
-    Uuid::parse_str(value).map_err(|e| EnvelopeError::Attribute {
-        name,
-        problem: format!("not a UUID: {e}"),
-    })
+    Uuid::parse_str(value).map_err(|e| EnvelopeError::Attribute { name, problem: format!("not a UUID: {e}") })
 }
 
 fn uuid_extension(event: &Event, name: &'static str) -> Result<Uuid, EnvelopeError> {
@@ -227,14 +199,7 @@ mod tests {
         let request = Uuid::now_v7();
         let mut meta = EventMeta::root(request);
         meta.traceparent = Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into());
-        Envelope::new(
-            "orders/order-events",
-            "OrderPlaced",
-            "order-1",
-            1,
-            json!({"amount_cents": 5}),
-            &meta,
-        )
+        Envelope::new("orders/order-events", "OrderPlaced", "order-1", 1, json!({"amount_cents": 5}), &meta)
     }
 
     #[test]
@@ -243,17 +208,8 @@ mod tests {
         let json = envelope.to_json().unwrap();
         let back = Envelope::from_json(&json).unwrap();
         // CloudEvents time is carried with microsecond precision.
-        assert_eq!(
-            back.time.timestamp_micros(),
-            envelope.time.timestamp_micros()
-        );
-        assert_eq!(
-            Envelope {
-                time: envelope.time,
-                ..back
-            },
-            envelope
-        );
+        assert_eq!(back.time.timestamp_micros(), envelope.time.timestamp_micros());
+        assert_eq!(Envelope { time: envelope.time, ..back }, envelope);
     }
 
     #[test]
@@ -279,20 +235,13 @@ mod tests {
         let mut value: Value = serde_json::from_str(&sample().to_json().unwrap()).unwrap();
         value.as_object_mut().unwrap().remove("sequence");
         let error = Envelope::from_json(&value.to_string()).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "CloudEvent attribute `sequence`: is required"
-        );
+        assert_eq!(error.to_string(), "CloudEvent attribute `sequence`: is required");
     }
 
     #[test]
     fn rejects_a_body_that_is_not_a_cloudevent() {
         let error = Envelope::from_json(r#"{"hello":"world"}"#).unwrap_err();
-        assert!(
-            error.to_string().starts_with("not valid JSON")
-                || error.to_string().contains("CloudEvent"),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("not valid JSON") || error.to_string().contains("CloudEvent"), "{error}");
         assert!(Envelope::from_json("not json").is_err());
     }
 }

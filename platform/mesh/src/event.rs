@@ -25,14 +25,9 @@ pub fn decode<E: DeserializeOwned>(envelope: &Envelope) -> Result<E, EventCodecE
     serde_json::from_value(tagged).map_err(|e| {
         let reason = e.to_string();
         if reason.starts_with("unknown variant") {
-            EventCodecError::UnknownType {
-                event_type: envelope.event_type.clone(),
-            }
+            EventCodecError::UnknownType { event_type: envelope.event_type.clone() }
         } else {
-            EventCodecError::InvalidData {
-                event_type: envelope.event_type.clone(),
-                reason,
-            }
+            EventCodecError::InvalidData { event_type: envelope.event_type.clone(), reason }
         }
     })
 }
@@ -47,9 +42,7 @@ pub struct Emitter {
 impl Emitter {
     /// `source` is `<domain>/<product>`, e.g. `orders/order-events`.
     pub fn new(domain: &str, product: &str) -> Self {
-        Self {
-            source: format!("{domain}/{product}"),
-        }
+        Self { source: format!("{domain}/{product}") }
     }
 
     pub fn source(&self) -> &str {
@@ -68,28 +61,18 @@ impl Emitter {
             .zip(first_sequence..)
             .map(|(event, sequence)| {
                 let (event_type, data) = split(event)?;
-                Ok(Envelope::new(
-                    self.source.clone(),
-                    event_type,
-                    subject,
-                    sequence,
-                    data,
-                    meta,
-                ))
+                Ok(Envelope::new(self.source.clone(), event_type, subject, sequence, data, meta))
             })
             .collect()
     }
 }
 
 fn split<E: Serialize>(event: &E) -> Result<(String, Value), EventCodecError> {
-    let value =
-        serde_json::to_value(event).map_err(|e| EventCodecError::NotTagged(e.to_string()))?;
+    let value = serde_json::to_value(event).map_err(|e| EventCodecError::NotTagged(e.to_string()))?;
     match value {
         Value::Object(mut fields) => match (fields.remove("type"), fields.remove("data")) {
             (Some(Value::String(event_type)), Some(data)) => Ok((event_type, data)),
-            _ => Err(EventCodecError::NotTagged(
-                Value::Object(fields).to_string(),
-            )),
+            _ => Err(EventCodecError::NotTagged(Value::Object(fields).to_string())),
         },
         other => Err(EventCodecError::NotTagged(other.to_string())),
     }
@@ -117,73 +100,41 @@ mod tests {
 
     fn emit(events: &[Produced]) -> Vec<Envelope> {
         let meta = EventMeta::root(Uuid::now_v7());
-        Emitter::new("orders", "order-events")
-            .envelopes("o-1", 4, events, &meta)
-            .unwrap()
+        Emitter::new("orders", "order-events").envelopes("o-1", 4, events, &meta).unwrap()
     }
 
     #[test]
     fn numbers_an_entitys_events_consecutively() {
         let envelopes = emit(&[
-            Produced::Placed {
-                order_id: "o-1".into(),
-                amount_cents: 5,
-            },
-            Produced::Approved {
-                order_id: "o-1".into(),
-            },
+            Produced::Placed { order_id: "o-1".into(), amount_cents: 5 },
+            Produced::Approved { order_id: "o-1".into() },
         ]);
-        let seen: Vec<_> = envelopes
-            .iter()
-            .map(|e| (e.event_type.as_str(), e.sequence))
-            .collect();
+        let seen: Vec<_> = envelopes.iter().map(|e| (e.event_type.as_str(), e.sequence)).collect();
         assert_eq!(seen, [("Placed", 4), ("Approved", 5)]);
         assert_eq!(envelopes[0].source, "orders/order-events");
-        assert_eq!(
-            envelopes[0].data,
-            json!({"order_id": "o-1", "amount_cents": 5})
-        );
+        assert_eq!(envelopes[0].data, json!({"order_id": "o-1", "amount_cents": 5}));
     }
 
     #[test]
     fn reader_ignores_fields_it_does_not_know() {
-        let envelope = &emit(&[Produced::Placed {
-            order_id: "o-1".into(),
-            amount_cents: 5,
-        }])[0];
-        assert_eq!(
-            decode::<Read>(envelope).unwrap(),
-            Read::Placed {
-                order_id: "o-1".into()
-            }
-        );
+        let envelope = &emit(&[Produced::Placed { order_id: "o-1".into(), amount_cents: 5 }])[0];
+        assert_eq!(decode::<Read>(envelope).unwrap(), Read::Placed { order_id: "o-1".into() });
     }
 
     #[test]
     fn reports_an_unknown_type_by_name() {
-        let envelope = &emit(&[Produced::Approved {
-            order_id: "o-1".into(),
-        }])[0];
+        let envelope = &emit(&[Produced::Approved { order_id: "o-1".into() }])[0];
         assert_eq!(
             decode::<Read>(envelope).unwrap_err(),
-            EventCodecError::UnknownType {
-                event_type: "Approved".into()
-            }
+            EventCodecError::UnknownType { event_type: "Approved".into() }
         );
     }
 
     #[test]
     fn reports_data_that_breaks_the_contract() {
-        let mut envelope = emit(&[Produced::Placed {
-            order_id: "o-1".into(),
-            amount_cents: 5,
-        }])
-        .remove(0);
+        let mut envelope = emit(&[Produced::Placed { order_id: "o-1".into(), amount_cents: 5 }]).remove(0);
         envelope.data = json!({"order": 1});
         let error = decode::<Read>(&envelope).unwrap_err();
-        assert!(
-            error.to_string().contains("missing field `order_id`"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("missing field `order_id`"), "{error}");
     }
 }

@@ -31,11 +31,7 @@ pub struct OutboxItem {
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     #[error("event {event_type} is {bytes} bytes; the limit is {limit} bytes")]
-    TooLarge {
-        event_type: String,
-        bytes: usize,
-        limit: usize,
-    },
+    TooLarge { event_type: String, bytes: usize, limit: usize },
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
 }
@@ -73,14 +69,7 @@ mod tests {
     use uuid::Uuid;
 
     fn envelope(data: serde_json::Value) -> Envelope {
-        Envelope::new(
-            "orders/order-events",
-            "OrderPlaced",
-            "o-1",
-            3,
-            data,
-            &EventMeta::root(Uuid::now_v7()),
-        )
+        Envelope::new("orders/order-events", "OrderPlaced", "o-1", 3, data, &EventMeta::root(Uuid::now_v7()))
     }
 
     #[test]
@@ -94,14 +83,8 @@ mod tests {
 
     #[test]
     fn refuses_an_event_too_large_to_publish() {
-        let error = OutboxItem::new(
-            &envelope(json!({"blob": "x".repeat(MAX_EVENT_BYTES)})),
-            Duration::ZERO,
-        )
-        .unwrap_err();
-        assert!(
-            error.to_string().starts_with("event OrderPlaced is "),
-            "{error}"
-        );
+        let error =
+            OutboxItem::new(&envelope(json!({"blob": "x".repeat(MAX_EVENT_BYTES)})), Duration::ZERO).unwrap_err();
+        assert!(error.to_string().starts_with("event OrderPlaced is "), "{error}");
     }
 }

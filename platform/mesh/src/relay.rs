@@ -15,10 +15,7 @@ use crate::outbox::OutboxItem;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamRecord {
     /// A new outbox item (or why its image could not be read).
-    Insert {
-        record_id: String,
-        item: Result<OutboxItem, String>,
-    },
+    Insert { record_id: String, item: Result<OutboxItem, String> },
     /// A modification or a removal (TTL expiry): nothing to publish.
     Other { record_id: String },
 }
@@ -38,10 +35,7 @@ pub trait Port: Send + Sync {
     fn max_batch_bytes(&self) -> usize;
 
     /// Publishes `items` in one call; one result per item, in order.
-    fn send(
-        &self,
-        items: &[&OutboxItem],
-    ) -> impl Future<Output = Vec<Result<(), PublishError>>> + Send;
+    fn send(&self, items: &[&OutboxItem]) -> impl Future<Output = Vec<Result<(), PublishError>>> + Send;
 }
 
 /// What a relay run did; `first_failure` is what the stream must retry from.
@@ -67,14 +61,8 @@ pub async fn relay<L: Port, T: Port>(records: &[StreamRecord], log: &L, topic: &
     let mut undecodable = None;
     for record in records {
         match record {
-            StreamRecord::Insert {
-                record_id,
-                item: Ok(item),
-            } => items.push((record_id, item)),
-            StreamRecord::Insert {
-                record_id,
-                item: Err(reason),
-            } => {
+            StreamRecord::Insert { record_id, item: Ok(item) } => items.push((record_id, item)),
+            StreamRecord::Insert { record_id, item: Err(reason) } => {
                 undecodable = Some(RelayFailure {
                     record_id: record_id.clone(),
                     reason: format!("unreadable outbox record: {reason}"),
@@ -89,17 +77,10 @@ pub async fn relay<L: Port, T: Port>(records: &[StreamRecord], log: &L, topic: &
     let (logged, log_failure) = publish_in_order(log, &outbox).await;
     let (published, topic_failure) = publish_in_order(topic, &outbox[..logged]).await;
     let first_failure = match topic_failure.or(log_failure) {
-        Some(reason) => Some(RelayFailure {
-            record_id: items[published].0.clone(),
-            reason,
-        }),
+        Some(reason) => Some(RelayFailure { record_id: items[published].0.clone(), reason }),
         None => undecodable,
     };
-    RelayReport {
-        published,
-        ignored,
-        first_failure,
-    }
+    RelayReport { published, ignored, first_failure }
 }
 
 /// Sends `items` through `port` in calls that respect its batch size and hold
@@ -108,21 +89,14 @@ pub async fn relay<L: Port, T: Port>(records: &[StreamRecord], log: &L, topic: &
 async fn publish_in_order<P: Port>(port: &P, items: &[&OutboxItem]) -> (usize, Option<String>) {
     let mut sent = 0;
     while sent < items.len() {
-        let call = next_call(
-            &items[sent..],
-            port.max_batch().max(1),
-            port.max_batch_bytes(),
-        );
+        let call = next_call(&items[sent..], port.max_batch().max(1), port.max_batch_bytes());
         let results = port.send(call).await;
         for (offset, item) in call.iter().enumerate() {
             match results.get(offset) {
                 Some(Ok(())) => {}
                 Some(Err(error)) => return (sent + offset, Some(describe(port, item, &error.0))),
                 None => {
-                    return (
-                        sent + offset,
-                        Some(describe(port, item, "no result returned")),
-                    );
+                    return (sent + offset, Some(describe(port, item, "no result returned")));
                 }
             }
         }
@@ -133,11 +107,7 @@ async fn publish_in_order<P: Port>(port: &P, items: &[&OutboxItem]) -> (usize, O
 
 /// The longest prefix of `items` within the port's limits that holds no
 /// entity twice (never empty: one item always fits, the outbox caps its size).
-fn next_call<'a, 'b>(
-    items: &'b [&'a OutboxItem],
-    max: usize,
-    max_bytes: usize,
-) -> &'b [&'a OutboxItem] {
+fn next_call<'a, 'b>(items: &'b [&'a OutboxItem], max: usize, max_bytes: usize) -> &'b [&'a OutboxItem] {
     let mut entities = HashSet::new();
     let mut bytes = 0;
     let end = items
@@ -152,13 +122,7 @@ fn next_call<'a, 'b>(
 }
 
 fn describe<P: Port>(port: &P, item: &OutboxItem, reason: &str) -> String {
-    format!(
-        "{} refused {} #{} ({}): {reason}",
-        port.name(),
-        item.pk,
-        item.sk,
-        item.event_id
-    )
+    format!("{} refused {} #{} ({}): {reason}", port.name(), item.pk, item.sk, item.event_id)
 }
 
 #[cfg(test)]
@@ -179,12 +143,7 @@ pub(crate) mod tests {
 
     impl FakePort {
         pub fn new(max: usize) -> Self {
-            Self {
-                max,
-                accepted: Mutex::default(),
-                calls: Mutex::default(),
-                refuse_once: Mutex::default(),
-            }
+            Self { max, accepted: Mutex::default(), calls: Mutex::default(), refuse_once: Mutex::default() }
         }
 
         pub fn accepted(&self) -> Vec<(String, u64)> {
@@ -215,10 +174,7 @@ pub(crate) mod tests {
                         refuse.remove(at);
                         Err(PublishError("throttled".into()))
                     } else {
-                        self.accepted
-                            .lock()
-                            .unwrap()
-                            .push((item.pk.clone(), item.sk));
+                        self.accepted.lock().unwrap().push((item.pk.clone(), item.sk));
                         Ok(())
                     }
                 })
@@ -239,18 +195,11 @@ pub(crate) mod tests {
     }
 
     fn insert(n: usize, pk: &str, sk: u64) -> StreamRecord {
-        StreamRecord::Insert {
-            record_id: format!("r{n}"),
-            item: Ok(item(pk, sk)),
-        }
+        StreamRecord::Insert { record_id: format!("r{n}"), item: Ok(item(pk, sk)) }
     }
 
     /// Plays what the stream does: retry from the reported record until done.
-    async fn run_until_done(
-        records: &[StreamRecord],
-        log: &FakePort,
-        topic: &FakePort,
-    ) -> Vec<RelayReport> {
+    async fn run_until_done(records: &[StreamRecord], log: &FakePort, topic: &FakePort) -> Vec<RelayReport> {
         let mut reports = Vec::new();
         let mut from = 0;
         loop {
@@ -281,10 +230,7 @@ pub(crate) mod tests {
             .map(|n| {
                 let mut big = item(&format!("e{n}"), 1);
                 big.envelope = "x".repeat(400);
-                StreamRecord::Insert {
-                    record_id: format!("r{n}"),
-                    item: Ok(big),
-                }
+                StreamRecord::Insert { record_id: format!("r{n}"), item: Ok(big) }
             })
             .collect();
         relay(&records, &log, &topic).await;
@@ -294,12 +240,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn ignores_records_that_are_not_inserts() {
         let (log, topic) = (FakePort::new(500), FakePort::new(10));
-        let records = [
-            StreamRecord::Other {
-                record_id: "r0".into(),
-            },
-            insert(1, "a", 1),
-        ];
+        let records = [StreamRecord::Other { record_id: "r0".into() }, insert(1, "a", 1)];
         let report = relay(&records, &log, &topic).await;
         assert_eq!((report.published, report.ignored), (1, 1));
     }
@@ -307,12 +248,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn keeps_an_entity_once_per_call() {
         let (log, topic) = (FakePort::new(500), FakePort::new(10));
-        let records = [
-            insert(0, "a", 1),
-            insert(1, "b", 1),
-            insert(2, "a", 2),
-            insert(3, "c", 1),
-        ];
+        let records = [insert(0, "a", 1), insert(1, "b", 1), insert(2, "a", 2), insert(3, "c", 1)];
         relay(&records, &log, &topic).await;
         assert_eq!(*log.calls.lock().unwrap(), [2, 2]);
     }
@@ -321,45 +257,23 @@ pub(crate) mod tests {
     async fn names_the_first_failed_record_and_keeps_entity_order_on_retry() {
         let (log, topic) = (FakePort::new(500), FakePort::new(10));
         // Entities a, b, c interleaved, three events each.
-        let records: Vec<_> = (0..9)
-            .map(|n| insert(n, ["a", "b", "c"][n % 3], (n / 3 + 1) as u64))
-            .collect();
+        let records: Vec<_> = (0..9).map(|n| insert(n, ["a", "b", "c"][n % 3], (n / 3 + 1) as u64)).collect();
         log.refuse_once.lock().unwrap().push("b-2".into()); // record r4, mid-batch
         topic.refuse_once.lock().unwrap().push("c-3".into()); // record r8
 
         let reports = run_until_done(&records, &log, &topic).await;
 
-        let failures: Vec<_> = reports
-            .iter()
-            .filter_map(|r| r.first_failure.clone())
-            .collect();
-        assert_eq!(
-            failures
-                .iter()
-                .map(|f| f.record_id.as_str())
-                .collect::<Vec<_>>(),
-            ["r4", "r8"]
-        );
-        assert!(
-            failures[0].reason.contains("refused b #2"),
-            "{}",
-            failures[0].reason
-        );
+        let failures: Vec<_> = reports.iter().filter_map(|r| r.first_failure.clone()).collect();
+        assert_eq!(failures.iter().map(|f| f.record_id.as_str()).collect::<Vec<_>>(), ["r4", "r8"]);
+        assert!(failures[0].reason.contains("refused b #2"), "{}", failures[0].reason);
         for port in [&log, &topic] {
             let accepted = port.accepted();
             for entity in ["a", "b", "c"] {
-                let seen: Vec<u64> = accepted
-                    .iter()
-                    .filter(|(pk, _)| pk == entity)
-                    .map(|(_, sk)| *sk)
-                    .collect();
+                let seen: Vec<u64> = accepted.iter().filter(|(pk, _)| pk == entity).map(|(_, sk)| *sk).collect();
                 // Nothing lost, and never an older event after a newer one
                 // (a repeat of the latest is a harmless duplicate).
                 assert_eq!(seen.iter().copied().max(), Some(3), "{entity}: {seen:?}");
-                assert!(
-                    seen.windows(2).all(|w| w[0] <= w[1]),
-                    "{entity} out of order: {seen:?}"
-                );
+                assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{entity} out of order: {seen:?}");
                 for sk in 1..=3 {
                     assert!(seen.contains(&sk), "{entity} #{sk} lost: {seen:?}");
                 }
@@ -372,20 +286,14 @@ pub(crate) mod tests {
         let (log, topic) = (FakePort::new(500), FakePort::new(10));
         let records = [
             insert(0, "a", 1),
-            StreamRecord::Insert {
-                record_id: "r1".into(),
-                item: Err("missing field `pk`".into()),
-            },
+            StreamRecord::Insert { record_id: "r1".into(), item: Err("missing field `pk`".into()) },
             insert(2, "b", 1),
         ];
         let report = relay(&records, &log, &topic).await;
         assert_eq!(report.published, 1);
         let failure = report.first_failure.unwrap();
         assert_eq!(failure.record_id, "r1");
-        assert_eq!(
-            failure.reason,
-            "unreadable outbox record: missing field `pk`"
-        );
+        assert_eq!(failure.reason, "unreadable outbox record: missing field `pk`");
         assert_eq!(topic.accepted(), [("a".to_string(), 1)]);
     }
 }

@@ -37,35 +37,21 @@ pub struct Commit<S> {
 impl<S> Commit<S> {
     /// A decision that changed nothing: only the inbox records the event.
     pub fn inbox_only(event_id: Uuid) -> Self {
-        Self {
-            change: None,
-            events: Vec::new(),
-            inbox: Some(event_id),
-        }
+        Self { change: None, events: Vec::new(), inbox: Some(event_id) }
     }
 
     /// What a decision about one entity writes: the entity was read at
     /// `version` (0: it is new), its decision emitted `events` (already
     /// numbered from `version + 1`) and left it as `state`. A decision that
     /// emitted nothing changed nothing, so only the inbox is written.
-    pub fn decided(
-        entity_id: &str,
-        version: u64,
-        state: S,
-        events: Vec<Envelope>,
-        inbox: Option<Uuid>,
-    ) -> Self {
+    pub fn decided(entity_id: &str, version: u64, state: S, events: Vec<Envelope>, inbox: Option<Uuid>) -> Self {
         let change = (!events.is_empty()).then(|| StateChange {
             entity_id: entity_id.to_string(),
             expected_version: version,
             new_version: version + events.len() as u64,
             state,
         });
-        Self {
-            change,
-            events,
-            inbox,
-        }
+        Self { change, events, inbox }
     }
 
     /// Whether there is anything to write at all.
@@ -77,10 +63,7 @@ impl<S> Commit<S> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("{entity_id} changed since version {expected_version} was read")]
-    VersionConflict {
-        entity_id: String,
-        expected_version: u64,
-    },
+    VersionConflict { entity_id: String, expected_version: u64 },
     #[error("{entity_id} already exists")]
     AlreadyExists { entity_id: String },
     #[error("event {event_id} was already applied")]
@@ -98,19 +81,13 @@ pub enum StoreError {
 impl StoreError {
     /// Worth retrying the same work later (the decision may change on reload).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::VersionConflict { .. } | Self::DuplicateEvent { .. } | Self::Unavailable(_)
-        )
+        matches!(self, Self::VersionConflict { .. } | Self::DuplicateEvent { .. } | Self::Unavailable(_))
     }
 }
 
 /// Loads and commits one domain's entities.
 pub trait StateStore<S>: Send + Sync {
-    fn load(
-        &self,
-        entity_id: &str,
-    ) -> impl Future<Output = Result<Option<Versioned<S>>, StoreError>> + Send;
+    fn load(&self, entity_id: &str) -> impl Future<Output = Result<Option<Versioned<S>>, StoreError>> + Send;
 
     fn commit(&self, commit: Commit<S>) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -147,8 +124,7 @@ where
             Ok(()) => return Ok(Applied::Changed),
             Err(StoreError::AlreadyApplied { .. }) => return Ok(Applied::Duplicate),
             // A concurrent writer got there first: reload and decide again.
-            Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. })
-                if attempt < attempts => {}
+            Err(StoreError::VersionConflict { .. } | StoreError::AlreadyExists { .. }) if attempt < attempts => {}
             Err(e) => return Err(ReactError::Store(e)),
         }
     }
@@ -177,9 +153,7 @@ pub mod memory {
 
     impl<S> Default for MemoryStore<S> {
         fn default() -> Self {
-            Self {
-                inner: Mutex::new(Inner::default()),
-            }
+            Self { inner: Mutex::new(Inner::default()) }
         }
     }
 
@@ -194,9 +168,7 @@ pub mod memory {
 
     impl<S: Clone> MemoryStore<S> {
         fn lock(&self) -> std::sync::MutexGuard<'_, Inner<S>> {
-            self.inner
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
         /// Every event in the outbox, by entity and sequence.
@@ -211,9 +183,7 @@ pub mod memory {
         }
 
         pub fn put_state(&self, entity_id: &str, state: S, version: u64) {
-            self.lock()
-                .states
-                .insert(entity_id.to_string(), Versioned { state, version });
+            self.lock().states.insert(entity_id.to_string(), Versioned { state, version });
         }
 
         /// Makes the next `count` commits fail as if another writer won.
@@ -224,31 +194,17 @@ pub mod memory {
 
     impl<S> Default for Inner<S> {
         fn default() -> Self {
-            Self {
-                states: HashMap::new(),
-                outbox: HashMap::new(),
-                inbox: HashSet::new(),
-                conflicts_to_inject: 0,
-            }
+            Self { states: HashMap::new(), outbox: HashMap::new(), inbox: HashSet::new(), conflicts_to_inject: 0 }
         }
     }
 
     impl<S: Clone + Send + Sync> StateStore<S> for MemoryStore<S> {
         async fn load(&self, entity_id: &str) -> Result<Option<Versioned<S>>, StoreError> {
-            Ok(self
-                .inner
-                .lock()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?
-                .states
-                .get(entity_id)
-                .cloned())
+            Ok(self.inner.lock().map_err(|e| StoreError::Unavailable(e.to_string()))?.states.get(entity_id).cloned())
         }
 
         async fn commit(&self, commit: Commit<S>) -> Result<(), StoreError> {
-            let mut inner = self
-                .inner
-                .lock()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut inner = self.inner.lock().map_err(|e| StoreError::Unavailable(e.to_string()))?;
             if let Some(id) = commit.inbox {
                 if inner.inbox.contains(&id) {
                     return Err(StoreError::AlreadyApplied { event_id: id });
@@ -265,10 +221,7 @@ pub mod memory {
                 }
             }
             for event in &commit.events {
-                if inner
-                    .outbox
-                    .contains_key(&(event.subject.clone(), event.sequence))
-                {
+                if inner.outbox.contains_key(&(event.subject.clone(), event.sequence)) {
                     return Err(StoreError::DuplicateEvent {
                         entity_id: event.subject.clone(),
                         sequence: event.sequence,
@@ -276,18 +229,10 @@ pub mod memory {
                 }
             }
             if let Some(change) = commit.change {
-                inner.states.insert(
-                    change.entity_id,
-                    Versioned {
-                        state: change.state,
-                        version: change.new_version,
-                    },
-                );
+                inner.states.insert(change.entity_id, Versioned { state: change.state, version: change.new_version });
             }
             for event in commit.events {
-                inner
-                    .outbox
-                    .insert((event.subject.clone(), event.sequence), event);
+                inner.outbox.insert((event.subject.clone(), event.sequence), event);
             }
             if let Some(id) = commit.inbox {
                 inner.inbox.insert(id);
@@ -323,45 +268,23 @@ mod tests {
     async fn applies_a_redelivered_event_once() {
         let store = MemoryStore::<u32>::default();
         let event = Uuid::now_v7();
-        assert_eq!(
-            react_once(&store, "e", 3, bump(event)).await.unwrap(),
-            Applied::Changed
-        );
-        assert_eq!(
-            react_once(&store, "e", 3, bump(event)).await.unwrap(),
-            Applied::Duplicate
-        );
-        assert_eq!(
-            store.load("e").await.unwrap().unwrap(),
-            Versioned {
-                state: 1,
-                version: 1
-            }
-        );
+        assert_eq!(react_once(&store, "e", 3, bump(event)).await.unwrap(), Applied::Changed);
+        assert_eq!(react_once(&store, "e", 3, bump(event)).await.unwrap(), Applied::Duplicate);
+        assert_eq!(store.load("e").await.unwrap().unwrap(), Versioned { state: 1, version: 1 });
     }
 
     #[tokio::test]
     async fn decides_again_after_a_version_conflict() {
         let store = MemoryStore::<u32>::default();
         store.inner.lock().unwrap().conflicts_to_inject = 2;
-        assert_eq!(
-            react_once(&store, "e", 3, bump(Uuid::now_v7()))
-                .await
-                .unwrap(),
-            Applied::Changed
-        );
+        assert_eq!(react_once(&store, "e", 3, bump(Uuid::now_v7())).await.unwrap(), Applied::Changed);
     }
 
     #[tokio::test]
     async fn gives_up_after_the_last_attempt() {
         let store = MemoryStore::<u32>::default();
         store.inner.lock().unwrap().conflicts_to_inject = 3;
-        let error = react_once(&store, "e", 3, bump(Uuid::now_v7()))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(error, ReactError::Store(StoreError::VersionConflict { .. })),
-            "{error}"
-        );
+        let error = react_once(&store, "e", 3, bump(Uuid::now_v7())).await.unwrap_err();
+        assert!(matches!(error, ReactError::Store(StoreError::VersionConflict { .. })), "{error}");
     }
 }

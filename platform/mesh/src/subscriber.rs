@@ -45,10 +45,7 @@ impl<E: std::fmt::Display> From<ReactError<E>> for HandleError {
 
 /// What a consumer does with one event.
 pub trait Handler: Send + Sync {
-    fn handle(
-        &self,
-        envelope: &Envelope,
-    ) -> impl Future<Output = Result<Applied, HandleError>> + Send;
+    fn handle(&self, envelope: &Envelope) -> impl Future<Output = Result<Applied, HandleError>> + Send;
 }
 
 /// The messages to redeliver, and counts for the logs.
@@ -110,55 +107,28 @@ mod tests {
             if envelope.event_type == "Unknown" {
                 return Err(HandleError::Poison("unknown event type `Unknown`".into()));
             }
-            Ok(if self.seen.lock().unwrap().insert(envelope.id) {
-                Applied::Changed
-            } else {
-                Applied::Duplicate
-            })
+            Ok(if self.seen.lock().unwrap().insert(envelope.id) { Applied::Changed } else { Applied::Duplicate })
         }
     }
 
     fn message(id: &str, event_type: &str) -> Message {
-        let envelope = Envelope::new(
-            "o/p",
-            event_type,
-            "e",
-            1,
-            json!({}),
-            &EventMeta::root(Uuid::now_v7()),
-        );
-        Message {
-            id: id.into(),
-            body: envelope.to_json().unwrap(),
-        }
+        let envelope = Envelope::new("o/p", event_type, "e", 1, json!({}), &EventMeta::root(Uuid::now_v7()));
+        Message { id: id.into(), body: envelope.to_json().unwrap() }
     }
 
     #[tokio::test]
     async fn reports_only_the_messages_that_failed() {
         let batch = [
             message("m1", "OrderPlaced"),
-            Message {
-                id: "m2".into(),
-                body: "not json".into(),
-            },
+            Message { id: "m2".into(), body: "not json".into() },
             message("m3", "Unknown"),
             message("m4", "OrderPlaced"),
         ];
         let report = handle_batch(&batch, &Recorder::default()).await;
         assert_eq!(report.applied, 2);
-        let failed: Vec<_> = report
-            .failed
-            .iter()
-            .map(|f| (f.id.as_str(), f.poison))
-            .collect();
+        let failed: Vec<_> = report.failed.iter().map(|f| (f.id.as_str(), f.poison)).collect();
         assert_eq!(failed, [("m2", true), ("m3", true)]);
-        assert!(
-            report.failed[0]
-                .reason
-                .starts_with("poison message: not valid JSON"),
-            "{}",
-            report.failed[0].reason
-        );
+        assert!(report.failed[0].reason.starts_with("poison message: not valid JSON"), "{}", report.failed[0].reason);
     }
 
     #[tokio::test]

@@ -1,0 +1,7 @@
+//! The `mesh` tooling for domain teams. For now: the reference mesh's client,
+//! observers and workload, which the demo and the end-to-end tests share.
+#![forbid(unsafe_code)]
+
+pub mod observe;
+pub mod reference;
+pub mod workload;

@@ -1,0 +1,130 @@
+//! Reads what the mesh did, straight from its tables, streams and queues.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_sdk_sqs::types::QueueAttributeName;
+use mesh::envelope::Envelope;
+use serde::Deserialize;
+
+/// An order as stored in the orders domain's state table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderRow {
+    pub id: String,
+    pub customer_id: String,
+    pub amount_cents: u64,
+    pub status: String,
+}
+
+/// A customer's reservations, as stored in the customers state table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomerRow {
+    pub id: String,
+    pub credit_limit_cents: u64,
+    #[serde(default)]
+    pub reservations: HashMap<String, u64>,
+}
+
+impl CustomerRow {
+    pub fn reserved_cents(&self) -> u64 {
+        self.reservations.values().sum()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Stored<S> {
+    version: u64,
+    state: S,
+}
+
+#[derive(Debug, Clone)]
+pub struct Observer {
+    dynamodb: aws_sdk_dynamodb::Client,
+    kinesis: aws_sdk_kinesis::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Observer {
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            kinesis: aws_sdk_kinesis::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+        }
+    }
+
+    /// Every order in the orders state table.
+    pub async fn orders(&self, table: &str) -> anyhow::Result<Vec<OrderRow>> {
+        Ok(self.entities(table).await?.into_iter().map(|(row, _)| row).collect())
+    }
+
+    /// Every customer in the customers state table, with its version.
+    pub async fn customers(&self, table: &str) -> anyhow::Result<Vec<(CustomerRow, u64)>> {
+        self.entities(table).await
+    }
+
+    /// Every entity of a state table with its version.
+    pub async fn entities<S: serde::de::DeserializeOwned>(&self, table: &str) -> anyhow::Result<Vec<(S, u64)>> {
+        let mut rows = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.dynamodb.scan().table_name(table).set_exclusive_start_key(start).send().await?;
+            for item in page.items() {
+                let stored: Stored<S> = serde_dynamo::from_item(item.clone())?;
+                rows.push((stored.state, stored.version));
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(rows);
+            }
+        }
+    }
+
+    /// Every event on a product's Kinesis stream, shard by shard, in order.
+    pub async fn stream_events(&self, stream: &str) -> anyhow::Result<Vec<Envelope>> {
+        let shards = self.kinesis.list_shards().stream_name(stream).send().await?;
+        let mut events = Vec::new();
+        for shard in shards.shards() {
+            let mut iterator = self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await?
+                .shard_iterator;
+            while let Some(current) = iterator {
+                let page = self.kinesis.get_records().shard_iterator(current).limit(10_000).send().await?;
+                for record in page.records() {
+                    events.push(Envelope::from_json(std::str::from_utf8(record.data().as_ref())?)?);
+                }
+                let caught_up = page.records().is_empty() || page.millis_behind_latest() == Some(0);
+                iterator = if caught_up { None } else { page.next_shard_iterator };
+            }
+        }
+        Ok(events)
+    }
+
+    /// Visible plus in-flight messages of a queue.
+    pub async fn queue_depth(&self, url: &str) -> anyhow::Result<u64> {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let map: HashMap<_, _> = attributes.attributes().cloned().unwrap_or_default();
+        Ok([QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
+            .iter()
+            .filter_map(|name| map.get(name).and_then(|v| v.parse::<u64>().ok()))
+            .sum())
+    }
+
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        &self.sqs
+    }
+}

@@ -1,0 +1,122 @@
+//! A client of the reference mesh's public HTTP APIs (orders and customers).
+
+use serde_json::{Value, json};
+
+use mesh_local::{DeployedMesh, Emulator};
+
+/// Where the reference mesh's resources are, read from the stacks' outputs.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub orders_api: String,
+    pub customers_api: String,
+    pub orders_state_table: String,
+    pub customers_state_table: String,
+    pub orders_stream: String,
+    pub customers_stream: String,
+    /// (name, url) of every consumer queue.
+    pub queues: Vec<(String, String)>,
+    /// (name, url) of every DLQ and on-failure destination.
+    pub dead_letters: Vec<(String, String)>,
+}
+
+impl Endpoints {
+    pub fn of(mesh: &DeployedMesh) -> anyhow::Result<Self> {
+        Ok(Self {
+            orders_api: mesh.api_url("orders", "")?,
+            customers_api: mesh.api_url("customers", "")?,
+            orders_state_table: mesh.output("orders", "StateTable")?.to_string(),
+            customers_state_table: mesh.output("customers", "StateTable")?.to_string(),
+            orders_stream: mesh.output("orders-ports", "StreamName")?.to_string(),
+            customers_stream: mesh.output("customers-ports", "StreamName")?.to_string(),
+            queues: vec![
+                ("customers ← order-events".into(), mesh.output("customers", "ConsumerQueueUrl")?.to_string()),
+                ("orders ← customer-credit".into(), mesh.output("orders", "ConsumerQueueUrl")?.to_string()),
+            ],
+            dead_letters: vec![
+                ("customers consumer DLQ".into(), mesh.output("customers", "ConsumerDlqUrl")?.to_string()),
+                ("orders consumer DLQ".into(), mesh.output("orders", "ConsumerDlqUrl")?.to_string()),
+                ("customers relay failures".into(), mesh.output("customers", "RelayFailureQueueUrl")?.to_string()),
+                ("orders relay failures".into(), mesh.output("orders", "RelayFailureQueueUrl")?.to_string()),
+            ],
+        })
+    }
+}
+
+/// An answer that was not the expected status.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} {url} answered {status}: {body}")]
+pub struct Unexpected {
+    pub method: &'static str,
+    pub url: String,
+    pub status: u16,
+    pub body: Value,
+}
+
+#[derive(Debug)]
+pub struct Client<'a> {
+    emulator: &'a Emulator,
+    endpoints: Endpoints,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(emulator: &'a Emulator, endpoints: Endpoints) -> Self {
+        Self { emulator, endpoints }
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Any call, answering (status, JSON body).
+    pub async fn call(&self, method: &'static str, url: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+        Ok(self.emulator.http(method, url, body).await?)
+    }
+
+    async fn expect(&self, method: &'static str, url: String, body: Option<Value>, status: u16) -> anyhow::Result<Value> {
+        let (got, answer) = self.call(method, &url, body).await?;
+        if got != status {
+            return Err(Unexpected { method, url, status: got, body: answer }.into());
+        }
+        Ok(answer)
+    }
+
+    fn orders(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoints.orders_api.trim_end_matches('/'))
+    }
+
+    fn customers(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoints.customers_api.trim_end_matches('/'))
+    }
+
+    pub async fn register_customer(&self, name: &str, credit_limit_cents: u64) -> anyhow::Result<String> {
+        let body = json!({ "name": name, "credit_limit_cents": credit_limit_cents });
+        let answer = self.expect("POST", self.customers("/customers"), Some(body), 201).await?;
+        id_of(answer)
+    }
+
+    pub async fn get_customer(&self, id: &str) -> anyhow::Result<Value> {
+        self.expect("GET", self.customers(&format!("/customers/{id}")), None, 200).await
+    }
+
+    pub async fn place_order(&self, customer_id: &str, amount_cents: u64) -> anyhow::Result<String> {
+        let body = json!({ "customer_id": customer_id, "amount_cents": amount_cents });
+        let answer = self.expect("POST", self.orders("/orders"), Some(body), 202).await?;
+        id_of(answer)
+    }
+
+    pub async fn get_order(&self, id: &str) -> anyhow::Result<Value> {
+        self.expect("GET", self.orders(&format!("/orders/{id}")), None, 200).await
+    }
+
+    pub async fn cancel_order(&self, id: &str) -> anyhow::Result<Value> {
+        self.expect("POST", self.orders(&format!("/orders/{id}/cancel")), None, 202).await
+    }
+
+    pub fn orders_url(&self, path: &str) -> String {
+        self.orders(path)
+    }
+}
+
+fn id_of(answer: Value) -> anyhow::Result<String> {
+    answer["id"].as_str().map(str::to_string).ok_or_else(|| anyhow::anyhow!("no id in {answer}"))
+}

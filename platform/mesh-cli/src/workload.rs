@@ -1,0 +1,416 @@
+//! The reference workload: customers with credit limits, orders placed
+//! against them (some over the limit), approved orders cancelled, events
+//! redelivered on purpose; then the invariants every run must keep.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::MessageAttributeValue;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use mesh::envelope::Envelope;
+use serde::Serialize;
+
+use crate::observe::{Observer, OrderRow};
+use crate::reference::Client;
+
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub customers: usize,
+    pub orders: usize,
+    /// One approved order in `cancel_every` is cancelled.
+    pub cancel_every: usize,
+    /// Events sent a second time into consumer queues, as SNS may do.
+    pub redeliveries: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// How long the mesh may take to settle after each phase.
+    pub settle_timeout: Duration,
+    pub show_progress: bool,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Self {
+            customers: 100,
+            orders: 1_000,
+            cancel_every: 5,
+            redeliveries: 50,
+            concurrency: 8,
+            settle_timeout: Duration::from_secs(300),
+            show_progress: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    pub samples: usize,
+    pub p50_ms: u64,
+    pub p90_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub customers: usize,
+    pub orders_placed: usize,
+    pub approved: usize,
+    pub rejected: usize,
+    pub cancelled: usize,
+    pub pending: usize,
+    /// Records on each product's Kinesis stream (a retried publish counts twice).
+    pub events_relayed: BTreeMap<String, usize>,
+    pub unique_events_relayed: usize,
+    pub duplicate_deliveries_redelivered: usize,
+    pub duplicate_deliveries_suppressed: usize,
+    pub dlq_messages: BTreeMap<String, u64>,
+    /// From `OrderPlaced` to the saga's decision, by the events' own times.
+    pub decision_latency: Latency,
+    pub elapsed_seconds: f64,
+    pub violations: Vec<String>,
+}
+
+impl Summary {
+    pub fn print(&self) {
+        println!("\nReference mesh summary");
+        println!("  customers                      {}", self.customers);
+        println!("  orders placed                  {}", self.orders_placed);
+        println!("    approved (still active)      {}", self.approved);
+        println!("    rejected                     {}", self.rejected);
+        println!("    cancelled after approval     {}", self.cancelled);
+        println!("    not final                    {}", self.pending);
+        for (stream, count) in &self.events_relayed {
+            println!("  events relayed to {stream:<12} {count}");
+        }
+        println!("  unique events relayed          {}", self.unique_events_relayed);
+        println!(
+            "  duplicate deliveries suppressed {} of {} redelivered",
+            self.duplicate_deliveries_suppressed, self.duplicate_deliveries_redelivered
+        );
+        for (queue, count) in &self.dlq_messages {
+            println!("  messages in {queue:<26} {count}");
+        }
+        let l = &self.decision_latency;
+        println!(
+            "  order → decision latency       p50 {} ms, p90 {} ms, p99 {} ms, max {} ms ({} orders)",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms, l.samples
+        );
+        println!("  elapsed                        {:.1} s", self.elapsed_seconds);
+        if self.violations.is_empty() {
+            println!("\nAll invariants hold.");
+        } else {
+            println!("\nInvariant violations:");
+            for violation in &self.violations {
+                println!("  - {violation}");
+            }
+        }
+    }
+}
+
+/// A small deterministic generator: the same workload on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low + 1)
+    }
+}
+
+fn bar(show: bool, length: usize, message: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(length as u64);
+    let style = ProgressStyle::with_template("{msg:<34} [{bar:30}] {pos}/{len} {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_message(message.to_string());
+    bar
+}
+
+pub async fn run(client: &Client<'_>, observer: &Observer, workload: &Workload) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let endpoints = client.endpoints().clone();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+
+    // 1. Customers, with limits that some of their orders will exceed.
+    let limits: Vec<u64> = (0..workload.customers).map(|_| rng.between(10_000, 60_000)).collect();
+    let progress = bar(workload.show_progress, workload.customers, "registering customers");
+    let customers: Vec<String> = stream::iter(limits.iter().enumerate())
+        .map(|(n, limit)| {
+            let progress = progress.clone();
+            async move {
+                let id = client.register_customer(&format!("customer {n}"), *limit).await;
+                progress.inc(1);
+                id
+            }
+        })
+        .buffered(workload.concurrency)
+        .try_collect()
+        .await?;
+    progress.finish();
+
+    // 2. Orders.
+    let orders: Vec<(usize, u64)> = (0..workload.orders)
+        .map(|_| (rng.next() as usize % customers.len().max(1), rng.between(1_000, 9_000)))
+        .collect();
+    let progress = bar(workload.show_progress, orders.len(), "placing orders");
+    let placed: Vec<String> = stream::iter(orders.iter())
+        .map(|(customer, amount)| {
+            let (progress, customer_id) = (progress.clone(), &customers[*customer]);
+            async move {
+                let id = client.place_order(customer_id, *amount).await;
+                progress.inc(1);
+                id
+            }
+        })
+        .buffer_unordered(workload.concurrency)
+        .try_collect()
+        .await?;
+    progress.finish();
+
+    // 3. The saga decides every order.
+    let decided = settle(observer, &endpoints.orders_state_table, placed.len(), workload, "saga deciding orders").await?;
+
+    // 4. Cancel some approved orders; customers release their credit.
+    let to_cancel: Vec<String> = decided
+        .iter()
+        .filter(|o| o.status == "approved")
+        .step_by(workload.cancel_every.max(1))
+        .map(|o| o.id.clone())
+        .collect();
+    let progress = bar(workload.show_progress, to_cancel.len(), "cancelling approved orders");
+    stream::iter(to_cancel.iter())
+        .map(|id| {
+            let progress = progress.clone();
+            async move {
+                let result = client.cancel_order(id).await;
+                progress.inc(1);
+                result
+            }
+        })
+        .buffer_unordered(workload.concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    progress.finish();
+    wait_for_quiet(observer, &endpoints.queues, workload).await?;
+    wait_for_credit(observer, client, workload).await?;
+
+    // 5. Redeliver events the consumers have already applied.
+    let before = snapshot(observer, client).await?;
+    let orders_events = observer.stream_events(&endpoints.orders_stream).await?;
+    let customers_events = observer.stream_events(&endpoints.customers_stream).await?;
+    let redelivered = redeliver(observer, client, &orders_events, &customers_events, workload.redeliveries).await?;
+    wait_for_quiet(observer, &endpoints.queues, workload).await?;
+    let after = snapshot(observer, client).await?;
+
+    // 6. What happened, and whether it is right.
+    let final_orders = observer.orders(&endpoints.orders_state_table).await?;
+    let mut summary = Summary {
+        customers: customers.len(),
+        orders_placed: placed.len(),
+        duplicate_deliveries_redelivered: redelivered,
+        duplicate_deliveries_suppressed: if before == after { redelivered } else { 0 },
+        ..Summary::default()
+    };
+    for order in &final_orders {
+        match order.status.as_str() {
+            "approved" => summary.approved += 1,
+            "rejected" => summary.rejected += 1,
+            "cancelled" => summary.cancelled += 1,
+            _ => summary.pending += 1,
+        }
+    }
+    let orders_events = observer.stream_events(&endpoints.orders_stream).await?;
+    let customers_events = observer.stream_events(&endpoints.customers_stream).await?;
+    summary.events_relayed.insert("order-events".into(), orders_events.len());
+    summary.events_relayed.insert("customer-credit".into(), customers_events.len());
+    summary.unique_events_relayed =
+        orders_events.iter().chain(&customers_events).map(|e| e.id).collect::<HashSet<_>>().len();
+    summary.decision_latency = decision_latency(&orders_events);
+    for (name, url) in &endpoints.dead_letters {
+        summary.dlq_messages.insert(name.clone(), observer.queue_depth(url).await?);
+    }
+    summary.violations = check_invariants(&summary, &final_orders, observer, client, before != after).await?;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Polls the orders table until `expected` orders are all decided.
+async fn settle(
+    observer: &Observer,
+    table: &str,
+    expected: usize,
+    workload: &Workload,
+    message: &str,
+) -> anyhow::Result<Vec<OrderRow>> {
+    let progress = bar(workload.show_progress, expected, message);
+    let deadline = Instant::now() + workload.settle_timeout;
+    loop {
+        let orders = observer.orders(table).await?;
+        let decided = orders.iter().filter(|o| o.status != "pending").count();
+        progress.set_position(decided as u64);
+        if decided >= expected || Instant::now() > deadline {
+            progress.finish();
+            return Ok(orders);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits until every consumer queue is empty (nothing visible or in flight).
+pub async fn wait_for_quiet(observer: &Observer, queues: &[(String, String)], workload: &Workload) -> anyhow::Result<()> {
+    let deadline = Instant::now() + workload.settle_timeout;
+    let mut quiet_polls = 0;
+    while Instant::now() < deadline {
+        let mut depth = 0;
+        for (_, url) in queues {
+            depth += observer.queue_depth(url).await?;
+        }
+        quiet_polls = if depth == 0 { quiet_polls + 1 } else { 0 };
+        // Two quiet polls a second apart: nothing was in flight between them.
+        if quiet_polls >= 2 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(())
+}
+
+/// Waits until every customer's reserved credit matches its active orders.
+async fn wait_for_credit(observer: &Observer, client: &Client<'_>, workload: &Workload) -> anyhow::Result<()> {
+    let deadline = Instant::now() + workload.settle_timeout;
+    while Instant::now() < deadline {
+        let orders = observer.orders(&client.endpoints().orders_state_table).await?;
+        if credit_mismatches(observer, client, &orders).await?.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+async fn credit_mismatches(observer: &Observer, client: &Client<'_>, orders: &[OrderRow]) -> anyhow::Result<Vec<String>> {
+    let mut expected: HashMap<&str, u64> = HashMap::new();
+    for order in orders.iter().filter(|o| o.status == "approved") {
+        *expected.entry(order.customer_id.as_str()).or_default() += order.amount_cents;
+    }
+    let customers = observer.customers(&client.endpoints().customers_state_table).await?;
+    Ok(customers
+        .iter()
+        .filter_map(|(customer, _)| {
+            let want = expected.get(customer.id.as_str()).copied().unwrap_or(0);
+            (customer.reserved_cents() != want).then(|| {
+                format!(
+                    "customer {} reserves {} cents but its approved, uncancelled orders total {want}",
+                    customer.id,
+                    customer.reserved_cents()
+                )
+            })
+        })
+        .collect())
+}
+
+/// Every entity's version: a redelivery that changed anything changes one.
+async fn snapshot(observer: &Observer, client: &Client<'_>) -> anyhow::Result<BTreeMap<String, u64>> {
+    let endpoints = client.endpoints();
+    let mut versions = BTreeMap::new();
+    for (customer, version) in observer.customers(&endpoints.customers_state_table).await? {
+        versions.insert(customer.id, version);
+    }
+    for (order, version) in observer.entities::<OrderRow>(&endpoints.orders_state_table).await? {
+        versions.insert(order.id, version);
+    }
+    Ok(versions)
+}
+
+/// Sends already-consumed events to their consumers again, the way SNS and
+/// SQS at-least-once delivery may.
+async fn redeliver(
+    observer: &Observer,
+    client: &Client<'_>,
+    orders_events: &[Envelope],
+    customers_events: &[Envelope],
+    count: usize,
+) -> anyhow::Result<usize> {
+    let endpoints = client.endpoints();
+    let to_customers = orders_events.iter().filter(|e| matches!(e.event_type.as_str(), "OrderPlaced" | "OrderCancelled"));
+    let to_orders = customers_events
+        .iter()
+        .filter(|e| matches!(e.event_type.as_str(), "CreditReserved" | "CreditLimitExceeded" | "CreditRefused"));
+    let picks = to_customers
+        .take(count / 2)
+        .map(|e| (e, &endpoints.queues[0].1))
+        .chain(to_orders.take(count - count / 2).map(|e| (e, &endpoints.queues[1].1)));
+    let mut sent = 0;
+    for (event, queue) in picks {
+        let attribute = MessageAttributeValue::builder().data_type("String").string_value(&event.event_type).build()?;
+        observer
+            .sqs()
+            .send_message()
+            .queue_url(queue)
+            .message_body(event.to_json()?)
+            .message_attributes("type", attribute)
+            .send()
+            .await?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+fn decision_latency(events: &[Envelope]) -> Latency {
+    let mut placed = HashMap::new();
+    let mut samples = Vec::new();
+    for event in events {
+        match event.event_type.as_str() {
+            "OrderPlaced" => {
+                placed.entry(event.subject.clone()).or_insert(event.time);
+            }
+            "OrderApproved" | "OrderRejected" => {
+                if let Some(start) = placed.get(&event.subject) {
+                    samples.push((event.time - *start).num_milliseconds().max(0) as u64);
+                }
+            }
+            _ => {}
+        }
+    }
+    samples.sort_unstable();
+    samples.dedup_by_key(|_| false);
+    let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+    Latency { samples: samples.len(), p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: at(1.0) }
+}
+
+async fn check_invariants(
+    summary: &Summary,
+    orders: &[OrderRow],
+    observer: &Observer,
+    client: &Client<'_>,
+    redelivery_changed_state: bool,
+) -> anyhow::Result<Vec<String>> {
+    let mut violations = Vec::new();
+    if summary.pending > 0 {
+        violations.push(format!("{} orders never reached a final state", summary.pending));
+    }
+    if orders.len() != summary.orders_placed {
+        violations.push(format!("{} orders accepted but {} stored", summary.orders_placed, orders.len()));
+    }
+    violations.extend(credit_mismatches(observer, client, orders).await?);
+    for (queue, count) in &summary.dlq_messages {
+        if *count > 0 {
+            violations.push(format!("{queue} holds {count} messages"));
+        }
+    }
+    if redelivery_changed_state {
+        violations.push("a redelivered event changed state: it was applied twice".into());
+    }
+    Ok(violations)
+}

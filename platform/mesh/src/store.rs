@@ -205,10 +205,8 @@ pub mod memory {
 
         async fn commit(&self, commit: Commit<S>) -> Result<(), StoreError> {
             let mut inner = self.inner.lock().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            if let Some(id) = commit.inbox {
-                if inner.inbox.contains(&id) {
-                    return Err(StoreError::AlreadyApplied { event_id: id });
-                }
+            if let Some(id) = commit.inbox.filter(|id| inner.inbox.contains(id)) {
+                return Err(StoreError::AlreadyApplied { event_id: id });
             }
             if let Some(change) = &commit.change {
                 let current = inner.states.get(&change.entity_id).map_or(0, |v| v.version);

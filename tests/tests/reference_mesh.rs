@@ -1,0 +1,227 @@
+//! The reference mesh, end to end, on the emulator with the real function
+//! binaries: the saga, bad input, duplicates, poison messages, atomicity.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use mesh::envelope::{Envelope, EventMeta};
+use mesh::store::{Commit, StateStore, StoreError};
+use mesh_aws::dynamo_store::{DynamoStore, Tables};
+use mesh_local::{DeployOptions, verify_stack_resources};
+use mesh_tests::{TestMesh, eventually};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+async fn order_status(mesh: &TestMesh, id: &str, wanted: &str) -> anyhow::Result<Value> {
+    let client = mesh.client();
+    eventually(&format!("order {id} to be {wanted}"), SETTLE, || async {
+        let order = client.get_order(id).await?;
+        Ok((order["status"] == wanted).then_some(order))
+    })
+    .await
+}
+
+async fn reserved(mesh: &TestMesh, customer: &str, wanted: u64) -> anyhow::Result<Value> {
+    let client = mesh.client();
+    eventually(&format!("customer {customer} to reserve {wanted}"), SETTLE, || async {
+        let found = client.get_customer(customer).await?;
+        Ok((found["reserved_cents"] == wanted).then_some(found))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn saga_approves_within_the_limit_rejects_over_it_and_releases_on_cancel() {
+    let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
+    let client = mesh.client();
+    let customer = client.register_customer("Ada", 5_000).await.unwrap();
+
+    let approved = client.place_order(&customer, 3_000).await.unwrap();
+    order_status(&mesh, &approved, "approved").await.unwrap();
+    reserved(&mesh, &customer, 3_000).await.unwrap();
+
+    let rejected = client.place_order(&customer, 4_000).await.unwrap();
+    let order = order_status(&mesh, &rejected, "rejected").await.unwrap();
+    assert_eq!(order["rejection_reason"], "credit limit exceeded: requested 4000, available 2000");
+
+    client.cancel_order(&approved).await.unwrap();
+    order_status(&mesh, &approved, "cancelled").await.unwrap();
+    reserved(&mesh, &customer, 0).await.unwrap();
+
+    // The whole conversation is on the products' logs, in entity order.
+    let events = mesh.observer.stream_events(&mesh.endpoints.orders_stream).await.unwrap();
+    let of_approved: Vec<(&str, u64)> =
+        events.iter().filter(|e| e.subject == approved).map(|e| (e.event_type.as_str(), e.sequence)).collect();
+    assert_eq!(of_approved, [("OrderPlaced", 1), ("OrderApproved", 2), ("OrderCancelled", 3)]);
+    let credit = mesh.observer.stream_events(&mesh.endpoints.customers_stream).await.unwrap();
+    let types: Vec<&str> = credit.iter().filter(|e| e.subject == customer).map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["CustomerRegistered", "CreditReserved", "CreditLimitExceeded", "CreditReleased"]);
+    let reserved_event = credit.iter().find(|e| e.event_type == "CreditReserved").unwrap();
+    let placed = events.iter().find(|e| e.subject == approved && e.event_type == "OrderPlaced").unwrap();
+    assert_eq!((reserved_event.causation_id, reserved_event.correlation_id), (placed.id, placed.correlation_id));
+    mesh.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_http_input_gets_400_naming_the_field_and_writes_nothing() {
+    let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
+    let client = mesh.client();
+    let url = client.orders_url("/orders");
+    let cases = [
+        (json!({"customer_id": "not-a-uuid", "amount_cents": 100}), "customer_id"),
+        (json!({"customer_id": Uuid::now_v7().to_string(), "amount_cents": 0}), "amount_cents"),
+        (json!({"customer_id": Uuid::now_v7().to_string()}), "amount_cents"),
+        (json!([1, 2]), "body"),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = client.call("POST", &url, Some(body.clone())).await.unwrap();
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert_eq!(answer["fields"][0]["field"], field, "{body} → {answer}");
+    }
+    let (status, answer) = client.call("GET", &client.orders_url(&format!("/orders/{}", Uuid::now_v7())), None).await.unwrap();
+    assert_eq!(status, 404, "{answer}");
+    assert!(mesh.observer.orders(&mesh.endpoints.orders_state_table).await.unwrap().is_empty());
+    let outbox = mesh.mesh.output("orders", "OutboxTable").unwrap();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&mesh.emulator.sdk_config());
+    assert_eq!(dynamodb.scan().table_name(outbox).send().await.unwrap().count(), 0);
+    mesh.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_state_condition_writes_neither_state_nor_event() {
+    let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
+    let config = mesh.emulator.sdk_config();
+    let tables = Tables {
+        state: mesh.mesh.output("orders", "StateTable").unwrap().into(),
+        outbox: mesh.mesh.output("orders", "OutboxTable").unwrap().into(),
+        inbox: None,
+    };
+    let store: DynamoStore<Value> =
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), tables.clone(), Duration::from_secs(60), Duration::ZERO);
+    let event = |sequence| {
+        Envelope::new("orders/order-events", "OrderPlaced", "e-1", sequence, json!({}), &EventMeta::root(Uuid::now_v7()))
+    };
+    store.commit(Commit::decided("e-1", 0, json!({"n": 1}), vec![event(1)], None)).await.unwrap();
+
+    // A writer that read version 0 again: its condition fails.
+    let error = store.commit(Commit::decided("e-1", 0, json!({"n": 2}), vec![event(1)], None)).await.unwrap_err();
+    assert_eq!(error, StoreError::AlreadyExists { entity_id: "e-1".into() });
+    // A writer with a stale version.
+    let mut stale = Commit::decided("e-1", 5, json!({"n": 3}), vec![event(6)], None);
+    stale.events.push(event(7));
+    let error = store.commit(stale).await.unwrap_err();
+    assert_eq!(error, StoreError::VersionConflict { entity_id: "e-1".into(), expected_version: 5 });
+
+    assert_eq!(store.load("e-1").await.unwrap().unwrap().state, json!({"n": 1}));
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    assert_eq!(dynamodb.scan().table_name(&tables.outbox).send().await.unwrap().count(), 1);
+    mesh.stop().await.unwrap();
+}
+
+async fn send_raw(mesh: &TestMesh, queue: &str, entries: Vec<(String, String)>) {
+    let sqs = aws_sdk_sqs::Client::new(&mesh.emulator.sdk_config());
+    let entries = entries
+        .into_iter()
+        .enumerate()
+        .map(|(n, (event_type, body))| {
+            SendMessageBatchRequestEntry::builder()
+                .id(n.to_string())
+                .message_body(body)
+                .message_attributes(
+                    "type",
+                    MessageAttributeValue::builder().data_type("String").string_value(event_type).build().unwrap(),
+                )
+                .build()
+                .unwrap()
+        })
+        .collect();
+    sqs.send_message_batch().queue_url(queue).set_entries(Some(entries)).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_changes_nothing() {
+    let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
+    let client = mesh.client();
+    let customer = client.register_customer("Grace", 10_000).await.unwrap();
+    let order = client.place_order(&customer, 2_500).await.unwrap();
+    order_status(&mesh, &order, "approved").await.unwrap();
+    let before = reserved(&mesh, &customer, 2_500).await.unwrap();
+    let versions = mesh.observer.customers(&mesh.endpoints.customers_state_table).await.unwrap();
+
+    let placed = mesh
+        .observer
+        .stream_events(&mesh.endpoints.orders_stream)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.subject == order && e.event_type == "OrderPlaced")
+        .unwrap();
+    let queue = mesh.endpoints.queues[0].1.clone();
+    send_raw(&mesh, &queue, vec![("OrderPlaced".into(), placed.to_json().unwrap()); 2]).await;
+    eventually("the redelivered messages to be consumed", SETTLE, || async {
+        Ok((mesh.observer.queue_depth(&queue).await? == 0).then_some(()))
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(client.get_customer(&customer).await.unwrap(), before);
+    assert_eq!(mesh.observer.customers(&mesh.endpoints.customers_state_table).await.unwrap().into_iter().map(|(c, v)| (c.id, v)).collect::<Vec<_>>(),
+        versions.into_iter().map(|(c, v)| (c.id, v)).collect::<Vec<_>>());
+    assert_eq!(mesh.observer.queue_depth(&mesh.endpoints.dead_letters[0].1).await.unwrap(), 0);
+    mesh.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_the_batch_is_applied() {
+    let options = DeployOptions { queue_visibility_timeout: 2, max_receive_count: 3, ..DeployOptions::default() };
+    let mesh = TestMesh::start(options).await.unwrap();
+    let client = mesh.client();
+    let customer = client.register_customer("Edsger", 10_000).await.unwrap();
+
+    // A well-formed OrderPlaced for an order the orders domain never saw, and
+    // a message no consumer can read, in one batch.
+    let order_id = Uuid::now_v7().to_string();
+    let good = Envelope::new(
+        "orders/order-events",
+        "OrderPlaced",
+        order_id.clone(),
+        1,
+        json!({"order_id": order_id, "customer_id": customer, "amount_cents": 700}),
+        &EventMeta::root(Uuid::now_v7()),
+    );
+    let queue = mesh.endpoints.queues[0].1.clone();
+    send_raw(&mesh, &queue, vec![("OrderPlaced".into(), "{\"not\": \"an event\"}".into()), ("OrderPlaced".into(), good.to_json().unwrap())]).await;
+
+    reserved(&mesh, &customer, 700).await.unwrap();
+    let dlq = mesh.endpoints.dead_letters[0].1.clone();
+    eventually("the poison message to reach the DLQ", SETTLE, || async {
+        Ok((mesh.observer.queue_depth(&dlq).await? == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&mesh.emulator.sdk_config());
+    let dead = sqs.receive_message().queue_url(&dlq).attribute_names(aws_sdk_sqs::types::QueueAttributeName::All).send().await.unwrap();
+    let message = &dead.messages()[0];
+    assert_eq!(message.body(), Some("{\"not\": \"an event\"}"));
+    let receives = message.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)).cloned();
+    assert_eq!(receives.as_deref(), Some("3"), "delivered max_receive_count times before the DLQ");
+    mesh.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_template_resource_exists_after_deployment() {
+    let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
+    for (stack, template) in [
+        ("orders-ports", "infra/orders-ports.yaml"),
+        ("customers-ports", "infra/customers-ports.yaml"),
+        ("orders", "infra/orders.yaml"),
+        ("customers", "infra/customers.yaml"),
+    ] {
+        let missing = verify_stack_resources(&mesh.emulator, &mesh.mesh.stack_name(stack), template).await.unwrap();
+        assert!(missing.is_empty(), "{stack}: missing {missing:?}");
+    }
+    mesh.stop().await.unwrap();
+}

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use mesh_cli::observe::Observer;
 use mesh_cli::reference::{Client, Endpoints};
-use mesh_local::{DeployOptions, DeployedMesh, Emulator, build_function_zips, deploy_mesh};
-
-pub const FUNCTIONS: [&str; 5] = ["orders-api", "customers-api", "customers-credit", "orders-saga", "outbox-relay"];
+use mesh_local::{DeployOptions, DeployedMesh, Emulator, deploy_mesh};
 
 #[derive(Debug)]
 pub struct TestMesh {
@@ -22,7 +20,6 @@ pub struct TestMesh {
 impl TestMesh {
     /// Starts the emulator (or uses `AWS_ENDPOINT_URL`) and deploys both domains.
     pub async fn start(options: DeployOptions) -> anyhow::Result<Self> {
-        build_function_zips(&FUNCTIONS)?;
         let emulator = Emulator::start().await?;
         let mesh = deploy_mesh(&emulator, &options).await?;
         let endpoints = Endpoints::of(&mesh)?;

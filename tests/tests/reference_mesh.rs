@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use mesh::envelope::{Envelope, EventMeta};
 use mesh::store::{Commit, StateStore, StoreError};
 use mesh_aws::dynamo_store::{DynamoStore, Tables};
-use mesh_local::{DeployOptions, verify_stack_resources};
+use mesh_local::{DeployOptions, Domain, verify_stack_resources};
 use mesh_tests::{TestMesh, eventually};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -84,7 +84,7 @@ async fn bad_http_input_gets_400_naming_the_field_and_writes_nothing() {
     let (status, answer) = client.call("GET", &client.orders_url(&format!("/orders/{}", Uuid::now_v7())), None).await.unwrap();
     assert_eq!(status, 404, "{answer}");
     assert!(mesh.observer.orders(&mesh.endpoints.orders_state_table).await.unwrap().is_empty());
-    let outbox = mesh.mesh.output("orders", "OutboxTable").unwrap();
+    let outbox = mesh.mesh.domain(Domain::Orders).outbox_table().unwrap();
     let dynamodb = aws_sdk_dynamodb::Client::new(&mesh.emulator.sdk_config());
     assert_eq!(dynamodb.scan().table_name(outbox).send().await.unwrap().count(), 0);
     mesh.stop().await.unwrap();
@@ -95,8 +95,8 @@ async fn a_failed_state_condition_writes_neither_state_nor_event() {
     let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
     let config = mesh.emulator.sdk_config();
     let tables = Tables {
-        state: mesh.mesh.output("orders", "StateTable").unwrap().into(),
-        outbox: mesh.mesh.output("orders", "OutboxTable").unwrap().into(),
+        state: mesh.mesh.domain(Domain::Orders).state_table().unwrap().into(),
+        outbox: mesh.mesh.domain(Domain::Orders).outbox_table().unwrap().into(),
         inbox: None,
     };
     let store: DynamoStore<Value> =
@@ -203,7 +203,7 @@ async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_th
     .await
     .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&mesh.emulator.sdk_config());
-    let dead = sqs.receive_message().queue_url(&dlq).attribute_names(aws_sdk_sqs::types::QueueAttributeName::All).send().await.unwrap();
+    let dead = sqs.receive_message().queue_url(&dlq).message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount).send().await.unwrap();
     let message = &dead.messages()[0];
     assert_eq!(message.body(), Some("{\"not\": \"an event\"}"));
     let receives = message.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)).cloned();
@@ -214,14 +214,11 @@ async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_th
 #[tokio::test]
 async fn every_template_resource_exists_after_deployment() {
     let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
-    for (stack, template) in [
-        ("orders-ports", "infra/orders-ports.yaml"),
-        ("customers-ports", "infra/customers-ports.yaml"),
-        ("orders", "infra/orders.yaml"),
-        ("customers", "infra/customers.yaml"),
-    ] {
-        let missing = verify_stack_resources(&mesh.emulator, &mesh.mesh.stack_name(stack), template).await.unwrap();
-        assert!(missing.is_empty(), "{stack}: missing {missing:?}");
+    let stacks = mesh.mesh.stacks();
+    assert_eq!(stacks.len(), 4);
+    for stack in stacks {
+        let missing = verify_stack_resources(&mesh.emulator, stack.name(), stack.template()).await.unwrap();
+        assert!(missing.is_empty(), "{}: missing {missing:?}", stack.name());
     }
     mesh.stop().await.unwrap();
 }

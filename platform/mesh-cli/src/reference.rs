@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use mesh_local::{DeployedMesh, Emulator};
+use mesh_local::{DeployedMesh, Domain, Emulator};
 
 /// Where the reference mesh's resources are, read from the stacks' outputs.
 #[derive(Debug, Clone)]
@@ -21,22 +21,23 @@ pub struct Endpoints {
 
 impl Endpoints {
     pub fn of(mesh: &DeployedMesh) -> anyhow::Result<Self> {
+        let (orders, customers) = (mesh.domain(Domain::Orders), mesh.domain(Domain::Customers));
         Ok(Self {
-            orders_api: mesh.api_url("orders", "")?,
-            customers_api: mesh.api_url("customers", "")?,
-            orders_state_table: mesh.output("orders", "StateTable")?.to_string(),
-            customers_state_table: mesh.output("customers", "StateTable")?.to_string(),
-            orders_stream: mesh.output("orders-ports", "StreamName")?.to_string(),
-            customers_stream: mesh.output("customers-ports", "StreamName")?.to_string(),
+            orders_api: mesh.api_url(Domain::Orders, "")?,
+            customers_api: mesh.api_url(Domain::Customers, "")?,
+            orders_state_table: orders.state_table()?.to_string(),
+            customers_state_table: customers.state_table()?.to_string(),
+            orders_stream: mesh.ports(Domain::Orders).stream_name()?.to_string(),
+            customers_stream: mesh.ports(Domain::Customers).stream_name()?.to_string(),
             queues: vec![
-                ("customers ← order-events".into(), mesh.output("customers", "ConsumerQueueUrl")?.to_string()),
-                ("orders ← customer-credit".into(), mesh.output("orders", "ConsumerQueueUrl")?.to_string()),
+                ("customers ← order-events".into(), customers.consumer_queue_url()?.to_string()),
+                ("orders ← customer-credit".into(), orders.consumer_queue_url()?.to_string()),
             ],
             dead_letters: vec![
-                ("customers consumer DLQ".into(), mesh.output("customers", "ConsumerDlqUrl")?.to_string()),
-                ("orders consumer DLQ".into(), mesh.output("orders", "ConsumerDlqUrl")?.to_string()),
-                ("customers relay failures".into(), mesh.output("customers", "RelayFailureQueueUrl")?.to_string()),
-                ("orders relay failures".into(), mesh.output("orders", "RelayFailureQueueUrl")?.to_string()),
+                ("customers consumer DLQ".into(), customers.consumer_dlq_url()?.to_string()),
+                ("orders consumer DLQ".into(), orders.consumer_dlq_url()?.to_string()),
+                ("customers relay failures".into(), customers.relay_failure_queue_url()?.to_string()),
+                ("orders relay failures".into(), orders.relay_failure_queue_url()?.to_string()),
             ],
         })
     }

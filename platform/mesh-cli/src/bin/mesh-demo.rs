@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use mesh_cli::observe::Observer;
 use mesh_cli::reference::{Client, Endpoints};
 use mesh_cli::workload::{self, Workload};
-use mesh_local::{DeployOptions, Emulator, build_function_zips, deploy_mesh};
-
-const FUNCTIONS: [&str; 5] = ["orders-api", "customers-api", "customers-credit", "orders-saga", "outbox-relay"];
+use mesh_local::{DeployOptions, Emulator, deploy_mesh};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,12 +22,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<bool> {
-    println!("Building the function zips...");
-    build_function_zips(&FUNCTIONS)?;
     println!("Starting the emulator...");
     let emulator = Emulator::start().await?;
     println!("Deploying the orders and customers domains to {}...", emulator.endpoint());
-    let mesh = deploy_mesh(&emulator, &DeployOptions::default()).await?;
+    let options = DeployOptions { progress: true, ..DeployOptions::default() };
+    let mesh = deploy_mesh(&emulator, &options).await?;
     let client = Client::new(&emulator, Endpoints::of(&mesh)?);
     let observer = Observer::new(&emulator.sdk_config());
 

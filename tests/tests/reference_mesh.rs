@@ -176,7 +176,7 @@ async fn a_duplicate_delivery_changes_nothing() {
 
 #[tokio::test]
 async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_the_batch_is_applied() {
-    let options = DeployOptions { queue_visibility_timeout: 2, max_receive_count: 3, ..DeployOptions::default() };
+    let options = DeployOptions { queue_visibility_timeout: 10, max_receive_count: 2, ..DeployOptions::default() };
     let mesh = TestMesh::start(options).await.unwrap();
     let client = mesh.client();
     let customer = client.register_customer("Edsger", 10_000).await.unwrap();
@@ -207,7 +207,7 @@ async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_th
     let message = &dead.messages()[0];
     assert_eq!(message.body(), Some("{\"not\": \"an event\"}"));
     let receives = message.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)).cloned();
-    assert_eq!(receives.as_deref(), Some("3"), "delivered max_receive_count times before the DLQ");
+    assert_eq!(receives.as_deref(), Some("2"), "delivered max_receive_count times before the DLQ");
     mesh.stop().await.unwrap();
 }
 

@@ -1,0 +1,678 @@
+//! Deploying the reference mesh through the CloudFormation API, from the same
+//! templates that go to AWS. Every deployment gets its own `Prefix`, so tests
+//! can deploy in parallel against one endpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::Client as CfnClient;
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use aws_sdk_s3::primitives::ByteStream;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::artifacts::{FUNCTIONS, build_function_zips};
+use crate::paths::{infra_dir, workspace_root};
+use crate::template::Template;
+use crate::{Emulator, HarnessError};
+
+/// The two domains of the reference mesh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Domain {
+    /// Places orders; consumes customer-credit.
+    Orders,
+    /// Reserves credit; consumes order-events.
+    Customers,
+}
+
+impl Domain {
+    /// Both domains, in deployment order.
+    pub const ALL: [Domain; 2] = [Domain::Orders, Domain::Customers];
+
+    /// `orders` / `customers`: the template and stack name stem.
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Orders => "orders",
+            Domain::Customers => "customers",
+        }
+    }
+
+    /// The domain whose product this one consumes.
+    pub fn producer(self) -> Domain {
+        match self {
+            Domain::Orders => Domain::Customers,
+            Domain::Customers => Domain::Orders,
+        }
+    }
+
+    /// The parameter through which this domain's stack gets the consumed topic.
+    fn consumed_topic_parameter(self) -> &'static str {
+        match self {
+            Domain::Orders => "CustomerCreditTopicArn",
+            Domain::Customers => "OrderEventsTopicArn",
+        }
+    }
+}
+
+/// What to deploy and with which settings. `Default` suits the tests.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// Name prefix of every resource; `None` = `m` + 8 random hex digits.
+    pub prefix: Option<String>,
+    /// `LogLevel` (becomes `RUST_LOG` of every function).
+    pub log_level: String,
+    /// `QueueVisibilityTimeout` of the consumer queues, in seconds: how soon
+    /// a failed message is received again (and reaches the DLQ).
+    pub queue_visibility_timeout: u32,
+    /// `MaxReceiveCount` before a message moves to the DLQ.
+    pub max_receive_count: u32,
+    /// `RelayMaximumRetryAttempts` of the outbox stream mappings (-1 = until expiry).
+    pub relay_maximum_retry_attempts: i32,
+    /// `RelayMaximumRecordAgeInSeconds`, if the template's default does not suit.
+    pub relay_maximum_record_age_seconds: Option<i32>,
+    /// `RetentionPeriodHours` of the Kinesis ports, if not the template's default.
+    pub retention_period_hours: Option<u32>,
+    /// Function crates to build, zip and upload.
+    pub functions: Vec<String>,
+    /// Where the templates are; `None` = `<root>/infra`.
+    pub infra_dir: Option<PathBuf>,
+    /// More parameters, passed to every template that declares them.
+    pub extra_parameters: BTreeMap<String, String>,
+    /// How long one stack may take to create or delete.
+    pub stack_timeout: Duration,
+    /// Show a spinner per stack on stderr (hidden when stderr is not a terminal).
+    pub progress: bool,
+}
+
+impl Default for DeployOptions {
+    fn default() -> Self {
+        Self {
+            prefix: None,
+            log_level: "info".to_owned(),
+            queue_visibility_timeout: 10,
+            max_receive_count: 3,
+            relay_maximum_retry_attempts: 3,
+            relay_maximum_record_age_seconds: None,
+            retention_period_hours: None,
+            functions: FUNCTIONS.iter().map(|f| (*f).to_owned()).collect(),
+            infra_dir: None,
+            extra_parameters: BTreeMap::new(),
+            stack_timeout: Duration::from_secs(600),
+            progress: false,
+        }
+    }
+}
+
+/// A created stack and its outputs.
+#[derive(Debug, Clone)]
+pub struct StackOutputs {
+    name: String,
+    template: PathBuf,
+    outputs: HashMap<String, String>,
+}
+
+impl StackOutputs {
+    /// The stack name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The template it was created from.
+    pub fn template(&self) -> &Path {
+        &self.template
+    }
+
+    /// All outputs.
+    pub fn outputs(&self) -> &HashMap<String, String> {
+        &self.outputs
+    }
+
+    /// One output; the error names the stack, the key and the keys it has.
+    pub fn output(&self, key: &str) -> Result<&str, HarnessError> {
+        self.outputs.get(key).map(String::as_str).ok_or_else(|| {
+            let mut available: Vec<&str> = self.outputs.keys().map(String::as_str).collect();
+            available.sort_unstable();
+            HarnessError::MissingOutput {
+                stack: self.name.clone(),
+                key: key.to_owned(),
+                available: available.join(", "),
+            }
+        })
+    }
+}
+
+/// A product's output ports stack (`<prefix>-<domain>-ports`).
+#[derive(Debug, Clone)]
+pub struct PortsStack(StackOutputs);
+
+impl Deref for PortsStack {
+    type Target = StackOutputs;
+    fn deref(&self) -> &StackOutputs {
+        &self.0
+    }
+}
+
+impl PortsStack {
+    /// `TopicArn`: the SNS fan-out port.
+    pub fn topic_arn(&self) -> Result<&str, HarnessError> {
+        self.output("TopicArn")
+    }
+
+    /// `StreamName`: the Kinesis log port.
+    pub fn stream_name(&self) -> Result<&str, HarnessError> {
+        self.output("StreamName")
+    }
+
+    /// `StreamArn`.
+    pub fn stream_arn(&self) -> Result<&str, HarnessError> {
+        self.output("StreamArn")
+    }
+}
+
+/// A domain's stack (`<prefix>-<domain>`).
+#[derive(Debug, Clone)]
+pub struct DomainStack(StackOutputs);
+
+impl Deref for DomainStack {
+    type Target = StackOutputs;
+    fn deref(&self) -> &StackOutputs {
+        &self.0
+    }
+}
+
+impl DomainStack {
+    /// `StateTable`: the domain's private state.
+    pub fn state_table(&self) -> Result<&str, HarnessError> {
+        self.output("StateTable")
+    }
+
+    /// `OutboxTable`.
+    pub fn outbox_table(&self) -> Result<&str, HarnessError> {
+        self.output("OutboxTable")
+    }
+
+    /// `InboxTable`.
+    pub fn inbox_table(&self) -> Result<&str, HarnessError> {
+        self.output("InboxTable")
+    }
+
+    /// `HttpApiId`.
+    pub fn http_api_id(&self) -> Result<&str, HarnessError> {
+        self.output("HttpApiId")
+    }
+
+    /// `HttpApiEndpoint` as the template reports it (see [`DeployedMesh::api_url`]).
+    pub fn http_api_endpoint(&self) -> Result<&str, HarnessError> {
+        self.output("HttpApiEndpoint")
+    }
+
+    /// `ConsumerQueueUrl`: the subscription queue of the consumed product.
+    pub fn consumer_queue_url(&self) -> Result<&str, HarnessError> {
+        self.output("ConsumerQueueUrl")
+    }
+
+    /// `ConsumerDlqUrl`.
+    pub fn consumer_dlq_url(&self) -> Result<&str, HarnessError> {
+        self.output("ConsumerDlqUrl")
+    }
+
+    /// `RelayFailureQueueUrl`: on-failure destination of the outbox relay.
+    pub fn relay_failure_queue_url(&self) -> Result<&str, HarnessError> {
+        self.output("RelayFailureQueueUrl")
+    }
+
+    /// `ApiFunctionName`.
+    pub fn api_function_name(&self) -> Result<&str, HarnessError> {
+        self.output("ApiFunctionName")
+    }
+
+    /// `ConsumerFunctionName`.
+    pub fn consumer_function_name(&self) -> Result<&str, HarnessError> {
+        self.output("ConsumerFunctionName")
+    }
+
+    /// `RelayFunctionName`.
+    pub fn relay_function_name(&self) -> Result<&str, HarnessError> {
+        self.output("RelayFunctionName")
+    }
+}
+
+/// Where the time of a deployment went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeployTimings {
+    /// `cargo build` and zipping.
+    pub build: Duration,
+    /// Bucket creation and uploads.
+    pub upload: Duration,
+    /// Both ports stacks (in parallel).
+    pub ports: Duration,
+    /// Both domain stacks (in parallel).
+    pub domains: Duration,
+}
+
+/// The deployed reference mesh.
+#[derive(Debug)]
+pub struct DeployedMesh {
+    prefix: String,
+    artifact_bucket: String,
+    endpoint: String,
+    sdk_config: SdkConfig,
+    s3: aws_sdk_s3::Client,
+    ports: BTreeMap<Domain, PortsStack>,
+    domains: BTreeMap<Domain, DomainStack>,
+    timings: DeployTimings,
+    stack_timeout: Duration,
+}
+
+/// Builds and uploads the functions, then creates the ports stacks and the
+/// domain stacks (each pair in parallel: a domain stack needs both products'
+/// ports, the ports need nothing). Fails with every failed resource's reason.
+pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result<DeployedMesh, HarnessError> {
+    let root = workspace_root()?;
+    let infra = options.infra_dir.clone().unwrap_or_else(|| infra_dir(&root));
+    let prefix = options.prefix.clone().unwrap_or_else(|| {
+        let hex = uuid::Uuid::new_v4().simple().to_string();
+        format!("m{}", &hex[..8])
+    });
+    let artifact_bucket = format!("{prefix}-mesh-artifacts");
+    let sdk_config = emulator.sdk_config();
+    let cfn = CfnClient::new(&sdk_config);
+    let s3 = emulator.s3_client();
+    let progress = options.progress.then(MultiProgress::new);
+    let mut timings = DeployTimings::default();
+
+    let started = Instant::now();
+    let names: Vec<&str> = options.functions.iter().map(String::as_str).collect();
+    let zips = build_function_zips(&names).await?;
+    timings.build = started.elapsed();
+
+    let started = Instant::now();
+    s3.create_bucket()
+        .bucket(&artifact_bucket)
+        .send()
+        .await
+        .map_err(HarnessError::aws(format!("S3 CreateBucket {artifact_bucket}")))?;
+    let uploads = names.iter().map(|name| {
+        let s3 = s3.clone();
+        let bucket = artifact_bucket.clone();
+        let key = format!("{name}.zip");
+        let path = zips.join(&key);
+        async move {
+            let body = ByteStream::from_path(&path)
+                .await
+                .map_err(|e| HarnessError::Environment(format!("reading {}: {e}", path.display())))?;
+            s3.put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(body)
+                .send()
+                .await
+                .map_err(HarnessError::aws(format!("S3 PutObject s3://{bucket}/{key}")))?;
+            Ok::<_, HarnessError>(())
+        }
+    });
+    futures_join_all(uploads).await?;
+    timings.upload = started.elapsed();
+
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "x86_64",
+    };
+    let mut common = options.extra_parameters.clone();
+    common.insert("Prefix".to_owned(), prefix.clone());
+
+    let started = Instant::now();
+    let ports_futures = Domain::ALL.map(|domain| {
+        let mut params = common.clone();
+        if let Some(hours) = options.retention_period_hours {
+            params.insert("RetentionPeriodHours".to_owned(), hours.to_string());
+        }
+        let template = infra.join(format!("{}-ports.yaml", domain.name()));
+        let stack = format!("{prefix}-{}-ports", domain.name());
+        let cfn = cfn.clone();
+        let progress = progress.clone();
+        async move {
+            let outputs =
+                deploy_stack_with(&cfn, &stack, &template, &params, options.stack_timeout, progress.as_ref()).await?;
+            Ok::<_, HarnessError>((domain, PortsStack(outputs)))
+        }
+    });
+    let ports: BTreeMap<Domain, PortsStack> = futures_join_all(ports_futures).await?.into_iter().collect();
+    timings.ports = started.elapsed();
+
+    let started = Instant::now();
+    let domain_futures = Domain::ALL.map(|domain| {
+        let mut params = common.clone();
+        let own = &ports[&domain];
+        let consumed = &ports[&domain.producer()];
+        let set = |params: &mut BTreeMap<String, String>, key: &str, value: &str| {
+            params.insert(key.to_owned(), value.to_owned());
+        };
+        let values = (|| {
+            set(&mut params, "TopicArn", own.topic_arn()?);
+            set(&mut params, "StreamName", own.stream_name()?);
+            set(&mut params, "StreamArn", own.stream_arn()?);
+            set(&mut params, domain.consumed_topic_parameter(), consumed.topic_arn()?);
+            Ok::<_, HarnessError>(())
+        })();
+        set(&mut params, "ArtifactBucket", &artifact_bucket);
+        set(&mut params, "ArtifactPrefix", "");
+        set(&mut params, "Architecture", arch);
+        set(&mut params, "LogLevel", &options.log_level);
+        set(&mut params, "QueueVisibilityTimeout", &options.queue_visibility_timeout.to_string());
+        set(&mut params, "MaxReceiveCount", &options.max_receive_count.to_string());
+        set(&mut params, "RelayMaximumRetryAttempts", &options.relay_maximum_retry_attempts.to_string());
+        if let Some(age) = options.relay_maximum_record_age_seconds {
+            set(&mut params, "RelayMaximumRecordAgeInSeconds", &age.to_string());
+        }
+        let template = infra.join(format!("{}.yaml", domain.name()));
+        let stack = format!("{prefix}-{}", domain.name());
+        let cfn = cfn.clone();
+        let progress = progress.clone();
+        async move {
+            values?;
+            let outputs =
+                deploy_stack_with(&cfn, &stack, &template, &params, options.stack_timeout, progress.as_ref()).await?;
+            Ok::<_, HarnessError>((domain, DomainStack(outputs)))
+        }
+    });
+    let domains: BTreeMap<Domain, DomainStack> = futures_join_all(domain_futures).await?.into_iter().collect();
+    timings.domains = started.elapsed();
+
+    Ok(DeployedMesh {
+        prefix,
+        artifact_bucket,
+        endpoint: emulator.endpoint().to_owned(),
+        sdk_config,
+        s3,
+        ports,
+        domains,
+        timings,
+        stack_timeout: options.stack_timeout,
+    })
+}
+
+impl DeployedMesh {
+    /// The `Prefix` every stack and resource name starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The bucket holding the function zips.
+    pub fn artifact_bucket(&self) -> &str {
+        &self.artifact_bucket
+    }
+
+    /// A product's ports stack.
+    pub fn ports(&self, domain: Domain) -> &PortsStack {
+        // Both domains are always deployed: indexing cannot miss.
+        &self.ports[&domain]
+    }
+
+    /// A domain's stack.
+    pub fn domain(&self, domain: Domain) -> &DomainStack {
+        &self.domains[&domain]
+    }
+
+    /// Every stack, in deployment order.
+    pub fn stacks(&self) -> Vec<&StackOutputs> {
+        let ports = Domain::ALL.iter().map(|d| &*self.ports[d]);
+        let domains = Domain::ALL.iter().map(|d| &*self.domains[d]);
+        ports.chain(domains).collect()
+    }
+
+    /// Where the time of the deployment went.
+    pub fn timings(&self) -> DeployTimings {
+        self.timings
+    }
+
+    /// The URL of `path` on a domain's HTTP API: the template's
+    /// `HttpApiEndpoint` when it is a real (https) endpoint, else the
+    /// emulator's path-style execute-api URL, which needs no DNS for
+    /// `<api>.execute-api.localhost` (MiniStack and LocalStack serve it).
+    pub fn api_url(&self, domain: Domain, path: &str) -> Result<String, HarnessError> {
+        let stack = self.domain(domain);
+        let path = path.trim_start_matches('/');
+        if let Some(endpoint) = stack.outputs().get("HttpApiEndpoint").filter(|e| e.starts_with("https://")) {
+            return Ok(format!("{}/{path}", endpoint.trim_end_matches('/')));
+        }
+        let api = stack.http_api_id()?;
+        Ok(format!("{}/_aws/execute-api/{api}/$default/{path}", self.endpoint.trim_end_matches('/')))
+    }
+
+    /// Deletes the stacks (domains first, then ports) and the artifact
+    /// bucket. Needed against an external endpoint; with the embedded
+    /// emulator, dropping it discards everything anyway.
+    pub async fn teardown(self) -> Result<(), HarnessError> {
+        let cfn = CfnClient::new(&self.sdk_config);
+        let timeout = self.stack_timeout;
+        let domains = self.domains.values().map(|s| delete_stack(&cfn, s.name(), timeout));
+        futures_join_all(domains).await?;
+        let ports = self.ports.values().map(|s| delete_stack(&cfn, s.name(), timeout));
+        futures_join_all(ports).await?;
+        delete_bucket(&self.s3, &self.artifact_bucket).await
+    }
+}
+
+/// Creates one stack from `template` and waits for `CREATE_COMPLETE`. Only
+/// the parameters the template declares are passed; a declared parameter
+/// without a default that `parameters` lacks is an error before any call.
+pub async fn deploy_stack(
+    emulator: &Emulator,
+    stack_name: &str,
+    template: &Path,
+    parameters: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<StackOutputs, HarnessError> {
+    let cfn = CfnClient::new(&emulator.sdk_config());
+    deploy_stack_with(&cfn, stack_name, template, parameters, timeout, None).await
+}
+
+/// The largest `TemplateBody` CloudFormation accepts.
+const MAX_TEMPLATE_BODY: usize = 51_200;
+
+async fn deploy_stack_with(
+    cfn: &CfnClient,
+    stack_name: &str,
+    template_path: &Path,
+    parameters: &BTreeMap<String, String>,
+    timeout: Duration,
+    progress: Option<&MultiProgress>,
+) -> Result<StackOutputs, HarnessError> {
+    let template = Template::load(template_path)?;
+    if template.body.len() > MAX_TEMPLATE_BODY {
+        return Err(HarnessError::Template {
+            path: template.path.clone(),
+            message: format!(
+                "{} bytes, over CloudFormation's {MAX_TEMPLATE_BODY}-byte TemplateBody limit: split it \
+                 (nested stacks) or teach mesh-local to upload it and pass TemplateURL",
+                template.body.len()
+            ),
+        });
+    }
+    let mut passed = Vec::new();
+    for (name, decl) in &template.parameters {
+        match parameters.get(name) {
+            Some(value) => passed.push(Parameter::builder().parameter_key(name).parameter_value(value).build()),
+            None if decl.has_default => {}
+            None => {
+                return Err(HarnessError::Template {
+                    path: template.path.clone(),
+                    message: format!(
+                        "declares parameter {name} without a Default, and the harness has no value for it \
+                         (it passes: {})",
+                        parameters.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+        }
+    }
+
+    let bar = progress.map(|p| {
+        let bar = p.add(ProgressBar::new_spinner());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}") {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message(format!("{stack_name}: creating"));
+        bar
+    });
+
+    cfn.create_stack()
+        .stack_name(stack_name)
+        .template_body(&template.body)
+        .set_parameters(Some(passed))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .capabilities(Capability::CapabilityAutoExpand)
+        .send()
+        .await
+        .map_err(HarnessError::aws(format!("CloudFormation CreateStack {stack_name}")))?;
+
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let stack = describe_stack(cfn, stack_name).await?;
+        let status = stack.as_ref().and_then(|s| s.stack_status().cloned());
+        if let Some(bar) = &bar {
+            bar.set_message(format!("{stack_name}: {}", status.as_ref().map_or("?", StackStatus::as_str)));
+        }
+        match status {
+            Some(StackStatus::CreateComplete) => {
+                if let Some(bar) = &bar {
+                    bar.finish_with_message(format!("{stack_name}: CREATE_COMPLETE"));
+                }
+                let outputs = stack
+                    .iter()
+                    .flat_map(|s| s.outputs())
+                    .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                    .collect();
+                return Ok(StackOutputs {
+                    name: stack_name.to_owned(),
+                    template: template_path.to_path_buf(),
+                    outputs,
+                });
+            }
+            Some(StackStatus::CreateInProgress) | None => {}
+            Some(other) => {
+                if let Some(bar) = &bar {
+                    bar.abandon_with_message(format!("{stack_name}: {}", other.as_str()));
+                }
+                let reason = stack.and_then(|s| s.stack_status_reason().map(str::to_owned));
+                return Err(stack_failure(cfn, stack_name, other.as_str(), reason).await);
+            }
+        }
+        if started.elapsed() >= timeout {
+            return Err(HarnessError::StackTimeout {
+                stack: stack_name.to_owned(),
+                status: status.as_ref().map_or("unknown", StackStatus::as_str).to_owned(),
+                waited: timeout,
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_secs(2));
+    }
+}
+
+/// The stack, or `None` when CloudFormation says it does not exist.
+async fn describe_stack(
+    cfn: &CfnClient,
+    stack_name: &str,
+) -> Result<Option<aws_sdk_cloudformation::types::Stack>, HarnessError> {
+    match cfn.describe_stacks().stack_name(stack_name).send().await {
+        Ok(out) => Ok(out.stacks.and_then(|s| s.into_iter().next())),
+        Err(err) => {
+            let message = aws_sdk_cloudformation::error::DisplayErrorContext(&err).to_string();
+            if message.contains("does not exist") {
+                Ok(None)
+            } else {
+                Err(HarnessError::Aws { operation: format!("CloudFormation DescribeStacks {stack_name}"), message })
+            }
+        }
+    }
+}
+
+/// A `StackFailed` error with every failed resource's reason, oldest first.
+async fn stack_failure(cfn: &CfnClient, stack_name: &str, status: &str, reason: Option<String>) -> HarnessError {
+    let mut failures = Vec::new();
+    let events = cfn.describe_stack_events().stack_name(stack_name).into_paginator().items().send().collect::<Vec<_>>().await;
+    for event in events.into_iter().rev() {
+        match event {
+            Ok(event) => {
+                let failed = event.resource_status().is_some_and(|s| s.as_str().ends_with("_FAILED"));
+                if failed {
+                    failures.push(format!(
+                        "  {} ({}): {}: {}",
+                        event.logical_resource_id().unwrap_or("?"),
+                        event.resource_type().unwrap_or("?"),
+                        event.resource_status().map_or("?", |s| s.as_str()),
+                        event.resource_status_reason().unwrap_or("(no reason given)"),
+                    ));
+                }
+            }
+            Err(err) => failures.push(format!(
+                "  (DescribeStackEvents failed: {})",
+                aws_sdk_cloudformation::error::DisplayErrorContext(&err)
+            )),
+        }
+    }
+    HarnessError::StackFailed { stack: stack_name.to_owned(), status: status.to_owned(), reason, failures }
+}
+
+async fn delete_stack(cfn: &CfnClient, stack_name: &str, timeout: Duration) -> Result<(), HarnessError> {
+    cfn.delete_stack()
+        .stack_name(stack_name)
+        .send()
+        .await
+        .map_err(HarnessError::aws(format!("CloudFormation DeleteStack {stack_name}")))?;
+    let started = Instant::now();
+    loop {
+        let stack = describe_stack(cfn, stack_name).await?;
+        let status = stack.as_ref().and_then(|s| s.stack_status().cloned());
+        match status {
+            None | Some(StackStatus::DeleteComplete) => return Ok(()),
+            Some(StackStatus::DeleteFailed) => {
+                let reason = stack.and_then(|s| s.stack_status_reason().map(str::to_owned));
+                return Err(stack_failure(cfn, stack_name, "DELETE_FAILED", reason).await);
+            }
+            Some(other) if started.elapsed() >= timeout => {
+                return Err(HarnessError::StackTimeout {
+                    stack: stack_name.to_owned(),
+                    status: other.as_str().to_owned(),
+                    waited: timeout,
+                });
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+async fn delete_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), HarnessError> {
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(HarnessError::aws(format!("S3 ListObjectsV2 {bucket}")))?;
+        for object in page.contents() {
+            if let Some(key) = object.key() {
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(HarnessError::aws(format!("S3 DeleteObject s3://{bucket}/{key}")))?;
+            }
+        }
+    }
+    s3.delete_bucket().bucket(bucket).send().await.map_err(HarnessError::aws(format!("S3 DeleteBucket {bucket}")))?;
+    Ok(())
+}
+
+/// Runs futures concurrently on this task; all finish (no call is left
+/// dangling), then the first error, if any, is returned.
+async fn futures_join_all<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, HarnessError>
+where
+    F: std::future::Future<Output = Result<T, HarnessError>>,
+{
+    futures_util::future::join_all(futures).await.into_iter().collect()
+}

@@ -1,0 +1,389 @@
+//! The AWS endpoint the tests talk to: an embedded MiniStack started on a free
+//! loopback port (the default), or whatever `AWS_ENDPOINT_URL` names.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+
+use crate::HarnessError;
+use crate::http::HttpClient;
+use crate::paths::{emulator_dir, ensure_dir, harness_dir, tail, workspace_root};
+use crate::process::{process_tree, terminate_tree};
+use crate::venv::ensure_venv;
+
+/// How an embedded emulator is started. `Default` is what the tests use.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// How long to wait for MiniStack's readiness probe.
+    pub ready_timeout: Duration,
+    /// MiniStack's `LOG_LEVEL` (its log goes to a file under `target/mesh-local/logs`).
+    pub log_level: String,
+    /// More environment for MiniStack and the functions it runs (they inherit
+    /// it), e.g. `AWS_ENDPOINT_URL_GLUE` for a second emulator.
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        Self {
+            ready_timeout: Duration::from_secs(30),
+            log_level: "INFO".to_owned(),
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// How long the embedded emulator took to come up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartupTimings {
+    /// Checking (or creating) the virtualenv.
+    pub venv: Duration,
+    /// From spawning MiniStack to its readiness probe answering.
+    pub ready: Duration,
+}
+
+/// The running emulator (or the external endpoint). Dropping an embedded one
+/// ends MiniStack and every process it started.
+#[derive(Debug)]
+pub struct Emulator {
+    endpoint: String,
+    region: String,
+    sdk_config: SdkConfig,
+    http: HttpClient,
+    embedded: Option<Embedded>,
+    timings: StartupTimings,
+}
+
+#[derive(Debug)]
+struct Embedded {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    scratch: PathBuf,
+    stopped: bool,
+}
+
+/// The signal MiniStack's log shows when the port was taken between our probe and its bind.
+const PORT_TAKEN: &str = "already in use";
+/// How long processes get between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+impl Emulator {
+    /// Starts the embedded emulator, or uses `AWS_ENDPOINT_URL` when it is set.
+    pub async fn start() -> Result<Self, HarnessError> {
+        Self::start_with(EmulatorOptions::default()).await
+    }
+
+    /// [`Emulator::start`] with options for the embedded emulator.
+    pub async fn start_with(options: EmulatorOptions) -> Result<Self, HarnessError> {
+        let http = HttpClient::new()?;
+        if let Some(endpoint) = non_empty_env("AWS_ENDPOINT_URL") {
+            let region = non_empty_env("AWS_REGION")
+                .or_else(|| non_empty_env("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            let credentials = Credentials::new(
+                non_empty_env("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "test".to_owned()),
+                non_empty_env("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "test".to_owned()),
+                non_empty_env("AWS_SESSION_TOKEN"),
+                None,
+                "mesh-local-env",
+            );
+            let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
+            return Ok(Self {
+                endpoint,
+                region,
+                sdk_config,
+                http,
+                embedded: None,
+                timings: StartupTimings::default(),
+            });
+        }
+
+        let root = workspace_root()?;
+        let started = Instant::now();
+        let venv_root = root.clone();
+        let python = tokio::task::spawn_blocking(move || ensure_venv(&venv_root))
+            .await
+            .map_err(|e| HarnessError::Environment(format!("virtualenv setup panicked: {e}")))??;
+        let venv = started.elapsed();
+
+        let mut last_error = None;
+        for _ in 0..3 {
+            let port = free_port()?;
+            let spawned = Instant::now();
+            let mut embedded = spawn_ministack(&root, &python, port, &options)?;
+            let endpoint = format!("http://127.0.0.1:{port}");
+            match wait_ready(&http, &endpoint, &mut embedded, options.ready_timeout).await {
+                Ok(()) => {
+                    let region = "us-east-1".to_owned();
+                    let credentials = Credentials::new("test", "test", None, None, "mesh-local");
+                    let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
+                    return Ok(Self {
+                        endpoint,
+                        region,
+                        sdk_config,
+                        http,
+                        embedded: Some(embedded),
+                        timings: StartupTimings { venv, ready: spawned.elapsed() },
+                    });
+                }
+                Err(err) => {
+                    stop_embedded(&mut embedded)?;
+                    let retry = matches!(&err, HarnessError::EmulatorExited { tail, .. } if tail.contains(PORT_TAKEN));
+                    if !retry {
+                        return Err(err);
+                    }
+                    last_error = Some(err);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| HarnessError::Environment("no free port for MiniStack".to_owned())))
+    }
+
+    /// The endpoint every AWS call goes to, e.g. `http://127.0.0.1:41234`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The region the SDK config uses.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// SDK config with the endpoint, the region and static credentials: build
+    /// any service client from it (`aws_sdk_dynamodb::Client::new(&emu.sdk_config())`).
+    pub fn sdk_config(&self) -> SdkConfig {
+        self.sdk_config.clone()
+    }
+
+    /// An S3 client with path-style addressing: emulators do not resolve
+    /// `<bucket>.127.0.0.1`.
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Whether this harness started the emulator (and will stop it).
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// The embedded MiniStack's log file.
+    pub fn log_path(&self) -> Option<&Path> {
+        self.embedded.as_ref().map(|e| e.log.as_path())
+    }
+
+    /// The embedded MiniStack's port.
+    pub fn port(&self) -> Option<u16> {
+        self.embedded.as_ref().map(|e| e.port)
+    }
+
+    /// Ids of the embedded emulator's processes right now: MiniStack, its
+    /// process group and their descendants (the functions it runs). Tests use
+    /// it to check that nothing survives [`Emulator::stop`].
+    pub fn process_ids(&self) -> Vec<u32> {
+        match &self.embedded {
+            Some(e) if !e.stopped => process_tree(e.child.id()).into_iter().map(|p| p.pid).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// How long the embedded emulator took to start.
+    pub fn startup_timings(&self) -> StartupTimings {
+        self.timings
+    }
+
+    /// The HTTP client used for the HTTP APIs.
+    pub fn http_client(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// JSON over HTTP, e.g. to a URL from [`crate::DeployedMesh::api_url`].
+    pub async fn http(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), HarnessError> {
+        self.http.http(method, url, body).await
+    }
+
+    /// Ends the embedded emulator and every process it started (SIGTERM, then
+    /// SIGKILL after a short grace). Idempotent; a no-op for an external endpoint.
+    pub fn stop(&mut self) -> Result<(), HarnessError> {
+        match &mut self.embedded {
+            Some(embedded) => stop_embedded(embedded),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Err(err) = self.stop() {
+            eprintln!("mesh-local: stopping the emulator: {err}");
+        }
+    }
+}
+
+fn stop_embedded(embedded: &mut Embedded) -> Result<(), HarnessError> {
+    if embedded.stopped {
+        return Ok(());
+    }
+    terminate_tree(&mut embedded.child, STOP_GRACE)?;
+    embedded.stopped = true;
+    if embedded.scratch.exists() {
+        std::fs::remove_dir_all(&embedded.scratch)
+            .map_err(HarnessError::io(format!("removing {}", embedded.scratch.display())))?;
+    }
+    Ok(())
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+async fn load_sdk_config(endpoint: &str, region: &str, credentials: Credentials) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+/// A port nobody listens on now. Another process may take it before
+/// MiniStack binds it: the caller retries on "already in use".
+fn free_port() -> Result<u16, HarnessError> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .map_err(HarnessError::io("binding 127.0.0.1:0 to find a free port"))?;
+    let port = listener.local_addr().map_err(HarnessError::io("reading the probe socket's port"))?.port();
+    Ok(port)
+}
+
+fn spawn_ministack(
+    root: &Path,
+    python: &Path,
+    port: u16,
+    options: &EmulatorOptions,
+) -> Result<Embedded, HarnessError> {
+    let logs = harness_dir(root).join("logs");
+    ensure_dir(&logs)?;
+    let log = logs.join(format!("ministack-{port}.log"));
+    // Its own TMPDIR: MiniStack keeps pid files, extracted function code and
+    // caches there, and parallel emulators must not share them. Named after
+    // this process, so the directories of processes that died without
+    // dropping their Emulator can be swept.
+    let run = harness_dir(root).join("run");
+    sweep_stale_scratch(&run);
+    let scratch = run.join(format!("{}-{port}", std::process::id()));
+    ensure_dir(&scratch)?;
+    let out = File::create(&log).map_err(HarnessError::io(format!("creating {}", log.display())))?;
+    let err = out.try_clone().map_err(HarnessError::io(format!("opening {}", log.display())))?;
+    let launcher = emulator_dir(root).join("launch_ministack.py");
+
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut command = Command::new(python);
+    command.arg(&launcher).current_dir(&scratch);
+    // Functions inherit MiniStack's environment: no AWS setting of the
+    // developer's shell (profile, other endpoints, real keys) may leak in.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+        .env("BIND_HOST", "127.0.0.1")
+        .env("GATEWAY_PORT", port.to_string())
+        .env("MINISTACK_HOST", "localhost")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("MINISTACK_REGION", "us-east-1")
+        .env("LOG_LEVEL", &options.log_level)
+        // Nothing but the HTTP port: no IoT MQTT (8883) or SFTP listener.
+        .env("IOT_MTLS_ENABLED", "0")
+        .env("SFTP_ENABLED", "0")
+        // Nothing kept between runs, nothing outside the scratch directory.
+        .env("PERSIST_STATE", "0")
+        .env("S3_PERSIST", "0")
+        .env("LAMBDA_EXECUTOR", "local")
+        .env("TMPDIR", &scratch)
+        .env("PYTHONUNBUFFERED", "1")
+        // The launcher ends itself and its processes if this process dies
+        // without dropping the Emulator (a crash, or a `static`).
+        .env("MESH_PARENT_PID", std::process::id().to_string());
+    for (name, value) in &options.extra_env {
+        command.env(name, value);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .process_group(0);
+    let child = command
+        .spawn()
+        .map_err(HarnessError::io(format!("starting {} {}", python.display(), launcher.display())))?;
+    Ok(Embedded { child, port, log, scratch, stopped: false })
+}
+
+/// Removes the scratch directories of harness processes that are gone. Best
+/// effort: a directory that cannot be removed now is tried again next time.
+fn sweep_stale_scratch(run: &Path) {
+    let Ok(entries) = std::fs::read_dir(run) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let owner = name.to_str().and_then(|n| n.split_once('-')).map(|(pid, _)| pid.to_owned());
+        let Some(owner) = owner else { continue };
+        if owner.parse::<u32>().is_ok() && !Path::new("/proc").join(&owner).exists() {
+            if let Err(err) = std::fs::remove_dir_all(entry.path()) {
+                eprintln!("mesh-local: could not remove stale {}: {err}", entry.path().display());
+            }
+        }
+    }
+}
+
+async fn wait_ready(
+    http: &HttpClient,
+    endpoint: &str,
+    embedded: &mut Embedded,
+    timeout: Duration,
+) -> Result<(), HarnessError> {
+    let probe = http.clone().with_timeout(Duration::from_secs(2));
+    let url = format!("{endpoint}/_ministack/ready");
+    let started = Instant::now();
+    loop {
+        let exited = embedded
+            .child
+            .try_wait()
+            .map_err(HarnessError::io("checking on the MiniStack process"))?;
+        if let Some(status) = exited {
+            return Err(HarnessError::EmulatorExited {
+                status: status.to_string(),
+                log: embedded.log.clone(),
+                tail: tail(&embedded.log, 30),
+            });
+        }
+        if let Ok((200, _)) = probe.http("GET", &url, None).await {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            return Err(HarnessError::EmulatorNotReady {
+                waited: timeout,
+                log: embedded.log.clone(),
+                tail: tail(&embedded.log, 30),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

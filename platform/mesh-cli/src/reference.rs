@@ -73,7 +73,13 @@ impl<'a> Client<'a> {
         Ok(self.emulator.http(method, url, body).await?)
     }
 
-    async fn expect(&self, method: &'static str, url: String, body: Option<Value>, status: u16) -> anyhow::Result<Value> {
+    async fn expect(
+        &self,
+        method: &'static str,
+        url: String,
+        body: Option<Value>,
+        status: u16,
+    ) -> anyhow::Result<Value> {
         let (got, answer) = self.call(method, &url, body).await?;
         if got != status {
             return Err(Unexpected { method, url, status: got, body: answer }.into());

@@ -179,7 +179,8 @@ pub async fn run(client: &Client<'_>, observer: &Observer, workload: &Workload) 
     progress.finish();
 
     // 3. The saga decides every order.
-    let decided = settle(observer, &endpoints.orders_state_table, placed.len(), workload, "saga deciding orders").await?;
+    let decided =
+        settle(observer, &endpoints.orders_state_table, placed.len(), workload, "saga deciding orders").await?;
 
     // 4. Cancel some approved orders; customers release their credit.
     let to_cancel: Vec<String> = decided
@@ -268,7 +269,11 @@ async fn settle(
 }
 
 /// Waits until every consumer queue is empty (nothing visible or in flight).
-pub async fn wait_for_quiet(observer: &Observer, queues: &[(String, String)], workload: &Workload) -> anyhow::Result<()> {
+pub async fn wait_for_quiet(
+    observer: &Observer,
+    queues: &[(String, String)],
+    workload: &Workload,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + workload.settle_timeout;
     let mut quiet_polls = 0;
     while Instant::now() < deadline {
@@ -299,7 +304,11 @@ async fn wait_for_credit(observer: &Observer, client: &Client<'_>, workload: &Wo
     Ok(())
 }
 
-async fn credit_mismatches(observer: &Observer, client: &Client<'_>, orders: &[OrderRow]) -> anyhow::Result<Vec<String>> {
+async fn credit_mismatches(
+    observer: &Observer,
+    client: &Client<'_>,
+    orders: &[OrderRow],
+) -> anyhow::Result<Vec<String>> {
     let mut expected: HashMap<&str, u64> = HashMap::new();
     for order in orders.iter().filter(|o| o.status == "approved") {
         *expected.entry(order.customer_id.as_str()).or_default() += order.amount_cents;
@@ -343,7 +352,8 @@ async fn redeliver(
     count: usize,
 ) -> anyhow::Result<usize> {
     let endpoints = client.endpoints();
-    let to_customers = orders_events.iter().filter(|e| matches!(e.event_type.as_str(), "OrderPlaced" | "OrderCancelled"));
+    let to_customers =
+        orders_events.iter().filter(|e| matches!(e.event_type.as_str(), "OrderPlaced" | "OrderCancelled"));
     let to_orders = customers_events
         .iter()
         .filter(|e| matches!(e.event_type.as_str(), "CreditReserved" | "CreditLimitExceeded" | "CreditRefused"));

@@ -36,10 +36,8 @@ pub async fn build_function_zips(names: &[&str]) -> Result<PathBuf, HarnessError
     let zips = harness_dir(&root).join("zips");
     ensure_dir(&zips)?;
     let binaries = target_dir(&root).join("debug");
-    let jobs: Vec<(String, PathBuf, PathBuf)> = names
-        .iter()
-        .map(|n| ((*n).to_owned(), binaries.join(n), zips.join(format!("{n}.zip"))))
-        .collect();
+    let jobs: Vec<(String, PathBuf, PathBuf)> =
+        names.iter().map(|n| ((*n).to_owned(), binaries.join(n), zips.join(format!("{n}.zip")))).collect();
     tokio::task::spawn_blocking(move || {
         for (name, binary, zip) in jobs {
             zip_bootstrap(&name, &binary, &zip)?;

@@ -597,7 +597,8 @@ async fn describe_stack(
 /// A `StackFailed` error with every failed resource's reason, oldest first.
 async fn stack_failure(cfn: &CfnClient, stack_name: &str, status: &str, reason: Option<String>) -> HarnessError {
     let mut failures = Vec::new();
-    let events = cfn.describe_stack_events().stack_name(stack_name).into_paginator().items().send().collect::<Vec<_>>().await;
+    let events =
+        cfn.describe_stack_events().stack_name(stack_name).into_paginator().items().send().collect::<Vec<_>>().await;
     for event in events.into_iter().rev() {
         match event {
             Ok(event) => {

@@ -31,11 +31,7 @@ pub struct EmulatorOptions {
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
-        Self {
-            ready_timeout: Duration::from_secs(30),
-            log_level: "INFO".to_owned(),
-            extra_env: Vec::new(),
-        }
+        Self { ready_timeout: Duration::from_secs(30), log_level: "INFO".to_owned(), extra_env: Vec::new() }
     }
 }
 
@@ -95,14 +91,7 @@ impl Emulator {
                 "mesh-local-env",
             );
             let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
-            return Ok(Self {
-                endpoint,
-                region,
-                sdk_config,
-                http,
-                embedded: None,
-                timings: StartupTimings::default(),
-            });
+            return Ok(Self { endpoint, region, sdk_config, http, embedded: None, timings: StartupTimings::default() });
         }
 
         let root = workspace_root()?;
@@ -261,18 +250,13 @@ async fn load_sdk_config(endpoint: &str, region: &str, credentials: Credentials)
 /// A port nobody listens on now. Another process may take it before
 /// MiniStack binds it: the caller retries on "already in use".
 fn free_port() -> Result<u16, HarnessError> {
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .map_err(HarnessError::io("binding 127.0.0.1:0 to find a free port"))?;
+    let listener =
+        TcpListener::bind(("127.0.0.1", 0)).map_err(HarnessError::io("binding 127.0.0.1:0 to find a free port"))?;
     let port = listener.local_addr().map_err(HarnessError::io("reading the probe socket's port"))?.port();
     Ok(port)
 }
 
-fn spawn_ministack(
-    root: &Path,
-    python: &Path,
-    port: u16,
-    options: &EmulatorOptions,
-) -> Result<Embedded, HarnessError> {
+fn spawn_ministack(root: &Path, python: &Path, port: u16, options: &EmulatorOptions) -> Result<Embedded, HarnessError> {
     let logs = harness_dir(root).join("logs");
     ensure_dir(&logs)?;
     let log = logs.join(format!("ministack-{port}.log"));
@@ -324,14 +308,9 @@ fn spawn_ministack(
     for (name, value) in &options.extra_env {
         command.env(name, value);
     }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .process_group(0);
-    let child = command
-        .spawn()
-        .map_err(HarnessError::io(format!("starting {} {}", python.display(), launcher.display())))?;
+    command.stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err)).process_group(0);
+    let child =
+        command.spawn().map_err(HarnessError::io(format!("starting {} {}", python.display(), launcher.display())))?;
     Ok(Embedded { child, port, log, scratch, stopped: false })
 }
 
@@ -363,10 +342,7 @@ async fn wait_ready(
     let url = format!("{endpoint}/_ministack/ready");
     let started = Instant::now();
     loop {
-        let exited = embedded
-            .child
-            .try_wait()
-            .map_err(HarnessError::io("checking on the MiniStack process"))?;
+        let exited = embedded.child.try_wait().map_err(HarnessError::io("checking on the MiniStack process"))?;
         if let Some(status) = exited {
             return Err(HarnessError::EmulatorExited {
                 status: status.to_string(),

@@ -51,13 +51,8 @@ impl HttpClient {
         url: &str,
         body: Option<serde_json::Value>,
     ) -> Result<(u16, serde_json::Value), HarnessError> {
-        let fail = |message: String| HarnessError::Http {
-            method: method.to_owned(),
-            url: url.to_owned(),
-            message,
-        };
-        let method_parsed =
-            Method::from_bytes(method.as_bytes()).map_err(|e| fail(format!("bad method: {e}")))?;
+        let fail = |message: String| HarnessError::Http { method: method.to_owned(), url: url.to_owned(), message };
+        let method_parsed = Method::from_bytes(method.as_bytes()).map_err(|e| fail(format!("bad method: {e}")))?;
         let mut request = Request::builder().method(method_parsed).uri(url);
         request = request.header(header::ACCEPT, "application/json");
         let payload = match body {
@@ -72,12 +67,8 @@ impl HttpClient {
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| fail(error_chain(&e)))?;
             let status = response.status().as_u16();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| fail(format!("reading the body: {e}")))?
-                .to_bytes();
+            let bytes =
+                response.into_body().collect().await.map_err(|e| fail(format!("reading the body: {e}")))?.to_bytes();
             Ok::<_, HarnessError>((status, bytes))
         };
         let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
@@ -87,9 +78,8 @@ impl HttpClient {
         let value = if bytes.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         Ok((status, value))
     }

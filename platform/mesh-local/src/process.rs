@@ -70,11 +70,8 @@ fn all_processes() -> BTreeMap<u32, Stat> {
 /// its process group, and every descendant of any of them. Zombies are dead.
 pub(crate) fn process_tree(leader: u32) -> BTreeSet<ProcessId> {
     let procs = all_processes();
-    let mut members: BTreeSet<u32> = procs
-        .iter()
-        .filter(|(pid, stat)| **pid == leader || stat.pgrp == leader)
-        .map(|(pid, _)| *pid)
-        .collect();
+    let mut members: BTreeSet<u32> =
+        procs.iter().filter(|(pid, stat)| **pid == leader || stat.pgrp == leader).map(|(pid, _)| *pid).collect();
     loop {
         let before = members.len();
         for (pid, stat) in &procs {
@@ -140,9 +137,7 @@ pub(crate) fn terminate_tree(child: &mut Child, grace: Duration) -> Result<(), H
         known.extend(process_tree(leader));
         known.retain(|p| is_alive(*p));
         if Instant::now() >= deadline {
-            return Err(HarnessError::ProcessesSurvived {
-                pids: known.iter().map(|p| p.pid).collect(),
-            });
+            return Err(HarnessError::ProcessesSurvived { pids: known.iter().map(|p| p.pid).collect() });
         }
     }
     // The leader is our child: reap it, so not even a zombie is left.
@@ -158,10 +153,7 @@ mod tests {
     fn parses_stat_with_spaces_and_parentheses_in_the_name() {
         let line = "4242 (python3 (x) y) S 4000 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 3 0 987654 0 0";
         let stat = parse_stat(line);
-        assert_eq!(
-            stat,
-            Some(Stat { state: 'S', ppid: 4000, pgrp: 4242, start_time: 987_654 })
-        );
+        assert_eq!(stat, Some(Stat { state: 'S', ppid: 4000, pgrp: 4242, start_time: 987_654 }));
     }
 
     #[test]

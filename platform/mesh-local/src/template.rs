@@ -78,10 +78,9 @@ impl Template {
                 .ok_or_else(|| fail(format!("resource {id} has no string Type")))?
                 .to_owned();
             let condition = decl.get("Condition").and_then(Value::as_str).map(str::to_owned);
-            let wants_stream = decl
-                .get("Properties")
-                .and_then(|p| p.get("StreamSpecification"))
-                .is_some_and(|spec| !spec.is_null() && spec.get("StreamEnabled").and_then(Value::as_bool) != Some(false));
+            let wants_stream = decl.get("Properties").and_then(|p| p.get("StreamSpecification")).is_some_and(|spec| {
+                !spec.is_null() && spec.get("StreamEnabled").and_then(Value::as_bool) != Some(false)
+            });
             resources.insert(id.to_owned(), TemplateResource { resource_type, condition, wants_stream });
         }
         Ok(Self { path: path.to_path_buf(), body, parameters, resources })

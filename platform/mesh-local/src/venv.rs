@@ -36,8 +36,7 @@ pub(crate) fn ensure_venv(root: &Path) -> Result<PathBuf, HarnessError> {
     let lock_dir = harness_dir(root);
     ensure_dir(&lock_dir)?;
     let lock_path = lock_dir.join("venv.lock");
-    let lock = File::create(&lock_path)
-        .map_err(HarnessError::io(format!("creating {}", lock_path.display())))?;
+    let lock = File::create(&lock_path).map_err(HarnessError::io(format!("creating {}", lock_path.display())))?;
     // flock: released when `lock` is dropped, also if this process dies.
     lock.lock().map_err(HarnessError::io(format!("locking {}", lock_path.display())))?;
     // Another process may have finished the install while we waited.
@@ -60,9 +59,7 @@ pub(crate) fn ensure_venv(root: &Path) -> Result<PathBuf, HarnessError> {
     }
 
     let mut install = Command::new(&python);
-    install
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "-r"])
-        .arg(&requirements);
+    install.args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "-r"]).arg(&requirements);
     let output = install.output().map_err(HarnessError::io(format!("running {}", python.display())))?;
     check(&venv, &format!("pip install -r {}", requirements.display()), &output)?;
 
@@ -80,11 +77,7 @@ fn check(venv: &Path, command: &str, output: &Output) -> Result<(), HarnessError
     if output.status.success() {
         return Ok(());
     }
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     Err(HarnessError::Virtualenv {
         venv: venv.to_path_buf(),
         command: command.to_owned(),

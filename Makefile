@@ -22,7 +22,7 @@ functions:
 
 ## demo: the reference mesh, end to end, on the embedded emulator
 demo: setup functions
-	$(CARGO) run --quiet -p mesh-local --bin mesh-demo
+	$(CARGO) run --quiet -p mesh-cli --bin mesh-demo
 
 ## test: unit, handler, integration and end-to-end tests on the embedded emulator
 test: setup functions

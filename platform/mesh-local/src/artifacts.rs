@@ -85,8 +85,7 @@ fn zip_bootstrap(name: &str, binary: &Path, zip: &Path) -> Result<(), HarnessErr
     // Deflate level 1: a few times smaller than stored for a fraction of the
     // time of the default level; the zip goes through S3 and Lambda in memory.
     let options = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .compression_level(Some(1))
+        .compression_method(CompressionMethod::Stored)
         .unix_permissions(0o755)
         .large_file(binary_meta.len() >= u64::from(u32::MAX));
     writer.start_file("bootstrap", options).map_err(|e| fail(e.to_string()))?;

@@ -324,10 +324,11 @@ fn sweep_stale_scratch(run: &Path) {
         let name = entry.file_name();
         let owner = name.to_str().and_then(|n| n.split_once('-')).map(|(pid, _)| pid.to_owned());
         let Some(owner) = owner else { continue };
-        if owner.parse::<u32>().is_ok() && !Path::new("/proc").join(&owner).exists() {
-            if let Err(err) = std::fs::remove_dir_all(entry.path()) {
-                eprintln!("mesh-local: could not remove stale {}: {err}", entry.path().display());
-            }
+        if owner.parse::<u32>().is_ok()
+            && !Path::new("/proc").join(&owner).exists()
+            && let Err(err) = std::fs::remove_dir_all(entry.path())
+        {
+            eprintln!("mesh-local: could not remove stale {}: {err}", entry.path().display());
         }
     }
 }

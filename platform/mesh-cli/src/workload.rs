@@ -394,7 +394,6 @@ fn decision_latency(events: &[Envelope]) -> Latency {
         }
     }
     samples.sort_unstable();
-    samples.dedup_by_key(|_| false);
     let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
     Latency { samples: samples.len(), p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: at(1.0) }
 }

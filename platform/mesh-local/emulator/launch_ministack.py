@@ -25,6 +25,10 @@
 #   does not count as a retry.
 # - a throttled invocation is retried without counting.
 #
+# The launcher also ends itself, and every process it started, when the
+# process named by MESH_PARENT_PID (the test binary that started it) is gone:
+# a crashed test, or an Emulator kept in a `static`, never stops it otherwise.
+#
 # The two pollers below are copies of MiniStack's `_poll_dynamodb_streams` and
 # `_poll_kinesis` (ministack/services/lambda_svc.py, version 1.5.33), kept as
 # close to the originals as the fix allows; every change is marked `# mesh:`.
@@ -245,7 +249,7 @@ def _poll_kinesis():
                             esm, func_rec, raw_records[fail_idx:], shard_id, source_arn, result,
                             "RetryAttemptsExhausted", attempts)
                     positions[shard_id] = new_pos
-                    if new_pos > pos:
+                    if new_pos > pos or bisected:  # a bisected half is due at once
                         processed_any = True
                     if not bisected and not exhausted:
                         # Position doesn't advance past the failed record, so
@@ -403,7 +407,7 @@ def _poll_dynamodb_streams():
                         esm, func_rec, failing, source_arn, result, "RetryAttemptsExhausted")
                 with _dynamodb_stream_positions_lock:
                     _dynamodb_stream_positions[esm_id] = new_pos
-                if new_pos > pos:
+                if new_pos > pos or bisected:  # a bisected half is due at once
                     processed_any = True
                 if not bisected and not exhausted:
                     # Position doesn't advance past the failed record, so the

@@ -560,7 +560,7 @@ async fn deploy_stack_with(
                 if let Some(bar) = &bar {
                     bar.abandon_with_message(format!("{stack_name}: {}", other.as_str()));
                 }
-                let reason = stack.and_then(|s| s.stack_status_reason().map(str::to_owned));
+                let reason = stack.and_then(|s| s.stack_status_reason().filter(|r| !r.is_empty()).map(str::to_owned));
                 return Err(stack_failure(cfn, stack_name, other.as_str(), reason).await);
             }
         }
@@ -635,7 +635,7 @@ async fn delete_stack(cfn: &CfnClient, stack_name: &str, timeout: Duration) -> R
         match status {
             None | Some(StackStatus::DeleteComplete) => return Ok(()),
             Some(StackStatus::DeleteFailed) => {
-                let reason = stack.and_then(|s| s.stack_status_reason().map(str::to_owned));
+                let reason = stack.and_then(|s| s.stack_status_reason().filter(|r| !r.is_empty()).map(str::to_owned));
                 return Err(stack_failure(cfn, stack_name, "DELETE_FAILED", reason).await);
             }
             Some(other) if started.elapsed() >= timeout => {

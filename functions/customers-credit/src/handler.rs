@@ -8,7 +8,7 @@ use mesh::envelope::{Envelope, EventMeta};
 use mesh::event::{Emitter, decode};
 use mesh::store::{Applied, Commit, StateStore, Versioned, react_once};
 use mesh::subscriber::{HandleError, Handler};
-use mesh_aws::dynamo_store::{DynamoStore, Tables};
+use mesh_aws::dynamo_store::DynamoStore;
 use mesh_aws::{ConfigError, Settings, config};
 
 /// Concurrent decisions on one customer are retried this many times.
@@ -21,14 +21,8 @@ pub struct CreditHandler<St> {
 
 impl CreditHandler<DynamoStore<Customer>> {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let settings = Settings::from_env()?;
-        let inbox = config::required("INBOX_TABLE")?;
-        let client = aws_sdk_dynamodb::Client::new(&config::sdk_config().await);
-        let tables = Tables { state: settings.state_table, outbox: settings.outbox_table, inbox: Some(inbox) };
-        Ok(Self {
-            store: DynamoStore::new(client, tables, settings.outbox_retention, settings.inbox_retention),
-            emitter: Emitter::new(&settings.domain, &settings.product),
-        })
+        let (store, emitter) = Settings::from_env()?.store_and_emitter(Some(config::required("INBOX_TABLE")?)).await;
+        Ok(Self { store, emitter })
     }
 }
 

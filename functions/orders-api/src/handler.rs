@@ -5,9 +5,9 @@ use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpR
 use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
 use mesh::store::{Commit, StateStore};
-use mesh_aws::dynamo_store::{DynamoStore, Tables};
+use mesh_aws::dynamo_store::DynamoStore;
 use mesh_aws::http::{ApiError, FieldProblem, json_body, json_response, path_param, route_key};
-use mesh_aws::{ConfigError, Settings, config};
+use mesh_aws::{ConfigError, Settings};
 use orders::{Order, OrderError, OrderEvent, OrderId, PlaceOrder, RawPlaceOrder, ValidationErrors};
 use serde_json::json;
 use uuid::Uuid;
@@ -19,13 +19,8 @@ pub struct Deps<St> {
 
 impl Deps<DynamoStore<Order>> {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let settings = Settings::from_env()?;
-        let client = aws_sdk_dynamodb::Client::new(&config::sdk_config().await);
-        let tables = Tables { state: settings.state_table, outbox: settings.outbox_table, inbox: None };
-        Ok(Self {
-            store: DynamoStore::new(client, tables, settings.outbox_retention, settings.inbox_retention),
-            emitter: Emitter::new(&settings.domain, &settings.product),
-        })
+        let (store, emitter) = Settings::from_env()?.store_and_emitter(None).await;
+        Ok(Self { store, emitter })
     }
 }
 

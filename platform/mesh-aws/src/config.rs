@@ -6,6 +6,9 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use mesh::event::Emitter;
+
+use crate::dynamo_store::{DynamoStore, Tables};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -60,6 +63,17 @@ impl Settings {
             outbox_retention: seconds_or("OUTBOX_RETENTION_SECONDS", 7 * DAY)?,
             inbox_retention: seconds_or("INBOX_RETENTION_SECONDS", 14 * DAY)?,
         })
+    }
+}
+
+impl Settings {
+    /// What every domain function builds once at init: its store (with an
+    /// inbox table for consumers) and the emitter stamping its product's events.
+    pub async fn store_and_emitter<S>(self, inbox: Option<String>) -> (DynamoStore<S>, Emitter) {
+        let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let tables = Tables { state: self.state_table, outbox: self.outbox_table, inbox };
+        let store = DynamoStore::new(client, tables, self.outbox_retention, self.inbox_retention);
+        (store, Emitter::new(&self.domain, &self.product))
     }
 }
 

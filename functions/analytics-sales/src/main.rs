@@ -1,0 +1,2 @@
+//! `analytics-sales`: placeholder, being written.
+fn main() {}

@@ -1,0 +1,2 @@
+//! `catalog-registrar`: placeholder, being written.
+fn main() {}

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::channel::Channel;
 use crate::ids::{CustomerId, OrderId};
 use crate::validation::{self, ValidationErrors};
 
@@ -16,6 +17,9 @@ pub struct RawPlaceOrder {
     pub customer_id: Option<Value>,
     #[serde(default)]
     pub amount_cents: Option<Value>,
+    /// Optional: where the order was placed.
+    #[serde(default)]
+    pub channel: Option<Value>,
 }
 
 /// A valid request to place an order.
@@ -25,6 +29,8 @@ pub struct PlaceOrder {
     pub customer_id: CustomerId,
     /// Positive and at most [`MAX_AMOUNT_CENTS`](crate::MAX_AMOUNT_CENTS).
     pub amount_cents: u64,
+    /// Where the order was placed, if the client said.
+    pub channel: Option<Channel>,
 }
 
 impl PlaceOrder {
@@ -33,9 +39,14 @@ impl PlaceOrder {
     pub fn parse(raw: RawPlaceOrder, order_id: OrderId) -> Result<Self, ValidationErrors> {
         let customer_id = validation::id("customer_id", raw.customer_id.as_ref(), CustomerId::parse);
         let amount_cents = validation::cents("amount_cents", raw.amount_cents.as_ref(), 1);
-        match (customer_id, amount_cents) {
-            (Ok(customer_id), Ok(amount_cents)) => Ok(Self { order_id, customer_id, amount_cents }),
-            (customer_id, amount_cents) => Err(ValidationErrors::collect([customer_id.err(), amount_cents.err()])),
+        let channel = validation::optional_text("channel", raw.channel.as_ref(), Channel::parse);
+        match (customer_id, amount_cents, channel) {
+            (Ok(customer_id), Ok(amount_cents), Ok(channel)) => {
+                Ok(Self { order_id, customer_id, amount_cents, channel })
+            }
+            (customer_id, amount_cents, channel) => {
+                Err(ValidationErrors::collect([customer_id.err(), amount_cents.err(), channel.err()]))
+            }
         }
     }
 }
@@ -77,7 +88,51 @@ mod tests {
 
         assert_eq!(
             command,
-            PlaceOrder { order_id, customer_id: CustomerId::parse(CUSTOMER).unwrap(), amount_cents: 1500 }
+            PlaceOrder {
+                order_id,
+                customer_id: CustomerId::parse(CUSTOMER).unwrap(),
+                amount_cents: 1500,
+                channel: None
+            }
+        );
+    }
+
+    #[test]
+    fn keeps_the_channel_the_client_named() {
+        let body = raw(json!({ "customer_id": CUSTOMER, "amount_cents": 1, "channel": "mobile" }));
+
+        let command = PlaceOrder::try_from(body).unwrap();
+
+        assert_eq!(command.channel, Some(Channel::parse("mobile").unwrap()));
+    }
+
+    #[test]
+    fn treats_a_null_channel_as_none() {
+        let body = raw(json!({ "customer_id": CUSTOMER, "amount_cents": 1, "channel": null }));
+
+        assert_eq!(PlaceOrder::try_from(body).unwrap().channel, None);
+    }
+
+    #[test]
+    fn rejects_a_channel_that_is_not_a_short_lowercase_word() {
+        for (channel, problem) in [
+            (json!("Web Shop"), "must be a lowercase letter followed by lowercase letters, digits or dashes"),
+            (json!(""), "must not be empty"),
+            (json!("a".repeat(33)), "must be at most 32 characters"),
+            (json!(["web"]), "must be a string"),
+        ] {
+            assert_eq!(
+                problems(json!({ "customer_id": CUSTOMER, "amount_cents": 1, "channel": channel })),
+                [format!("channel: {problem}")]
+            );
+        }
+    }
+
+    #[test]
+    fn reports_a_bad_channel_with_the_other_bad_fields() {
+        assert_eq!(
+            problems(json!({ "customer_id": "bob", "amount_cents": 5, "channel": 1 })),
+            ["customer_id: must be a UUID", "channel: must be a string"]
         );
     }
 

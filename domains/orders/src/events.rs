@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::channel::Channel;
 use crate::ids::{CustomerId, OrderId};
 
 /// Something that happened to an order. Events are immutable; a change of mind
@@ -12,7 +13,15 @@ use crate::ids::{CustomerId, OrderId};
 #[serde(tag = "type", content = "data")]
 pub enum OrderEvent {
     /// A customer asked for goods worth `amount_cents`; credit is not yet checked.
-    OrderPlaced { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
+    /// `channel` arrived with schema version 2: it is written as `null` when the
+    /// client did not say, and read as `None` from version 1 events.
+    OrderPlaced {
+        order_id: OrderId,
+        customer_id: CustomerId,
+        amount_cents: u64,
+        #[serde(default)]
+        channel: Option<Channel>,
+    },
     /// The customers product reserved credit for the order.
     OrderApproved { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
     /// Credit was not granted; `reason` is meant for humans.
@@ -79,7 +88,7 @@ impl OrderEvent {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -93,7 +102,8 @@ mod tests {
     fn every_event() -> Vec<OrderEvent> {
         let (order_id, customer_id) = ids();
         vec![
-            OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500 },
+            OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500, channel: None },
+            OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500, channel: Some(web()) },
             OrderEvent::OrderApproved { order_id, customer_id, amount_cents: 1500 },
             OrderEvent::OrderRejected {
                 order_id,
@@ -105,10 +115,14 @@ mod tests {
         ]
     }
 
+    fn web() -> Channel {
+        Channel::parse("web").unwrap()
+    }
+
     #[test]
     fn serializes_order_placed_as_tagged_type_and_data() {
         let (order_id, customer_id) = ids();
-        let event = OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500 };
+        let event = OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500, channel: Some(web()) };
 
         let json = serde_json::to_value(&event).unwrap();
 
@@ -116,9 +130,35 @@ mod tests {
             json,
             json!({
                 "type": "OrderPlaced",
-                "data": { "order_id": ORDER, "customer_id": CUSTOMER, "amount_cents": 1500 }
+                "data": { "order_id": ORDER, "customer_id": CUSTOMER, "amount_cents": 1500, "channel": "web" }
             })
         );
+    }
+
+    /// Version 2 of the schema has the field: no channel is written as `null`.
+    #[test]
+    fn writes_a_missing_channel_as_null() {
+        let (order_id, customer_id) = ids();
+        let event = OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500, channel: None };
+
+        let json = serde_json::to_value(&event).unwrap();
+
+        assert_eq!(json["data"]["channel"], Value::Null);
+        assert!(json["data"].as_object().unwrap().contains_key("channel"));
+    }
+
+    /// A version 1 `OrderPlaced` (e.g. replayed from the log) has no channel.
+    #[test]
+    fn reads_an_order_placed_of_version_1_without_a_channel() {
+        let v1 = json!({
+            "type": "OrderPlaced",
+            "data": { "order_id": ORDER, "customer_id": CUSTOMER, "amount_cents": 1500 }
+        });
+
+        let event: OrderEvent = serde_json::from_value(v1).unwrap();
+
+        let (order_id, customer_id) = ids();
+        assert_eq!(event, OrderEvent::OrderPlaced { order_id, customer_id, amount_cents: 1500, channel: None });
     }
 
     #[test]

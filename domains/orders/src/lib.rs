@@ -3,6 +3,7 @@
 //! so every rule is testable in isolation and the adapters stay thin.
 #![forbid(unsafe_code)]
 
+mod channel;
 mod commands;
 mod error;
 mod events;
@@ -11,6 +12,7 @@ mod order;
 pub mod saga;
 mod validation;
 
+pub use channel::{Channel, InvalidChannel, MAX_CHANNEL_CHARS};
 pub use commands::{PlaceOrder, RawPlaceOrder};
 pub use error::OrderError;
 pub use events::OrderEvent;

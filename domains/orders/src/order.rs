@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::channel::Channel;
 use crate::commands::PlaceOrder;
 use crate::error::OrderError;
 use crate::events::OrderEvent;
@@ -29,6 +30,10 @@ pub struct Order {
     pub status: OrderStatus,
     /// Why credit was not granted; set only when `status` is `Rejected`.
     pub rejection_reason: Option<String>,
+    /// Where the order was placed, if the client said. Orders stored before
+    /// channels existed read as `None`.
+    #[serde(default)]
+    pub channel: Option<Channel>,
 }
 
 impl Order {
@@ -40,6 +45,7 @@ impl Order {
             order_id: command.order_id,
             customer_id: command.customer_id,
             amount_cents: command.amount_cents,
+            channel: command.channel,
         }]
     }
 
@@ -69,12 +75,13 @@ impl Order {
     pub fn evolve(state: Option<Self>, event: &OrderEvent) -> Option<Self> {
         match (state, event) {
             (Some(order), event) => Some(order.apply(event)),
-            (None, OrderEvent::OrderPlaced { order_id, customer_id, amount_cents }) => Some(Self {
+            (None, OrderEvent::OrderPlaced { order_id, customer_id, amount_cents, channel }) => Some(Self {
                 id: *order_id,
                 customer_id: *customer_id,
                 amount_cents: *amount_cents,
                 status: OrderStatus::Pending,
                 rejection_reason: None,
+                channel: channel.clone(),
             }),
             (None, _) => None,
         }
@@ -111,6 +118,7 @@ pub(crate) mod tests {
             order_id: OrderId::parse("0190a6c2-7c3e-7d2a-9b1e-2f4c5d6e7f80").unwrap(),
             customer_id: CustomerId::parse("0190a6c2-0000-7000-8000-000000000001").unwrap(),
             amount_cents,
+            channel: None,
         }
     }
 
@@ -146,13 +154,26 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn places_a_pending_order() {
-        let command =
-            PlaceOrder { order_id: OrderId::generate(), customer_id: CustomerId::generate(), amount_cents: 1500 };
+    fn places_a_pending_order_in_its_channel() {
+        let command = PlaceOrder {
+            order_id: OrderId::generate(),
+            customer_id: CustomerId::generate(),
+            amount_cents: 1500,
+            channel: Some(Channel::parse("partner").unwrap()),
+        };
 
         let events = Order::place(command.clone());
         let order = Order::from_events(&events).unwrap();
 
+        assert_eq!(
+            events,
+            [OrderEvent::OrderPlaced {
+                order_id: command.order_id,
+                customer_id: command.customer_id,
+                amount_cents: 1500,
+                channel: command.channel.clone(),
+            }]
+        );
         assert_eq!(
             order,
             Order {
@@ -161,8 +182,55 @@ pub(crate) mod tests {
                 amount_cents: 1500,
                 status: OrderStatus::Pending,
                 rejection_reason: None,
+                channel: command.channel,
             }
         );
+    }
+
+    #[test]
+    fn places_an_order_without_a_channel() {
+        let command = PlaceOrder {
+            order_id: OrderId::generate(),
+            customer_id: CustomerId::generate(),
+            amount_cents: 1500,
+            channel: None,
+        };
+
+        let order = Order::from_events(&Order::place(command)).unwrap();
+
+        assert_eq!(order.channel, None);
+    }
+
+    #[test]
+    fn keeps_its_channel_through_its_decisions() {
+        let placed = OrderEvent::OrderPlaced {
+            order_id: OrderId::generate(),
+            customer_id: CustomerId::generate(),
+            amount_cents: 1500,
+            channel: Some(Channel::parse("mobile").unwrap()),
+        };
+        let order = Order::from_events([&placed]).unwrap();
+
+        let decided = order.clone().apply(&approved(&order)[0]);
+
+        assert_eq!(decided.status, OrderStatus::Approved);
+        assert_eq!(decided.channel.as_ref().map(Channel::as_str), Some("mobile"));
+    }
+
+    /// State items written before channels existed have no `channel` attribute.
+    #[test]
+    fn reads_an_order_stored_before_channels_existed() {
+        let stored = serde_json::json!({
+            "id": "0190a6c2-7c3e-7d2a-9b1e-2f4c5d6e7f80",
+            "customer_id": "0190a6c2-0000-7000-8000-000000000001",
+            "amount_cents": 1500,
+            "status": "approved",
+            "rejection_reason": null
+        });
+
+        let order: Order = serde_json::from_value(stored).unwrap();
+
+        assert_eq!((order.status, order.channel), (OrderStatus::Approved, None));
     }
 
     #[test]

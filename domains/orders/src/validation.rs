@@ -85,6 +85,20 @@ pub(crate) fn id<T>(
     parse(text).map_err(|invalid| ValidationError::new(field, invalid.to_string()))
 }
 
+/// An optional string field: absent or `null` is `None`, anything else must
+/// be a string that `parse` accepts.
+pub(crate) fn optional_text<T, E: fmt::Display>(
+    field: &'static str,
+    value: Option<&Value>,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<Option<T>, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => parse(text).map(Some).map_err(|e| ValidationError::new(field, e.to_string())),
+        Some(_) => Err(ValidationError::new(field, "must be a string")),
+    }
+}
+
 /// A required whole number of cents between `min` and [`MAX_AMOUNT_CENTS`].
 pub(crate) fn cents(field: &'static str, value: Option<&Value>, min: u64) -> Result<u64, ValidationError> {
     let Value::Number(number) = required(field, value)? else {
@@ -124,6 +138,18 @@ mod tests {
     #[test]
     fn treats_null_as_missing() {
         assert_eq!(required("x", Some(&Value::Null)), Err(ValidationError::new("x", "is required")));
+    }
+
+    #[test]
+    fn optional_text_is_none_when_absent_or_null_and_checked_otherwise() {
+        let parse = |text: &str| if text == "ok" { Ok(text.len()) } else { Err("is not ok") };
+        let text = |value: Option<Value>| optional_text("channel", value.as_ref(), parse);
+
+        assert_eq!(text(None), Ok(None));
+        assert_eq!(text(Some(Value::Null)), Ok(None));
+        assert_eq!(text(Some(json!("ok"))), Ok(Some(2)));
+        assert_eq!(text(Some(json!("no"))), Err(ValidationError::new("channel", "is not ok")));
+        assert_eq!(text(Some(json!(7))), Err(ValidationError::new("channel", "must be a string")));
     }
 
     #[test]

@@ -77,6 +77,36 @@ impl Settings {
     }
 }
 
+/// The settings of a read-side consumer: it keeps a view (state and inbox)
+/// and publishes nothing, so it has no product and no outbox.
+#[derive(Debug, Clone)]
+pub struct ViewSettings {
+    pub domain: String,
+    pub state_table: String,
+    pub inbox_table: String,
+    /// How long a consumed event id is remembered for deduplication.
+    pub inbox_retention: Duration,
+}
+
+impl ViewSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            domain: required("DOMAIN")?,
+            state_table: required("STATE_TABLE")?,
+            inbox_table: required("INBOX_TABLE")?,
+            inbox_retention: seconds_or("INBOX_RETENTION_SECONDS", 14 * DAY)?,
+        })
+    }
+
+    /// The view's store: the state table and the inbox. It has no outbox
+    /// table, so a commit must carry no events (a view emits none).
+    pub async fn store<S>(self) -> DynamoStore<S> {
+        let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let tables = Tables { state: self.state_table, outbox: String::new(), inbox: Some(self.inbox_table) };
+        DynamoStore::new(client, tables, Duration::ZERO, self.inbox_retention)
+    }
+}
+
 /// The SDK configuration from the standard AWS environment.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await

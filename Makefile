@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv
 REQUIREMENTS := platform/mesh-local/emulator/requirements.txt
-FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay
+FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay analytics-sales
 CARGO ?= cargo
 
 .PHONY: setup demo test lint fmt functions clean

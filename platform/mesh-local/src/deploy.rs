@@ -18,32 +18,44 @@ use crate::paths::{infra_dir, workspace_root};
 use crate::template::Template;
 use crate::{Emulator, HarnessError};
 
-/// The two domains of the reference mesh.
+/// The domains of the reference mesh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Domain {
     /// Places orders; consumes customer-credit.
     Orders,
     /// Reserves credit; consumes order-events.
     Customers,
+    /// Read side: keeps a sales view from order-events; publishes nothing
+    /// (no ports stack, no outbox, no HTTP API).
+    Analytics,
 }
 
 impl Domain {
-    /// Both domains, in deployment order.
-    pub const ALL: [Domain; 2] = [Domain::Orders, Domain::Customers];
+    /// Every domain, in deployment order.
+    pub const ALL: [Domain; 3] = [Domain::Orders, Domain::Customers, Domain::Analytics];
 
-    /// `orders` / `customers`: the template and stack name stem.
+    /// The domains that publish a product (and so have a ports stack and an HTTP API).
+    pub const PRODUCERS: [Domain; 2] = [Domain::Orders, Domain::Customers];
+
+    /// `orders` / `customers` / `analytics`: the template and stack name stem.
     pub fn name(self) -> &'static str {
         match self {
             Domain::Orders => "orders",
             Domain::Customers => "customers",
+            Domain::Analytics => "analytics",
         }
+    }
+
+    /// Whether the domain publishes a product (has a ports stack).
+    pub fn has_product(self) -> bool {
+        Self::PRODUCERS.contains(&self)
     }
 
     /// The domain whose product this one consumes.
     pub fn producer(self) -> Domain {
         match self {
             Domain::Orders => Domain::Customers,
-            Domain::Customers => Domain::Orders,
+            Domain::Customers | Domain::Analytics => Domain::Orders,
         }
     }
 
@@ -51,7 +63,7 @@ impl Domain {
     fn consumed_topic_parameter(self) -> &'static str {
         match self {
             Domain::Orders => "CustomerCreditTopicArn",
-            Domain::Customers => "OrderEventsTopicArn",
+            Domain::Customers | Domain::Analytics => "OrderEventsTopicArn",
         }
     }
 }
@@ -246,9 +258,9 @@ pub struct DeployTimings {
     pub build: Duration,
     /// Bucket creation and uploads.
     pub upload: Duration,
-    /// Both ports stacks (in parallel).
+    /// The ports stacks (in parallel).
     pub ports: Duration,
-    /// Both domain stacks (in parallel).
+    /// The domain stacks (in parallel).
     pub domains: Duration,
 }
 
@@ -267,8 +279,9 @@ pub struct DeployedMesh {
 }
 
 /// Builds and uploads the functions, then creates the ports stacks and the
-/// domain stacks (each pair in parallel: a domain stack needs both products'
-/// ports, the ports need nothing). Fails with every failed resource's reason.
+/// domain stacks (each set in parallel: a domain stack needs its own and the
+/// consumed product's ports, the ports need nothing). Fails with every failed
+/// resource's reason.
 pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result<DeployedMesh, HarnessError> {
     let root = workspace_root()?;
     let infra = options.infra_dir.clone().unwrap_or_else(|| infra_dir(&root));
@@ -324,7 +337,7 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
     common.insert("Prefix".to_owned(), prefix.clone());
 
     let started = Instant::now();
-    let ports_futures = Domain::ALL.map(|domain| {
+    let ports_futures = Domain::PRODUCERS.map(|domain| {
         let mut params = common.clone();
         if let Some(hours) = options.retention_period_hours {
             params.insert("RetentionPeriodHours".to_owned(), hours.to_string());
@@ -345,15 +358,18 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
     let started = Instant::now();
     let domain_futures = Domain::ALL.map(|domain| {
         let mut params = common.clone();
-        let own = &ports[&domain];
+        // A read-side domain (analytics) has no ports of its own.
+        let own = ports.get(&domain);
         let consumed = &ports[&domain.producer()];
         let set = |params: &mut BTreeMap<String, String>, key: &str, value: &str| {
             params.insert(key.to_owned(), value.to_owned());
         };
         let values = (|| {
-            set(&mut params, "TopicArn", own.topic_arn()?);
-            set(&mut params, "StreamName", own.stream_name()?);
-            set(&mut params, "StreamArn", own.stream_arn()?);
+            if let Some(own) = own {
+                set(&mut params, "TopicArn", own.topic_arn()?);
+                set(&mut params, "StreamName", own.stream_name()?);
+                set(&mut params, "StreamArn", own.stream_arn()?);
+            }
             set(&mut params, domain.consumed_topic_parameter(), consumed.topic_arn()?);
             Ok::<_, HarnessError>(())
         })();
@@ -406,8 +422,11 @@ impl DeployedMesh {
     }
 
     /// A product's ports stack.
+    ///
+    /// # Panics
+    /// For a domain without a product ([`Domain::has_product`] is false).
     pub fn ports(&self, domain: Domain) -> &PortsStack {
-        // Both domains are always deployed: indexing cannot miss.
+        // Every producer's ports are always deployed: only a read-side domain misses.
         &self.ports[&domain]
     }
 
@@ -418,7 +437,7 @@ impl DeployedMesh {
 
     /// Every stack, in deployment order.
     pub fn stacks(&self) -> Vec<&StackOutputs> {
-        let ports = Domain::ALL.iter().map(|d| &*self.ports[d]);
+        let ports = Domain::PRODUCERS.iter().map(|d| &*self.ports[d]);
         let domains = Domain::ALL.iter().map(|d| &*self.domains[d]);
         ports.chain(domains).collect()
     }

@@ -17,7 +17,13 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
     let p = mesh.prefix().to_owned();
     assert_eq!(
         names,
-        [format!("{p}-orders-ports"), format!("{p}-customers-ports"), format!("{p}-orders"), format!("{p}-customers")]
+        [
+            format!("{p}-orders-ports"),
+            format!("{p}-customers-ports"),
+            format!("{p}-orders"),
+            format!("{p}-customers"),
+            format!("{p}-analytics"),
+        ]
     );
     for stack in mesh.stacks() {
         let missing = verify_stack_resources(&emulator, stack.name(), stack.template()).await.expect("verify");
@@ -27,13 +33,20 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
         let stack = mesh.domain(domain);
         for output in [
             stack.state_table(),
-            stack.outbox_table(),
             stack.inbox_table(),
             stack.consumer_queue_url(),
             stack.consumer_dlq_url(),
+            stack.consumer_function_name(),
+        ] {
+            assert!(!output.expect("typed output").is_empty());
+        }
+    }
+    for domain in Domain::PRODUCERS {
+        let stack = mesh.domain(domain);
+        for output in [
+            stack.outbox_table(),
             stack.relay_failure_queue_url(),
             stack.api_function_name(),
-            stack.consumer_function_name(),
             stack.relay_function_name(),
             mesh.ports(domain).topic_arn(),
             mesh.ports(domain).stream_name(),

@@ -78,7 +78,7 @@ async fn up(wait: bool) -> anyhow::Result<()> {
             bail!("stack {} lacks {} resources", stack.name(), missing.len());
         }
     }
-    for domain in Domain::ALL {
+    for domain in Domain::PRODUCERS {
         println!("{} API: {}", domain.name(), mesh.api_url(domain, "")?);
     }
     println!("AWS_ENDPOINT_URL={}", emulator.endpoint());

@@ -159,6 +159,7 @@ mod tests {
         let id = place(&deps).await;
         let order = deps.store.state(&id).unwrap();
         assert_eq!((order.version, order.state.amount_cents), (1, 1250));
+        assert_eq!(order.state.channel.as_ref().map(orders::Channel::as_str), Some("web"));
         let outbox = deps.store.outbox();
         assert_eq!(outbox.len(), 1);
         let event = &outbox[0];
@@ -166,7 +167,49 @@ mod tests {
             (event.event_type.as_str(), event.subject.as_str(), event.sequence),
             ("OrderPlaced", id.as_str(), 1)
         );
+        assert_eq!(event.data["channel"], "web");
         assert_eq!(event.traceparent.as_deref(), Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+    }
+
+    #[tokio::test]
+    async fn places_an_order_without_a_channel_and_writes_it_as_null() {
+        let deps = deps();
+        let input = r#"{"customer_id":"0194a6c2-5a00-7000-8000-00000000000c","amount_cents":1250}"#;
+
+        let response = handle(&deps, request("POST /orders", None, Some(input))).await;
+
+        assert_eq!(response.status_code, 202, "{:?}", body(&response));
+        let id = body(&response)["id"].as_str().unwrap().to_string();
+        assert_eq!(deps.store.state(&id).unwrap().state.channel, None);
+        let event = deps.store.outbox().remove(0);
+        assert!(event.data.as_object().unwrap().contains_key("channel"), "{}", event.data);
+        assert_eq!(event.data["channel"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn answers_400_for_a_channel_that_is_not_a_short_lowercase_word() {
+        let deps = deps();
+        let input = r#"{"customer_id":"0194a6c2-5a00-7000-8000-00000000000c","amount_cents":1,"channel":"Web Shop"}"#;
+
+        let response = handle(&deps, request("POST /orders", None, Some(input))).await;
+
+        assert_eq!(response.status_code, 400);
+        let problem = &body(&response)["fields"][0];
+        assert_eq!(problem["field"], "channel", "{problem}");
+        assert!(problem["problem"].as_str().unwrap().contains("lowercase"), "{problem}");
+        assert!(deps.store.outbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn answers_an_order_with_its_channel() {
+        let deps = deps();
+        let id = place(&deps).await;
+
+        let response = handle(&deps, request("GET /orders/{id}", Some(&id), None)).await;
+
+        assert_eq!(response.status_code, 200);
+        let order = body(&response);
+        assert_eq!((order["status"].as_str(), order["channel"].as_str()), (Some("pending"), Some("web")));
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_kinesis::types::ShardIteratorType;
+use analytics::OrderSale;
 use aws_sdk_sqs::types::QueueAttributeName;
 use mesh::envelope::Envelope;
 use serde::Deserialize;
@@ -15,6 +16,8 @@ pub struct OrderRow {
     pub customer_id: String,
     pub amount_cents: u64,
     pub status: String,
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 /// A customer's reservations, as stored in the customers state table.
@@ -61,6 +64,11 @@ impl Observer {
 
     /// Every customer in the customers state table, with its version.
     pub async fn customers(&self, table: &str) -> anyhow::Result<Vec<(CustomerRow, u64)>> {
+        self.entities(table).await
+    }
+
+    /// Every row of the analytics domain's sales view, with its version.
+    pub async fn sales(&self, table: &str) -> anyhow::Result<Vec<(OrderSale, u64)>> {
         self.entities(table).await
     }
 

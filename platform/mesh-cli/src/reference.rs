@@ -1,4 +1,5 @@
 //! A client of the reference mesh's public HTTP APIs (orders and customers).
+//! The analytics domain has no API: its sales view is read from its table.
 
 use serde_json::{Value, json};
 
@@ -11,6 +12,8 @@ pub struct Endpoints {
     pub customers_api: String,
     pub orders_state_table: String,
     pub customers_state_table: String,
+    /// The analytics domain's sales view (one row per order).
+    pub analytics_state_table: String,
     pub orders_stream: String,
     pub customers_stream: String,
     /// (name, url) of every consumer queue.
@@ -22,20 +25,24 @@ pub struct Endpoints {
 impl Endpoints {
     pub fn of(mesh: &DeployedMesh) -> anyhow::Result<Self> {
         let (orders, customers) = (mesh.domain(Domain::Orders), mesh.domain(Domain::Customers));
+        let analytics = mesh.domain(Domain::Analytics);
         Ok(Self {
             orders_api: mesh.api_url(Domain::Orders, "")?,
             customers_api: mesh.api_url(Domain::Customers, "")?,
             orders_state_table: orders.state_table()?.to_string(),
             customers_state_table: customers.state_table()?.to_string(),
+            analytics_state_table: analytics.state_table()?.to_string(),
             orders_stream: mesh.ports(Domain::Orders).stream_name()?.to_string(),
             customers_stream: mesh.ports(Domain::Customers).stream_name()?.to_string(),
             queues: vec![
                 ("customers ← order-events".into(), customers.consumer_queue_url()?.to_string()),
                 ("orders ← customer-credit".into(), orders.consumer_queue_url()?.to_string()),
+                ("analytics ← order-events".into(), analytics.consumer_queue_url()?.to_string()),
             ],
             dead_letters: vec![
                 ("customers consumer DLQ".into(), customers.consumer_dlq_url()?.to_string()),
                 ("orders consumer DLQ".into(), orders.consumer_dlq_url()?.to_string()),
+                ("analytics consumer DLQ".into(), analytics.consumer_dlq_url()?.to_string()),
                 ("customers relay failures".into(), customers.relay_failure_queue_url()?.to_string()),
                 ("orders relay failures".into(), orders.relay_failure_queue_url()?.to_string()),
             ],
@@ -106,7 +113,20 @@ impl<'a> Client<'a> {
     }
 
     pub async fn place_order(&self, customer_id: &str, amount_cents: u64) -> anyhow::Result<String> {
-        let body = json!({ "customer_id": customer_id, "amount_cents": amount_cents });
+        self.place_order_in(customer_id, amount_cents, None).await
+    }
+
+    /// Places an order through a sales channel (`web`, `mobile`, ...); `None` sends no channel.
+    pub async fn place_order_in(
+        &self,
+        customer_id: &str,
+        amount_cents: u64,
+        channel: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let mut body = json!({ "customer_id": customer_id, "amount_cents": amount_cents });
+        if let Some(channel) = channel {
+            body["channel"] = json!(channel);
+        }
         let answer = self.expect("POST", self.orders("/orders"), Some(body), 202).await?;
         id_of(answer)
     }

@@ -1,10 +1,12 @@
 //! The reference workload: customers with credit limits, orders placed
-//! against them (some over the limit), approved orders cancelled, events
-//! redelivered on purpose; then the invariants every run must keep.
+//! against them through several sales channels (some over the limit),
+//! approved orders cancelled, events redelivered on purpose; then the
+//! invariants every run must keep, the analytics sales view's included.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use analytics::{ChannelTotals, OrderSale, SaleStatus, totals_by_channel};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,6 +15,25 @@ use serde::Serialize;
 
 use crate::observe::{Observer, OrderRow};
 use crate::reference::Client;
+
+/// The channels orders are placed through, in turn (`None`: the client
+/// names none): mostly web, then mobile, some partner, some unnamed.
+const CHANNELS: [Option<&str>; 10] = [
+    Some("web"),
+    Some("mobile"),
+    Some("web"),
+    None,
+    Some("partner"),
+    Some("web"),
+    Some("mobile"),
+    Some("web"),
+    None,
+    Some("mobile"),
+];
+
+/// How the sales view lists orders placed without a channel (not a valid
+/// channel name, so it cannot clash with one).
+pub const NO_CHANNEL: &str = "(none)";
 
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -66,6 +87,10 @@ pub struct Summary {
     pub duplicate_deliveries_redelivered: usize,
     pub duplicate_deliveries_suppressed: usize,
     pub dlq_messages: BTreeMap<String, u64>,
+    /// Rows in the analytics domain's sales view.
+    pub sales_view_rows: usize,
+    /// The sales view summed per channel ([`NO_CHANNEL`]: none named).
+    pub sales_by_channel: BTreeMap<String, ChannelTotals>,
     /// From `OrderPlaced` to the saga's decision, by the events' own times.
     pub decision_latency: Latency,
     pub elapsed_seconds: f64,
@@ -91,6 +116,19 @@ impl Summary {
         );
         for (queue, count) in &self.dlq_messages {
             println!("  messages in {queue:<26} {count}");
+        }
+        println!("  sales view (analytics)         {} rows", self.sales_view_rows);
+        println!("    channel      orders  approved  rejected  cancelled  pending  approved value");
+        for (channel, t) in &self.sales_by_channel {
+            println!(
+                "    {channel:<10} {:>8} {:>9} {:>9} {:>10} {:>8} {:>14.2}",
+                t.orders,
+                t.approved,
+                t.rejected,
+                t.cancelled,
+                t.placed,
+                t.approved_cents as f64 / 100.0
+            );
         }
         let l = &self.decision_latency;
         println!(
@@ -160,15 +198,18 @@ pub async fn run(client: &Client<'_>, observer: &Observer, workload: &Workload) 
     progress.finish();
 
     // 2. Orders.
-    let orders: Vec<(usize, u64)> = (0..workload.orders)
-        .map(|_| (rng.next() as usize % customers.len().max(1), rng.between(1_000, 9_000)))
+    let orders: Vec<(usize, u64, Option<&str>)> = (0..workload.orders)
+        .map(|n| {
+            let customer = rng.next() as usize % customers.len().max(1);
+            (customer, rng.between(1_000, 9_000), CHANNELS[n % CHANNELS.len()])
+        })
         .collect();
     let progress = bar(workload.show_progress, orders.len(), "placing orders");
     let placed: Vec<String> = stream::iter(orders.iter())
-        .map(|(customer, amount)| {
+        .map(|(customer, amount, channel)| {
             let (progress, customer_id) = (progress.clone(), &customers[*customer]);
             async move {
-                let id = client.place_order(customer_id, *amount).await;
+                let id = client.place_order_in(customer_id, *amount, *channel).await;
                 progress.inc(1);
                 id
             }
@@ -212,10 +253,13 @@ pub async fn run(client: &Client<'_>, observer: &Observer, workload: &Workload) 
     let customers_events = observer.stream_events(&endpoints.customers_stream).await?;
     let redelivered = redeliver(observer, client, &orders_events, &customers_events, workload.redeliveries).await?;
     wait_for_quiet(observer, &endpoints.queues, workload).await?;
+    wait_for_sales(observer, client, workload).await?;
     let after = snapshot(observer, client).await?;
 
     // 6. What happened, and whether it is right.
     let final_orders = observer.orders(&endpoints.orders_state_table).await?;
+    let sales: Vec<OrderSale> =
+        observer.sales(&endpoints.analytics_state_table).await?.into_iter().map(|(sale, _)| sale).collect();
     let mut summary = Summary {
         customers: customers.len(),
         orders_placed: placed.len(),
@@ -238,10 +282,16 @@ pub async fn run(client: &Client<'_>, observer: &Observer, workload: &Workload) 
     summary.unique_events_relayed =
         orders_events.iter().chain(&customers_events).map(|e| e.id).collect::<HashSet<_>>().len();
     summary.decision_latency = decision_latency(&orders_events);
+    summary.sales_view_rows = sales.len();
+    summary.sales_by_channel = totals_by_channel(&sales)
+        .into_iter()
+        .map(|(channel, totals)| (channel.unwrap_or_else(|| NO_CHANNEL.to_owned()), totals))
+        .collect();
     for (name, url) in &endpoints.dead_letters {
         summary.dlq_messages.insert(name.clone(), observer.queue_depth(url).await?);
     }
     summary.violations = check_invariants(&summary, &final_orders, observer, client, before != after).await?;
+    summary.violations.extend(sales_mismatches(&final_orders, &sales));
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
@@ -329,6 +379,62 @@ async fn credit_mismatches(
         .collect())
 }
 
+/// Waits until the sales view agrees with the orders table.
+async fn wait_for_sales(observer: &Observer, client: &Client<'_>, workload: &Workload) -> anyhow::Result<()> {
+    let endpoints = client.endpoints();
+    let deadline = Instant::now() + workload.settle_timeout;
+    while Instant::now() < deadline {
+        let orders = observer.orders(&endpoints.orders_state_table).await?;
+        let sales: Vec<OrderSale> =
+            observer.sales(&endpoints.analytics_state_table).await?.into_iter().map(|(sale, _)| sale).collect();
+        if sales_mismatches(&orders, &sales).is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+/// The orders domain's name for a sales status.
+fn order_status(status: SaleStatus) -> &'static str {
+    match status {
+        SaleStatus::Placed => "pending",
+        SaleStatus::Approved => "approved",
+        SaleStatus::Rejected => "rejected",
+        SaleStatus::Cancelled => "cancelled",
+    }
+}
+
+/// Where the sales view and the orders table disagree: one row per order,
+/// with the order's status, channel and amount (at most a few lines).
+fn sales_mismatches(orders: &[OrderRow], sales: &[OrderSale]) -> Vec<String> {
+    const SHOWN: usize = 10;
+    let mut violations = Vec::new();
+    if sales.len() != orders.len() {
+        violations.push(format!("the sales view has {} rows for {} orders", sales.len(), orders.len()));
+    }
+    let rows: HashMap<String, &OrderSale> = sales.iter().map(|sale| (sale.order_id.to_string(), sale)).collect();
+    let mut differing = orders.iter().filter_map(|order| {
+        let Some(sale) = rows.get(&order.id) else {
+            return Some(format!("order {} has no row in the sales view", order.id));
+        };
+        let view = (order_status(sale.status), sale.channel.as_deref(), sale.amount_cents);
+        let truth = (order.status.as_str(), order.channel.as_deref(), order.amount_cents);
+        (view != truth || !sale.placed).then(|| {
+            format!(
+                "the sales view has order {} as {view:?} (placed seen: {}), the order is {truth:?}",
+                order.id, sale.placed
+            )
+        })
+    });
+    violations.extend(differing.by_ref().take(SHOWN));
+    let more = differing.count();
+    if more > 0 {
+        violations.push(format!("... and {more} more orders differ in the sales view"));
+    }
+    violations
+}
+
 /// Every entity's version: a redelivery that changed anything changes one.
 async fn snapshot(observer: &Observer, client: &Client<'_>) -> anyhow::Result<BTreeMap<String, u64>> {
     let endpoints = client.endpoints();
@@ -338,6 +444,9 @@ async fn snapshot(observer: &Observer, client: &Client<'_>) -> anyhow::Result<BT
     }
     for (order, version) in observer.entities::<OrderRow>(&endpoints.orders_state_table).await? {
         versions.insert(order.id, version);
+    }
+    for (sale, version) in observer.sales(&endpoints.analytics_state_table).await? {
+        versions.insert(format!("sale {}", sale.order_id), version);
     }
     Ok(versions)
 }
@@ -357,10 +466,14 @@ async fn redeliver(
     let to_orders = customers_events
         .iter()
         .filter(|e| matches!(e.event_type.as_str(), "CreditReserved" | "CreditLimitExceeded" | "CreditRefused"));
+    // The sales view gets the latest order events: decisions and cancellations.
+    let to_analytics = orders_events.iter().rev();
+    let third = count / 3;
     let picks = to_customers
-        .take(count / 2)
+        .take(third)
         .map(|e| (e, &endpoints.queues[0].1))
-        .chain(to_orders.take(count - count / 2).map(|e| (e, &endpoints.queues[1].1)));
+        .chain(to_analytics.take(third).map(|e| (e, &endpoints.queues[2].1)))
+        .chain(to_orders.take(count - 2 * third).map(|e| (e, &endpoints.queues[1].1)));
     let mut sent = 0;
     for (event, queue) in picks {
         let attribute = MessageAttributeValue::builder().data_type("String").string_value(&event.event_type).build()?;

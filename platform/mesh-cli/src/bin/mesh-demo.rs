@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<bool> {
     println!("Starting the emulator...");
     let emulator = Emulator::start().await?;
-    println!("Deploying the orders and customers domains to {}...", emulator.endpoint());
+    println!("Deploying the orders, customers and analytics domains to {}...", emulator.endpoint());
     let options = DeployOptions { progress: true, ..DeployOptions::default() };
     let mesh = deploy_mesh(&emulator, &options).await?;
     let client = Client::new(&emulator, Endpoints::of(&mesh)?);

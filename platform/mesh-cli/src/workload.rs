@@ -536,3 +536,57 @@ async fn check_invariants(
     }
     Ok(violations)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use analytics::{CustomerId, OrderId};
+
+    use super::*;
+
+    fn order(status: &str, channel: Option<&str>) -> OrderRow {
+        OrderRow {
+            id: OrderId::generate().to_string(),
+            customer_id: CustomerId::generate().to_string(),
+            amount_cents: 1_500,
+            status: status.into(),
+            channel: channel.map(Into::into),
+        }
+    }
+
+    fn sale_of(order: &OrderRow, status: SaleStatus) -> OrderSale {
+        OrderSale {
+            order_id: OrderId::parse(&order.id).unwrap(),
+            customer_id: CustomerId::parse(&order.customer_id).unwrap(),
+            amount_cents: order.amount_cents,
+            channel: order.channel.clone(),
+            status,
+            last_sequence: 2,
+            placed: true,
+        }
+    }
+
+    #[test]
+    fn the_sales_view_agrees_with_the_orders_it_mirrors() {
+        let orders = [order("approved", Some("web")), order("pending", None)];
+        let sales = [sale_of(&orders[0], SaleStatus::Approved), sale_of(&orders[1], SaleStatus::Placed)];
+
+        assert_eq!(sales_mismatches(&orders, &sales), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reports_a_missing_row_another_status_and_another_channel() {
+        let orders = [order("cancelled", Some("web")), order("rejected", None), order("approved", Some("mobile"))];
+        let mut wrong_channel = sale_of(&orders[2], SaleStatus::Approved);
+        wrong_channel.channel = None;
+        let sales = [sale_of(&orders[0], SaleStatus::Approved), wrong_channel];
+
+        let violations = sales_mismatches(&orders, &sales);
+
+        assert_eq!(violations.len(), 4, "{violations:#?}");
+        assert_eq!(violations[0], "the sales view has 2 rows for 3 orders");
+        assert!(violations[1].contains(&orders[0].id) && violations[1].contains("cancelled"), "{}", violations[1]);
+        assert_eq!(violations[2], format!("order {} has no row in the sales view", orders[1].id));
+        assert!(violations[3].contains(&orders[2].id) && violations[3].contains("mobile"), "{}", violations[3]);
+    }
+}

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
+use analytics::OrderSale;
 use aws_config::SdkConfig;
 use aws_sdk_kinesis::types::ShardIteratorType;
-use analytics::OrderSale;
 use aws_sdk_sqs::types::QueueAttributeName;
 use mesh::envelope::Envelope;
 use serde::Deserialize;

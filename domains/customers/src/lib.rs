@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+pub mod contract;
 pub mod credit;
 mod customer;
 mod error;

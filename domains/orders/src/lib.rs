@@ -5,6 +5,7 @@
 
 mod channel;
 mod commands;
+pub mod contract;
 mod error;
 mod events;
 mod ids;

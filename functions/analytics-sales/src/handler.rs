@@ -5,28 +5,35 @@
 use analytics::inbound::OrderEvent;
 use analytics::{Decision, OrderSale, SaleError, apply};
 use mesh::envelope::Envelope;
-use mesh::event::decode;
+use analytics::contract::ORDER_EVENTS_READS;
+use mesh::event::Reader;
+use mesh::schemas::{ProductContract, WriterSchemas};
 use mesh::store::{Applied, Commit, StateChange, StateStore, Versioned, react_once};
 use mesh::subscriber::{HandleError, Handler};
 use mesh_aws::ConfigError;
 use mesh_aws::config::ViewSettings;
 use mesh_aws::dynamo_store::DynamoStore;
+use mesh_aws::schema_registry::GlueSchemas;
 
 /// Concurrent updates of one order's row (its events arriving in parallel
 /// batches) are retried this many times.
 const ATTEMPTS: u32 = 5;
 
-pub struct SalesHandler<St> {
+pub struct SalesHandler<St, W> {
     pub store: St,
+    /// `order-events` as the view reads it (`OrderPlaced` at v2), whatever version was written.
+    pub reader: Reader,
+    pub writers: W,
 }
 
-impl SalesHandler<DynamoStore<OrderSale>> {
+impl SalesHandler<DynamoStore<OrderSale>, GlueSchemas> {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self { store: ViewSettings::from_env()?.store().await })
+        let reader = Reader::new(ProductContract::bundled(ORDER_EVENTS_READS)?);
+        Ok(Self { store: ViewSettings::from_env()?.store().await, reader, writers: GlueSchemas::from_env().await? })
     }
 }
 
-impl<St: StateStore<OrderSale>> Handler for SalesHandler<St> {
+impl<St: StateStore<OrderSale>, W: WriterSchemas> Handler for SalesHandler<St, W> {
     async fn handle(&self, envelope: &Envelope) -> Result<Applied, HandleError> {
         let event = self.read(envelope).await?;
         let order_id = event.order_id().to_string();
@@ -39,11 +46,11 @@ impl<St: StateStore<OrderSale>> Handler for SalesHandler<St> {
     }
 }
 
-impl<St> SalesHandler<St> {
+impl<St, W: WriterSchemas> SalesHandler<St, W> {
     /// The one place an event is decoded, as this domain's reader view
     /// (`OrderPlaced` at schema version 2).
     async fn read(&self, envelope: &Envelope) -> Result<OrderEvent, HandleError> {
-        decode(envelope).map_err(|e| HandleError::Poison(e.to_string()))
+        Ok(self.reader.decode(envelope, &self.writers).await?)
     }
 }
 
@@ -77,6 +84,7 @@ fn record(
 mod tests {
     use analytics::SaleStatus;
     use aws_lambda_events::event::sqs::SqsEvent;
+    use mesh::schemas::KnownSchemas;
     use mesh::store::memory::MemoryStore;
     use mesh::subscriber::{Message, handle_batch};
     use mesh_aws::sqs_batch;
@@ -92,11 +100,12 @@ mod tests {
         serde_json::from_str(include_str!("../fixtures/sqs-order-events.json")).unwrap()
     }
 
-    fn handler() -> SalesHandler<MemoryStore<OrderSale>> {
-        SalesHandler { store: MemoryStore::default() }
+    fn handler() -> SalesHandler<MemoryStore<OrderSale>, KnownSchemas> {
+        let reader = Reader::new(ProductContract::bundled(ORDER_EVENTS_READS).unwrap());
+        SalesHandler { store: MemoryStore::default(), reader, writers: KnownSchemas::default() }
     }
 
-    fn row(handler: &SalesHandler<MemoryStore<OrderSale>>, order: &str) -> Versioned<OrderSale> {
+    fn row(handler: &SalesHandler<MemoryStore<OrderSale>, KnownSchemas>, order: &str) -> Versioned<OrderSale> {
         handler.store.state(order).unwrap()
     }
 

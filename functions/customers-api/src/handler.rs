@@ -4,7 +4,9 @@
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use customers::{Customer, CustomerId, RawRegisterCustomer, RegisterCustomer, ValidationErrors};
 use mesh::envelope::EventMeta;
+use customers::contract::CUSTOMER_CREDIT_WRITES;
 use mesh::event::Emitter;
+use mesh::schemas::ProductContract;
 use mesh::store::{Commit, StateStore};
 use mesh_aws::dynamo_store::DynamoStore;
 use mesh_aws::http::{ApiError, FieldProblem, json_body, json_response, path_param, route_key};
@@ -19,7 +21,8 @@ pub struct Deps<St> {
 
 impl Deps<DynamoStore<Customer>> {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let (store, emitter) = Settings::from_env()?.store_and_emitter(None).await;
+        let writes = ProductContract::bundled(CUSTOMER_CREDIT_WRITES)?;
+        let (store, emitter) = Settings::from_env()?.store_and_emitter(None, writes).await?;
         Ok(Self { store, emitter })
     }
 }

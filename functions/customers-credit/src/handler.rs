@@ -5,30 +5,39 @@
 use customers::inbound::OrderEvent;
 use customers::{Customer, on_order_event};
 use mesh::envelope::{Envelope, EventMeta};
-use mesh::event::{Emitter, decode};
+use customers::contract::{CUSTOMER_CREDIT_WRITES, ORDER_EVENTS_READS};
+use mesh::event::{Emitter, Reader};
+use mesh::schemas::{ProductContract, WriterSchemas};
 use mesh::store::{Applied, Commit, StateStore, Versioned, react_once};
 use mesh::subscriber::{HandleError, Handler};
 use mesh_aws::dynamo_store::DynamoStore;
+use mesh_aws::schema_registry::GlueSchemas;
 use mesh_aws::{ConfigError, Settings, config};
 
 /// Concurrent decisions on one customer are retried this many times.
 const ATTEMPTS: u32 = 5;
 
-pub struct CreditHandler<St> {
+pub struct CreditHandler<St, W> {
     pub store: St,
     pub emitter: Emitter,
+    /// `order-events` as this domain reads it, whatever version was written.
+    pub reader: Reader,
+    pub writers: W,
 }
 
-impl CreditHandler<DynamoStore<Customer>> {
+impl CreditHandler<DynamoStore<Customer>, GlueSchemas> {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let (store, emitter) = Settings::from_env()?.store_and_emitter(Some(config::required("INBOX_TABLE")?)).await;
-        Ok(Self { store, emitter })
+        let writes = ProductContract::bundled(CUSTOMER_CREDIT_WRITES)?;
+        let inbox = config::required("INBOX_TABLE")?;
+        let (store, emitter) = Settings::from_env()?.store_and_emitter(Some(inbox), writes).await?;
+        let reader = Reader::new(ProductContract::bundled(ORDER_EVENTS_READS)?);
+        Ok(Self { store, emitter, reader, writers: GlueSchemas::from_env().await? })
     }
 }
 
-impl<St: StateStore<Customer>> Handler for CreditHandler<St> {
+impl<St: StateStore<Customer>, W: WriterSchemas> Handler for CreditHandler<St, W> {
     async fn handle(&self, envelope: &Envelope) -> Result<Applied, HandleError> {
-        let event: OrderEvent = decode(envelope).map_err(|e| HandleError::Poison(e.to_string()))?;
+        let event: OrderEvent = self.reader.decode(envelope, &self.writers).await?;
         let customer_id = event.customer_id().to_string();
         let meta = EventMeta::caused_by(envelope);
         let applied =
@@ -38,7 +47,7 @@ impl<St: StateStore<Customer>> Handler for CreditHandler<St> {
     }
 }
 
-impl<St> CreditHandler<St> {
+impl<St, W> CreditHandler<St, W> {
     fn decide(
         &self,
         current: Option<Versioned<Customer>>,
@@ -78,11 +87,29 @@ impl<St> CreditHandler<St> {
 mod tests {
     use aws_lambda_events::event::sqs::SqsEvent;
     use customers::{CustomerId, CustomerName, RegisterCustomer};
+    use mesh::contract::SchemaVersion;
+    use mesh::schemas::{KnownSchemas, SchemaRef};
     use mesh::store::memory::MemoryStore;
     use mesh::subscriber::handle_batch;
     use mesh_aws::sqs_batch;
 
     use super::*;
+
+    /// What the registry holds: the orders producer has moved to `OrderPlaced` v2.
+    fn registry() -> KnownSchemas {
+        let urn = "urn:mesh:schema:orders:order-events:v1:OrderPlaced:2";
+        let text = include_str!("../../../schemas/orders/order-events/v1/OrderPlaced/2.avsc");
+        KnownSchemas::default().with(SchemaRef::parse(urn).unwrap(), SchemaVersion::parse(2, urn, text).unwrap().schema)
+    }
+
+    fn handler(store: MemoryStore<Customer>) -> CreditHandler<MemoryStore<Customer>, KnownSchemas> {
+        CreditHandler {
+            store,
+            emitter: Emitter::new(ProductContract::bundled(CUSTOMER_CREDIT_WRITES).unwrap()),
+            reader: Reader::new(ProductContract::bundled(ORDER_EVENTS_READS).unwrap()),
+            writers: registry(),
+        }
+    }
 
     const CUSTOMER: &str = "0194a6c2-5a00-7000-8000-00000000000c";
 
@@ -90,7 +117,7 @@ mod tests {
         serde_json::from_str(include_str!("../fixtures/sqs-order-placed.json")).unwrap()
     }
 
-    fn handler_with_customer(limit: u64) -> CreditHandler<MemoryStore<Customer>> {
+    fn handler_with_customer(limit: u64) -> CreditHandler<MemoryStore<Customer>, KnownSchemas> {
         let store = MemoryStore::default();
         let registered = Customer::register(RegisterCustomer {
             customer_id: CustomerId::parse(CUSTOMER).unwrap(),
@@ -98,7 +125,7 @@ mod tests {
             credit_limit_cents: limit,
         });
         store.put_state(CUSTOMER, Customer::from_events(&registered).unwrap(), 1);
-        CreditHandler { store, emitter: Emitter::new("customers", "customer-credit") }
+        handler(store)
     }
 
     #[tokio::test]
@@ -143,8 +170,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_credit_for_an_unknown_customer_under_the_order() {
-        let handler =
-            CreditHandler { store: MemoryStore::default(), emitter: Emitter::new("customers", "customer-credit") };
+        let handler = handler(MemoryStore::default());
         let event = recorded_event();
         let report = handle_batch(&sqs_batch::messages(&event)[..1], &handler).await;
         assert_eq!(report.applied, 1);

@@ -4,10 +4,12 @@
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
+use mesh::schemas::ProductContract;
 use mesh::store::{Commit, StateStore};
 use mesh_aws::dynamo_store::DynamoStore;
 use mesh_aws::http::{ApiError, FieldProblem, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
+use orders::contract::ORDER_EVENTS_WRITES;
 use orders::{Order, OrderError, OrderEvent, OrderId, PlaceOrder, RawPlaceOrder, ValidationErrors};
 use serde_json::json;
 use uuid::Uuid;
@@ -19,7 +21,8 @@ pub struct Deps<St> {
 
 impl Deps<DynamoStore<Order>> {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let (store, emitter) = Settings::from_env()?.store_and_emitter(None).await;
+        let writes = ProductContract::bundled(ORDER_EVENTS_WRITES)?;
+        let (store, emitter) = Settings::from_env()?.store_and_emitter(None, writes).await?;
         Ok(Self { store, emitter })
     }
 }
@@ -123,7 +126,7 @@ mod tests {
     use super::*;
 
     fn deps() -> Deps<MemoryStore<Order>> {
-        Deps { store: MemoryStore::default(), emitter: Emitter::new("orders", "order-events") }
+        Deps { store: MemoryStore::default(), emitter: Emitter::new(ProductContract::bundled(ORDER_EVENTS_WRITES).unwrap()) }
     }
 
     fn recorded_post() -> ApiGatewayV2httpRequest {
@@ -271,5 +274,26 @@ mod tests {
         let cancelled = deps.store.outbox().into_iter().find(|e| e.event_type == "OrderCancelled").unwrap();
         assert_eq!(cancelled.sequence, 3);
         assert_eq!(deps.store.state(&id).unwrap().state.status, orders::OrderStatus::Cancelled);
+    }
+
+    /// The contract registered for `OrderPlaced` requires a `currency` this
+    /// build of the domain does not write: the event never reaches the outbox.
+    #[tokio::test]
+    async fn refuses_an_event_that_breaks_its_registered_schema_and_writes_nothing() {
+        const REQUIRES_CURRENCY: &str = r#"{"type": "record", "name": "OrderPlaced", "fields": [
+            {"name": "order_id", "type": "string"}, {"name": "customer_id", "type": "string"},
+            {"name": "amount_cents", "type": "long"}, {"name": "channel", "type": ["null", "string"], "default": null},
+            {"name": "currency", "type": "string"}]}"#;
+        let contract = ProductContract::new("orders", "order-events", 1, &[("OrderPlaced", 3, REQUIRES_CURRENCY)]);
+        let deps = Deps { store: MemoryStore::default(), emitter: Emitter::new(contract.unwrap()) };
+
+        let response = handle(&deps, recorded_post()).await;
+
+        assert_eq!(response.status_code, 500);
+        let message = body(&response)["error"].as_str().unwrap().to_string();
+        assert!(message.contains("OrderPlaced") && message.contains("currency"), "{message}");
+        assert!(message.contains("urn:mesh:schema:orders:order-events:v1:OrderPlaced:3"), "{message}");
+        assert!(deps.store.outbox().is_empty());
+        assert_eq!(deps.store.entities(), 0);
     }
 }

@@ -3,31 +3,40 @@
 //! transaction.
 
 use mesh::envelope::{Envelope, EventMeta};
-use mesh::event::{Emitter, decode};
+use mesh::event::{Emitter, Reader};
+use mesh::schemas::{ProductContract, WriterSchemas};
 use mesh::store::{Applied, Commit, StateStore, Versioned, react_once};
 use mesh::subscriber::{HandleError, Handler};
 use mesh_aws::dynamo_store::DynamoStore;
+use mesh_aws::schema_registry::GlueSchemas;
 use mesh_aws::{ConfigError, Settings, config};
+use orders::contract::{CUSTOMER_CREDIT_READS, ORDER_EVENTS_WRITES};
 use orders::{CreditEvent, Order};
 
 /// Concurrent changes to one order (a cancel racing the saga) are retried.
 const ATTEMPTS: u32 = 5;
 
-pub struct SagaHandler<St> {
+pub struct SagaHandler<St, W> {
     pub store: St,
     pub emitter: Emitter,
+    /// `customer-credit` as the saga reads it, whatever version was written.
+    pub reader: Reader,
+    pub writers: W,
 }
 
-impl SagaHandler<DynamoStore<Order>> {
+impl SagaHandler<DynamoStore<Order>, GlueSchemas> {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let (store, emitter) = Settings::from_env()?.store_and_emitter(Some(config::required("INBOX_TABLE")?)).await;
-        Ok(Self { store, emitter })
+        let writes = ProductContract::bundled(ORDER_EVENTS_WRITES)?;
+        let inbox = config::required("INBOX_TABLE")?;
+        let (store, emitter) = Settings::from_env()?.store_and_emitter(Some(inbox), writes).await?;
+        let reader = Reader::new(ProductContract::bundled(CUSTOMER_CREDIT_READS)?);
+        Ok(Self { store, emitter, reader, writers: GlueSchemas::from_env().await? })
     }
 }
 
-impl<St: StateStore<Order>> Handler for SagaHandler<St> {
+impl<St: StateStore<Order>, W: WriterSchemas> Handler for SagaHandler<St, W> {
     async fn handle(&self, envelope: &Envelope) -> Result<Applied, HandleError> {
-        let event: CreditEvent = decode(envelope).map_err(|e| HandleError::Poison(e.to_string()))?;
+        let event: CreditEvent = self.reader.decode(envelope, &self.writers).await?;
         let order_id = event.order_id().to_string();
         let meta = EventMeta::caused_by(envelope);
         let applied = react_once(&self.store, &order_id, ATTEMPTS, |current| {
@@ -38,7 +47,7 @@ impl<St: StateStore<Order>> Handler for SagaHandler<St> {
     }
 }
 
-impl<St> SagaHandler<St> {
+impl<St, W> SagaHandler<St, W> {
     fn decide(
         &self,
         current: Option<Versioned<Order>>,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use mesh::event::Emitter;
+use mesh::schemas::{ContractError, ProductContract};
 
 use crate::dynamo_store::{DynamoStore, Tables};
 
@@ -16,6 +17,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} is {value:?}: {problem}")]
     Invalid { name: &'static str, value: String, problem: &'static str },
+    #[error("the schemas built into this function are broken: {0}")]
+    Contract(#[from] ContractError),
 }
 
 /// Reads one required setting.
@@ -68,12 +71,26 @@ impl Settings {
 
 impl Settings {
     /// What every domain function builds once at init: its store (with an
-    /// inbox table for consumers) and the emitter stamping its product's events.
-    pub async fn store_and_emitter<S>(self, inbox: Option<String>) -> (DynamoStore<S>, Emitter) {
+    /// inbox table for consumers) and the emitter stamping its product's
+    /// events with the schemas in `writes`, which must be the product the
+    /// template deployed this function for.
+    pub async fn store_and_emitter<S>(
+        self,
+        inbox: Option<String>,
+        writes: ProductContract,
+    ) -> Result<(DynamoStore<S>, Emitter), ConfigError> {
+        let deployed_for = format!("{}/{}", self.domain, self.product);
+        if writes.source() != deployed_for {
+            return Err(ConfigError::Invalid {
+                name: "PRODUCT",
+                value: deployed_for,
+                problem: "the function was built to write a different product",
+            });
+        }
         let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
         let tables = Tables { state: self.state_table, outbox: self.outbox_table, inbox };
         let store = DynamoStore::new(client, tables, self.outbox_retention, self.inbox_retention);
-        (store, Emitter::new(&self.domain, &self.product))
+        Ok((store, Emitter::new(writes)))
     }
 }
 

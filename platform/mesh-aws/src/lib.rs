@@ -7,6 +7,7 @@ pub mod config;
 pub mod dynamo_store;
 pub mod http;
 pub mod ports;
+pub mod schema_registry;
 pub mod sqs_batch;
 pub mod stream_batch;
 

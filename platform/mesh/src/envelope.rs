@@ -82,7 +82,8 @@ impl Envelope {
     ) -> Self {
         let event_type = event_type.into();
         let source = source.into();
-        let dataschema = format!("urn:mesh:schema:{}:{}:1", source.replace('/', ":"), event_type);
+        // The first schema version of major 1; `Emitter` stamps the version it checked.
+        let dataschema = format!("urn:mesh:schema:{}:v1:{}:1", source.replace('/', ":"), event_type);
         Self {
             id: Uuid::now_v7(),
             source,

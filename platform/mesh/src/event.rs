@@ -7,7 +7,9 @@
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
+use crate::contract::{encode_json, resolve_json};
 use crate::envelope::{Envelope, EventMeta};
+use crate::schemas::{LookupError, ProductContract, SchemaRef, WriterSchemas};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EventCodecError {
@@ -15,6 +17,8 @@ pub enum EventCodecError {
     UnknownType { event_type: String },
     #[error("event `{event_type}` does not match its contract: {reason}")]
     InvalidData { event_type: String, reason: String },
+    #[error("event type `{event_type}` is not in the {contract} contract")]
+    NotInContract { event_type: String, contract: String },
     #[error("a domain event must serialize as {{\"type\": .., \"data\": ..}}, found {0}")]
     NotTagged(String),
 }
@@ -33,20 +37,23 @@ pub fn decode<E: DeserializeOwned>(envelope: &Envelope) -> Result<E, EventCodecE
 }
 
 /// Stamps a domain's events into envelopes for one entity: the product's
-/// `source`, the entity as `subject`, consecutive sequences from `first_sequence`.
+/// `source`, the entity as `subject`, consecutive sequences from `first_sequence`,
+/// and the writer schema in `dataschema`. Every event is checked against its
+/// schema first: an event the contract does not allow never reaches the outbox.
 #[derive(Debug, Clone)]
 pub struct Emitter {
-    source: String,
+    contract: ProductContract,
 }
 
 impl Emitter {
-    /// `source` is `<domain>/<product>`, e.g. `orders/order-events`.
-    pub fn new(domain: &str, product: &str) -> Self {
-        Self { source: format!("{domain}/{product}") }
+    /// `contract` holds the schema version the producer writes for each event type.
+    pub fn new(contract: ProductContract) -> Self {
+        Self { contract }
     }
 
-    pub fn source(&self) -> &str {
-        &self.source
+    /// `<domain>/<product>`, e.g. `orders/order-events`.
+    pub fn source(&self) -> String {
+        self.contract.source()
     }
 
     pub fn envelopes<E: Serialize>(
@@ -61,9 +68,71 @@ impl Emitter {
             .zip(first_sequence..)
             .map(|(event, sequence)| {
                 let (event_type, data) = split(event)?;
-                Ok(Envelope::new(self.source.clone(), event_type, subject, sequence, data, meta))
+                let Some((reference, schema)) = self.contract.schema(&event_type) else {
+                    return Err(EventCodecError::NotInContract { event_type, contract: self.contract.label() });
+                };
+                encode_json(schema, &data).map_err(|e| EventCodecError::InvalidData {
+                    event_type: event_type.clone(),
+                    reason: format!("{reference}: {e}"),
+                })?;
+                let mut envelope = Envelope::new(self.source(), event_type, subject, sequence, data, meta);
+                envelope.dataschema = reference.to_string();
+                Ok(envelope)
             })
             .collect()
+    }
+}
+
+/// Why a consumer could not read an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The event can never be read by this consumer: poison.
+    #[error(transparent)]
+    Codec(#[from] EventCodecError),
+    /// The writer's schema could not be found: poison if it does not exist,
+    /// worth retrying if the registry could not be asked.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+}
+
+/// A consumer's view of a product: its reader schema per event type. Data is
+/// read with Avro schema resolution from the writer's schema (named by the
+/// envelope's `dataschema`) to the reader's, so a producer can add optional
+/// fields without its consumers changing, and an old reader never sees them.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    contract: ProductContract,
+}
+
+impl Reader {
+    pub fn new(contract: ProductContract) -> Self {
+        Self { contract }
+    }
+
+    /// Whether this consumer reads events of `event_type` at all.
+    pub fn reads(&self, event_type: &str) -> bool {
+        self.contract.schema(event_type).is_some()
+    }
+
+    pub async fn decode<E: DeserializeOwned>(
+        &self,
+        envelope: &Envelope,
+        writers: &impl WriterSchemas,
+    ) -> Result<E, ReadError> {
+        let event_type = &envelope.event_type;
+        let Some((reader_ref, reader)) = self.contract.schema(event_type) else {
+            return Err(EventCodecError::UnknownType { event_type: event_type.clone() }.into());
+        };
+        let invalid = |reason: String| EventCodecError::InvalidData { event_type: event_type.clone(), reason };
+        let writer_ref = SchemaRef::parse(&envelope.dataschema).map_err(|e| invalid(e.to_string()))?;
+        if writer_ref.event_type != *event_type || writer_ref.product != reader_ref.product {
+            return Err(invalid(format!("dataschema {writer_ref} does not describe a {}", reader_ref.product)).into());
+        }
+        let writer = if writer_ref == reader_ref { reader.clone() } else { writers.writer_schema(&writer_ref).await? };
+        let data = resolve_json(&writer, reader, &envelope.data)
+            .map_err(|e| invalid(format!("read as {reader_ref} from {writer_ref}: {e}")))?;
+        let tagged = json!({ "type": event_type, "data": data });
+        Ok(serde_json::from_value(tagged).map_err(|e| invalid(e.to_string()))?)
     }
 }
 
@@ -82,59 +151,180 @@ fn split<E: Serialize>(event: &E) -> Result<(String, Value), EventCodecError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::schemas::{BundledSchema, KnownSchemas};
     use serde::Deserialize;
     use uuid::Uuid;
+
+    const ORDER: &str = "0190a6c2-7c3e-7d2a-9b1e-2f4c5d6e7f80";
+
+    const PLACED_V1: &str = r#"{"type": "record", "name": "Placed", "fields": [
+        {"name": "order_id", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "amount_cents", "type": "long"}]}"#;
+    const PLACED_V2: &str = r#"{"type": "record", "name": "Placed", "fields": [
+        {"name": "order_id", "type": {"type": "string", "logicalType": "uuid"}},
+        {"name": "amount_cents", "type": "long"},
+        {"name": "channel", "type": ["null", "string"], "default": null}]}"#;
+    const APPROVED_V1: &str = r#"{"type": "record", "name": "Approved", "fields": [
+        {"name": "order_id", "type": {"type": "string", "logicalType": "uuid"}}]}"#;
 
     #[derive(Debug, Serialize, Deserialize, PartialEq)]
     #[serde(tag = "type", content = "data")]
     enum Produced {
-        Placed { order_id: String, amount_cents: u64 },
+        Placed { order_id: String, amount_cents: u64, channel: Option<String> },
         Approved { order_id: String },
+        Shipped { order_id: String },
     }
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(tag = "type", content = "data")]
-    enum Read {
-        Placed { order_id: String },
+    enum ReadV1 {
+        Placed { order_id: String, amount_cents: u64 },
     }
 
-    fn emit(events: &[Produced]) -> Vec<Envelope> {
-        let meta = EventMeta::root(Uuid::now_v7());
-        Emitter::new("orders", "order-events").envelopes("o-1", 4, events, &meta).unwrap()
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(tag = "type", content = "data")]
+    enum ReadV2 {
+        Placed { order_id: String, amount_cents: u64, channel: Option<String> },
+    }
+
+    fn contract(bundle: &[BundledSchema]) -> ProductContract {
+        ProductContract::new("orders", "order-events", 1, bundle).unwrap()
+    }
+
+    fn producer_v2() -> Emitter {
+        Emitter::new(contract(&[("Placed", 2, PLACED_V2), ("Approved", 1, APPROVED_V1)]))
+    }
+
+    fn emit(emitter: &Emitter, events: &[Produced]) -> Result<Vec<Envelope>, EventCodecError> {
+        emitter.envelopes(ORDER, 4, events, &EventMeta::root(Uuid::now_v7()))
+    }
+
+    fn placed(channel: Option<&str>) -> Produced {
+        Produced::Placed { order_id: ORDER.into(), amount_cents: 5, channel: channel.map(Into::into) }
     }
 
     #[test]
-    fn numbers_an_entitys_events_consecutively() {
-        let envelopes = emit(&[
-            Produced::Placed { order_id: "o-1".into(), amount_cents: 5 },
-            Produced::Approved { order_id: "o-1".into() },
-        ]);
+    fn numbers_an_entitys_events_consecutively_and_names_their_schemas() {
+        let envelopes = emit(&producer_v2(), &[placed(None), Produced::Approved { order_id: ORDER.into() }]).unwrap();
+
         let seen: Vec<_> = envelopes.iter().map(|e| (e.event_type.as_str(), e.sequence)).collect();
         assert_eq!(seen, [("Placed", 4), ("Approved", 5)]);
         assert_eq!(envelopes[0].source, "orders/order-events");
-        assert_eq!(envelopes[0].data, json!({"order_id": "o-1", "amount_cents": 5}));
+        assert_eq!(envelopes[0].dataschema, "urn:mesh:schema:orders:order-events:v1:Placed:2");
+        assert_eq!(envelopes[1].dataschema, "urn:mesh:schema:orders:order-events:v1:Approved:1");
+        assert_eq!(envelopes[0].data, json!({"order_id": ORDER, "amount_cents": 5, "channel": null}));
     }
 
     #[test]
-    fn reader_ignores_fields_it_does_not_know() {
-        let envelope = &emit(&[Produced::Placed { order_id: "o-1".into(), amount_cents: 5 }])[0];
-        assert_eq!(decode::<Read>(envelope).unwrap(), Read::Placed { order_id: "o-1".into() });
+    fn refuses_an_event_that_breaks_its_schema_naming_the_field() {
+        let too_big = Produced::Placed { order_id: ORDER.into(), amount_cents: u64::MAX, channel: None };
+
+        let error = emit(&producer_v2(), &[placed(None), too_big]).unwrap_err();
+
+        let EventCodecError::InvalidData { event_type, reason } = &error else { panic!("{error:?}") };
+        assert_eq!(event_type, "Placed");
+        assert!(reason.contains("amount_cents"), "{reason}");
+        assert!(reason.contains("urn:mesh:schema:orders:order-events:v1:Placed:2"), "{reason}");
     }
 
     #[test]
-    fn reports_an_unknown_type_by_name() {
-        let envelope = &emit(&[Produced::Approved { order_id: "o-1".into() }])[0];
-        assert_eq!(
-            decode::<Read>(envelope).unwrap_err(),
-            EventCodecError::UnknownType { event_type: "Approved".into() }
-        );
+    fn refuses_an_event_type_the_contract_does_not_have() {
+        let error = emit(&producer_v2(), &[Produced::Shipped { order_id: ORDER.into() }]).unwrap_err();
+
+        assert_eq!(error.to_string(), "event type `Shipped` is not in the orders/order-events v1 contract");
+    }
+
+    fn reader(bundle: &[BundledSchema]) -> Reader {
+        Reader::new(contract(bundle))
+    }
+
+    fn registry() -> KnownSchemas {
+        KnownSchemas::default().with_contract(&contract(&[("Placed", 2, PLACED_V2)]))
+    }
+
+    #[tokio::test]
+    async fn a_v1_reader_reads_v2_data_without_the_new_field() {
+        let envelope = &emit(&producer_v2(), &[placed(Some("web"))]).unwrap()[0];
+
+        let event: ReadV1 = reader(&[("Placed", 1, PLACED_V1)]).decode(envelope, &registry()).await.unwrap();
+
+        assert_eq!(event, ReadV1::Placed { order_id: ORDER.into(), amount_cents: 5 });
+    }
+
+    #[tokio::test]
+    async fn a_v2_reader_reads_v1_data_with_the_default() {
+        let producer_v1 = Emitter::new(contract(&[("Placed", 1, PLACED_V1)]));
+        #[derive(Serialize)]
+        #[serde(tag = "type", content = "data")]
+        enum OldProduced {
+            Placed { order_id: String, amount_cents: u64 },
+        }
+        let envelope = &emit_old(&producer_v1, &OldProduced::Placed { order_id: ORDER.into(), amount_cents: 5 });
+        let writers = KnownSchemas::default().with_contract(&contract(&[("Placed", 1, PLACED_V1)]));
+
+        let event: ReadV2 = reader(&[("Placed", 2, PLACED_V2)]).decode(envelope, &writers).await.unwrap();
+
+        assert_eq!(event, ReadV2::Placed { order_id: ORDER.into(), amount_cents: 5, channel: None });
+    }
+
+    fn emit_old<E: Serialize>(emitter: &Emitter, event: &E) -> Envelope {
+        emitter.envelopes(ORDER, 1, std::slice::from_ref(event), &EventMeta::root(Uuid::now_v7())).unwrap().remove(0)
+    }
+
+    #[tokio::test]
+    async fn reads_its_own_version_without_asking_the_registry() {
+        let envelope = &emit(&producer_v2(), &[placed(Some("web"))]).unwrap()[0];
+
+        let event: ReadV2 =
+            reader(&[("Placed", 2, PLACED_V2)]).decode(envelope, &KnownSchemas::default()).await.unwrap();
+
+        assert_eq!(event, ReadV2::Placed { order_id: ORDER.into(), amount_cents: 5, channel: Some("web".into()) });
+    }
+
+    #[tokio::test]
+    async fn an_unregistered_writer_schema_is_a_lookup_error() {
+        let envelope = &emit(&producer_v2(), &[placed(None)]).unwrap()[0];
+
+        let error = reader(&[("Placed", 1, PLACED_V1)]).decode::<ReadV1>(envelope, &KnownSchemas::default()).await;
+
+        let Err(ReadError::Lookup(LookupError::NotFound(missing))) = error else { panic!("{error:?}") };
+        assert_eq!(missing.to_string(), "urn:mesh:schema:orders:order-events:v1:Placed:2");
+    }
+
+    #[tokio::test]
+    async fn reports_an_unknown_type_by_name() {
+        let envelope = &emit(&producer_v2(), &[Produced::Approved { order_id: ORDER.into() }]).unwrap()[0];
+
+        let error = reader(&[("Placed", 1, PLACED_V1)]).decode::<ReadV1>(envelope, &registry()).await.unwrap_err();
+
+        assert_eq!(error.to_string(), "unknown event type `Approved`");
+    }
+
+    #[tokio::test]
+    async fn reports_data_that_does_not_match_its_writer_schema() {
+        let mut envelope = emit(&producer_v2(), &[placed(None)]).unwrap().remove(0);
+        envelope.data = json!({"order_id": 1, "amount_cents": 5});
+
+        let error = reader(&[("Placed", 1, PLACED_V1)]).decode::<ReadV1>(&envelope, &registry()).await.unwrap_err();
+
+        assert!(matches!(error, ReadError::Codec(EventCodecError::InvalidData { .. })), "{error:?}");
+        assert!(error.to_string().contains("data.order_id: expected a UUID string, found 1"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_dataschema_that_is_not_a_mesh_urn() {
+        let mut envelope = emit(&producer_v2(), &[placed(None)]).unwrap().remove(0);
+        envelope.dataschema = "https://example.com/placed.json".into();
+
+        let error = reader(&[("Placed", 1, PLACED_V1)]).decode::<ReadV1>(&envelope, &registry()).await.unwrap_err();
+
+        assert!(error.to_string().contains("https://example.com/placed.json"), "{error}");
     }
 
     #[test]
-    fn reports_data_that_breaks_the_contract() {
-        let mut envelope = emit(&[Produced::Placed { order_id: "o-1".into(), amount_cents: 5 }]).remove(0);
-        envelope.data = json!({"order": 1});
-        let error = decode::<Read>(&envelope).unwrap_err();
-        assert!(error.to_string().contains("missing field `order_id`"), "{error}");
+    fn plain_decode_ignores_fields_it_does_not_know() {
+        let envelope = &emit(&producer_v2(), &[placed(Some("web"))]).unwrap()[0];
+
+        assert_eq!(decode::<ReadV1>(envelope).unwrap(), ReadV1::Placed { order_id: ORDER.into(), amount_cents: 5 });
     }
 }

@@ -5,10 +5,12 @@
 //! ([`relay::Port`], [`store::StateStore`]) so the logic is tested with fakes.
 #![forbid(unsafe_code)]
 
+pub mod contract;
 pub mod envelope;
 pub mod event;
 pub mod outbox;
 pub mod relay;
+pub mod schemas;
 pub mod store;
 pub mod subscriber;
 

@@ -182,6 +182,11 @@ pub mod memory {
             self.lock().states.get(entity_id).cloned()
         }
 
+        /// How many entities have a state.
+        pub fn entities(&self) -> usize {
+            self.lock().states.len()
+        }
+
         pub fn put_state(&self, entity_id: &str, state: S, version: u64) {
             self.lock().states.insert(entity_id.to_string(), Versioned { state, version });
         }

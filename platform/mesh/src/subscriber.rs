@@ -4,6 +4,8 @@
 use std::future::Future;
 
 use crate::envelope::{Envelope, EnvelopeError};
+use crate::event::ReadError;
+use crate::schemas::LookupError;
 use crate::store::{Applied, ReactError};
 
 /// One queued message (an SQS record, reduced to what the logic needs).
@@ -28,6 +30,17 @@ pub enum HandleError {
 impl From<EnvelopeError> for HandleError {
     fn from(error: EnvelopeError) -> Self {
         Self::Poison(error.to_string())
+    }
+}
+
+impl From<ReadError> for HandleError {
+    /// An event this consumer cannot read stays unreadable, unless the
+    /// writer's schema could not be fetched (the registry may answer later).
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Lookup(LookupError::Unavailable { .. }) => Self::Retryable(error.to_string()),
+            ReadError::Codec(_) | ReadError::Lookup(LookupError::NotFound(_)) => Self::Poison(error.to_string()),
+        }
     }
 }
 

@@ -1,0 +1,39 @@
+//! The Avro schemas this domain speaks, bundled at build time as
+//! `(event type, version, .avsc)`: the version it writes of each event type
+//! of its product, and the version it reads of each product it consumes.
+
+/// `(domain, product, major version, [(event type, schema version, .avsc)])`:
+/// plain data, so the domain needs no platform crate to declare it.
+pub type Bundle = (&'static str, &'static str, u32, &'static [(&'static str, u32, &'static str)]);
+
+macro_rules! schema {
+    ($path:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/", $path))
+    };
+}
+
+/// `customers/customer-credit` major version 1, as this domain writes it.
+pub const CUSTOMER_CREDIT_WRITES: Bundle = (
+    "customers",
+    "customer-credit",
+    1,
+    &[
+    ("CustomerRegistered", 1, schema!("customers/customer-credit/v1/CustomerRegistered/1.avsc")),
+    ("CreditReserved", 1, schema!("customers/customer-credit/v1/CreditReserved/1.avsc")),
+    ("CreditLimitExceeded", 1, schema!("customers/customer-credit/v1/CreditLimitExceeded/1.avsc")),
+    ("CreditReleased", 1, schema!("customers/customer-credit/v1/CreditReleased/1.avsc")),
+    ("CreditRefused", 1, schema!("customers/customer-credit/v1/CreditRefused/1.avsc")),
+    ],
+);
+
+/// `orders/order-events` major version 1, as credit reads it: still at v1 of
+/// `OrderPlaced`, which knows nothing of the `channel` that v2 added.
+pub const ORDER_EVENTS_READS: Bundle = (
+    "orders",
+    "order-events",
+    1,
+    &[
+    ("OrderPlaced", 1, schema!("orders/order-events/v1/OrderPlaced/1.avsc")),
+    ("OrderCancelled", 1, schema!("orders/order-events/v1/OrderCancelled/1.avsc")),
+    ],
+);

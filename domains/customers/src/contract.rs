@@ -18,11 +18,11 @@ pub const CUSTOMER_CREDIT_WRITES: Bundle = (
     "customer-credit",
     1,
     &[
-    ("CustomerRegistered", 1, schema!("customers/customer-credit/v1/CustomerRegistered/1.avsc")),
-    ("CreditReserved", 1, schema!("customers/customer-credit/v1/CreditReserved/1.avsc")),
-    ("CreditLimitExceeded", 1, schema!("customers/customer-credit/v1/CreditLimitExceeded/1.avsc")),
-    ("CreditReleased", 1, schema!("customers/customer-credit/v1/CreditReleased/1.avsc")),
-    ("CreditRefused", 1, schema!("customers/customer-credit/v1/CreditRefused/1.avsc")),
+        ("CustomerRegistered", 1, schema!("customers/customer-credit/v1/CustomerRegistered/1.avsc")),
+        ("CreditReserved", 1, schema!("customers/customer-credit/v1/CreditReserved/1.avsc")),
+        ("CreditLimitExceeded", 1, schema!("customers/customer-credit/v1/CreditLimitExceeded/1.avsc")),
+        ("CreditReleased", 1, schema!("customers/customer-credit/v1/CreditReleased/1.avsc")),
+        ("CreditRefused", 1, schema!("customers/customer-credit/v1/CreditRefused/1.avsc")),
     ],
 );
 
@@ -33,7 +33,7 @@ pub const ORDER_EVENTS_READS: Bundle = (
     "order-events",
     1,
     &[
-    ("OrderPlaced", 1, schema!("orders/order-events/v1/OrderPlaced/1.avsc")),
-    ("OrderCancelled", 1, schema!("orders/order-events/v1/OrderCancelled/1.avsc")),
+        ("OrderPlaced", 1, schema!("orders/order-events/v1/OrderPlaced/1.avsc")),
+        ("OrderCancelled", 1, schema!("orders/order-events/v1/OrderCancelled/1.avsc")),
     ],
 );

@@ -20,10 +20,10 @@ pub const ORDER_EVENTS_WRITES: Bundle = (
     "order-events",
     1,
     &[
-    ("OrderPlaced", 2, schema!("orders/order-events/v1/OrderPlaced/2.avsc")),
-    ("OrderApproved", 1, schema!("orders/order-events/v1/OrderApproved/1.avsc")),
-    ("OrderRejected", 1, schema!("orders/order-events/v1/OrderRejected/1.avsc")),
-    ("OrderCancelled", 1, schema!("orders/order-events/v1/OrderCancelled/1.avsc")),
+        ("OrderPlaced", 2, schema!("orders/order-events/v1/OrderPlaced/2.avsc")),
+        ("OrderApproved", 1, schema!("orders/order-events/v1/OrderApproved/1.avsc")),
+        ("OrderRejected", 1, schema!("orders/order-events/v1/OrderRejected/1.avsc")),
+        ("OrderCancelled", 1, schema!("orders/order-events/v1/OrderCancelled/1.avsc")),
     ],
 );
 
@@ -33,9 +33,9 @@ pub const CUSTOMER_CREDIT_READS: Bundle = (
     "customer-credit",
     1,
     &[
-    ("CreditReserved", 1, schema!("customers/customer-credit/v1/CreditReserved/1.avsc")),
-    ("CreditLimitExceeded", 1, schema!("customers/customer-credit/v1/CreditLimitExceeded/1.avsc")),
-    ("CreditRefused", 1, schema!("customers/customer-credit/v1/CreditRefused/1.avsc")),
-    ("CreditReleased", 1, schema!("customers/customer-credit/v1/CreditReleased/1.avsc")),
+        ("CreditReserved", 1, schema!("customers/customer-credit/v1/CreditReserved/1.avsc")),
+        ("CreditLimitExceeded", 1, schema!("customers/customer-credit/v1/CreditLimitExceeded/1.avsc")),
+        ("CreditRefused", 1, schema!("customers/customer-credit/v1/CreditRefused/1.avsc")),
+        ("CreditReleased", 1, schema!("customers/customer-credit/v1/CreditReleased/1.avsc")),
     ],
 );

@@ -2,10 +2,10 @@
 //! and the inbox entry are one transaction. A read-side domain publishes
 //! nothing, so no commit carries events.
 
+use analytics::contract::ORDER_EVENTS_READS;
 use analytics::inbound::OrderEvent;
 use analytics::{Decision, OrderSale, SaleError, apply};
 use mesh::envelope::Envelope;
-use analytics::contract::ORDER_EVENTS_READS;
 use mesh::event::Reader;
 use mesh::schemas::{ProductContract, WriterSchemas};
 use mesh::store::{Applied, Commit, StateChange, StateStore, Versioned, react_once};

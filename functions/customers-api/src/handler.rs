@@ -2,9 +2,9 @@
 //! (limit, reserved and available credit).
 
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use customers::contract::CUSTOMER_CREDIT_WRITES;
 use customers::{Customer, CustomerId, RawRegisterCustomer, RegisterCustomer, ValidationErrors};
 use mesh::envelope::EventMeta;
-use customers::contract::CUSTOMER_CREDIT_WRITES;
 use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
 use mesh::store::{Commit, StateStore};

@@ -2,10 +2,10 @@
 //! the customer's new state, the decision event and the inbox entry are one
 //! transaction.
 
+use customers::contract::{CUSTOMER_CREDIT_WRITES, ORDER_EVENTS_READS};
 use customers::inbound::OrderEvent;
 use customers::{Customer, on_order_event};
 use mesh::envelope::{Envelope, EventMeta};
-use customers::contract::{CUSTOMER_CREDIT_WRITES, ORDER_EVENTS_READS};
 use mesh::event::{Emitter, Reader};
 use mesh::schemas::{ProductContract, WriterSchemas};
 use mesh::store::{Applied, Commit, StateStore, Versioned, react_once};

@@ -126,7 +126,10 @@ mod tests {
     use super::*;
 
     fn deps() -> Deps<MemoryStore<Order>> {
-        Deps { store: MemoryStore::default(), emitter: Emitter::new(ProductContract::bundled(ORDER_EVENTS_WRITES).unwrap()) }
+        Deps {
+            store: MemoryStore::default(),
+            emitter: Emitter::new(ProductContract::bundled(ORDER_EVENTS_WRITES).unwrap()),
+        }
     }
 
     fn recorded_post() -> ApiGatewayV2httpRequest {

@@ -3,6 +3,7 @@
 //! (`aws_lambda_events`) and the core's relay and subscriber.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod config;
 pub mod dynamo_store;
 pub mod http;

@@ -64,12 +64,15 @@ impl GlueSchemas {
             .send()
             .await
             .map_err(|error| match error {
-                SdkError::ServiceError(ref service) if matches!(service.err(), GetSchemaVersionError::EntityNotFoundException(_)) => {
+                SdkError::ServiceError(ref service)
+                    if matches!(service.err(), GetSchemaVersionError::EntityNotFoundException(_)) =>
+                {
                     LookupError::NotFound(reference.clone())
                 }
                 other => unavailable(DisplayErrorContext(&other).to_string()),
             })?;
-        let text = output.schema_definition().ok_or_else(|| unavailable("the registry returned no definition".into()))?;
+        let text =
+            output.schema_definition().ok_or_else(|| unavailable("the registry returned no definition".into()))?;
         let parsed = SchemaVersion::parse(reference.version, reference.to_string(), text)
             .map_err(|e| unavailable(format!("the registered definition does not parse: {e}")))?;
         let schema = Arc::new(parsed.schema);

@@ -15,7 +15,7 @@ use crate::HarnessError;
 use crate::http::HttpClient;
 use crate::paths::{emulator_dir, ensure_dir, harness_dir, tail, workspace_root};
 use crate::process::{process_tree, terminate_tree};
-use crate::venv::ensure_venv;
+use crate::venv::{Venv, ensure_venv};
 
 /// How an embedded emulator is started. `Default` is what the tests use.
 #[derive(Debug, Clone)]
@@ -49,6 +49,9 @@ pub struct StartupTimings {
 #[derive(Debug)]
 pub struct Emulator {
     endpoint: String,
+    /// Where Glue (catalog and schema registry) calls go: the embedded moto
+    /// server, `AWS_ENDPOINT_URL_GLUE`, or the one endpoint.
+    glue_endpoint: String,
     region: String,
     sdk_config: SdkConfig,
     http: HttpClient,
@@ -58,6 +61,9 @@ pub struct Emulator {
 
 #[derive(Debug)]
 struct Embedded {
+    /// moto server, serving Glue; started before MiniStack, which hands its
+    /// URL to the functions it runs as `AWS_ENDPOINT_URL_GLUE`.
+    glue: Option<Child>,
     child: Child,
     port: u16,
     log: PathBuf,
@@ -91,22 +97,38 @@ impl Emulator {
                 "mesh-local-env",
             );
             let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
-            return Ok(Self { endpoint, region, sdk_config, http, embedded: None, timings: StartupTimings::default() });
+            let glue_endpoint = non_empty_env("AWS_ENDPOINT_URL_GLUE").unwrap_or_else(|| endpoint.clone());
+            return Ok(Self {
+                endpoint,
+                glue_endpoint,
+                region,
+                sdk_config,
+                http,
+                embedded: None,
+                timings: StartupTimings::default(),
+            });
         }
 
         let root = workspace_root()?;
         let started = Instant::now();
-        let venv_root = root.clone();
-        let python = tokio::task::spawn_blocking(move || ensure_venv(&venv_root))
-            .await
-            .map_err(|e| HarnessError::Environment(format!("virtualenv setup panicked: {e}")))??;
+        let (ministack_root, glue_root) = (root.clone(), root.clone());
+        let ministack_venv = tokio::task::spawn_blocking(move || ensure_venv(&ministack_root, Venv::MiniStack));
+        let glue_venv = tokio::task::spawn_blocking(move || ensure_venv(&glue_root, Venv::Glue));
+        let panicked = |e: tokio::task::JoinError| HarnessError::Environment(format!("virtualenv setup panicked: {e}"));
+        let python = ministack_venv.await.map_err(panicked)??;
+        let glue_python = glue_venv.await.map_err(panicked)??;
         let venv = started.elapsed();
+
+        let (mut glue, glue_endpoint) = start_glue(&root, &glue_python, &http, options.ready_timeout).await?;
+        let mut options = options;
+        options.extra_env.push(("AWS_ENDPOINT_URL_GLUE".to_owned(), glue_endpoint.clone()));
 
         let mut last_error = None;
         for _ in 0..3 {
             let port = free_port()?;
             let spawned = Instant::now();
             let mut embedded = spawn_ministack(&root, &python, port, &options)?;
+            embedded.glue = glue.take();
             let endpoint = format!("http://127.0.0.1:{port}");
             match wait_ready(&http, &endpoint, &mut embedded, options.ready_timeout).await {
                 Ok(()) => {
@@ -115,6 +137,7 @@ impl Emulator {
                     let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
                     return Ok(Self {
                         endpoint,
+                        glue_endpoint,
                         region,
                         sdk_config,
                         http,
@@ -123,6 +146,7 @@ impl Emulator {
                     });
                 }
                 Err(err) => {
+                    glue = embedded.glue.take();
                     stop_embedded(&mut embedded)?;
                     let retry = matches!(&err, HarnessError::EmulatorExited { tail, .. } if tail.contains(PORT_TAKEN));
                     if !retry {
@@ -132,7 +156,21 @@ impl Emulator {
                 }
             }
         }
+        if let Some(mut glue) = glue {
+            terminate_tree(&mut glue, STOP_GRACE)?;
+        }
         Err(last_error.unwrap_or_else(|| HarnessError::Environment("no free port for MiniStack".to_owned())))
+    }
+
+    /// Where Glue calls go (catalog and schema registry).
+    pub fn glue_endpoint(&self) -> &str {
+        &self.glue_endpoint
+    }
+
+    /// A Glue client for [`Emulator::glue_endpoint`].
+    pub fn glue_client(&self) -> aws_sdk_glue::Client {
+        let config = aws_sdk_glue::config::Builder::from(&self.sdk_config).endpoint_url(&self.glue_endpoint).build();
+        aws_sdk_glue::Client::from_conf(config)
     }
 
     /// The endpoint every AWS call goes to, e.g. `http://127.0.0.1:41234`.
@@ -178,7 +216,11 @@ impl Emulator {
     /// it to check that nothing survives [`Emulator::stop`].
     pub fn process_ids(&self) -> Vec<u32> {
         match &self.embedded {
-            Some(e) if !e.stopped => process_tree(e.child.id()).into_iter().map(|p| p.pid).collect(),
+            Some(e) if !e.stopped => std::iter::once(&e.child)
+                .chain(e.glue.as_ref())
+                .flat_map(|child| process_tree(child.id()))
+                .map(|p| p.pid)
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -226,6 +268,9 @@ fn stop_embedded(embedded: &mut Embedded) -> Result<(), HarnessError> {
         return Ok(());
     }
     terminate_tree(&mut embedded.child, STOP_GRACE)?;
+    if let Some(glue) = &mut embedded.glue {
+        terminate_tree(glue, STOP_GRACE)?;
+    }
     embedded.stopped = true;
     if embedded.scratch.exists() {
         std::fs::remove_dir_all(&embedded.scratch)
@@ -311,7 +356,54 @@ fn spawn_ministack(root: &Path, python: &Path, port: u16, options: &EmulatorOpti
     command.stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err)).process_group(0);
     let child =
         command.spawn().map_err(HarnessError::io(format!("starting {} {}", python.display(), launcher.display())))?;
-    Ok(Embedded { child, port, log, scratch, stopped: false })
+    Ok(Embedded { glue: None, child, port, log, scratch, stopped: false })
+}
+
+/// Starts moto server for Glue on a free port and waits until it answers.
+async fn start_glue(
+    root: &Path,
+    python: &Path,
+    http: &HttpClient,
+    timeout: Duration,
+) -> Result<(Option<Child>, String), HarnessError> {
+    let port = free_port()?;
+    let logs = harness_dir(root).join("logs");
+    ensure_dir(&logs)?;
+    let log = logs.join(format!("moto-{port}.log"));
+    let out = File::create(&log).map_err(HarnessError::io(format!("creating {}", log.display())))?;
+    let err = out.try_clone().map_err(HarnessError::io(format!("opening {}", log.display())))?;
+    let launcher = emulator_dir(root).join("launch_moto.py");
+    let mut command = Command::new(python);
+    command
+        .arg(&launcher)
+        .env("MOTO_PORT", port.to_string())
+        .env("MESH_PARENT_PID", std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .process_group(0);
+    let mut child =
+        command.spawn().map_err(HarnessError::io(format!("starting {} {}", python.display(), launcher.display())))?;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let probe = http.clone().with_timeout(Duration::from_secs(2));
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(HarnessError::io("checking on the moto process"))? {
+            return Err(HarnessError::EmulatorExited {
+                status: status.to_string(),
+                log: log.clone(),
+                tail: tail(&log, 30),
+            });
+        }
+        if let Ok((200, _)) = probe.http("GET", &format!("{endpoint}/moto-api/"), None).await {
+            return Ok((Some(child), endpoint));
+        }
+        if started.elapsed() >= timeout {
+            terminate_tree(&mut child, STOP_GRACE)?;
+            return Err(HarnessError::EmulatorNotReady { waited: timeout, log: log.clone(), tail: tail(&log, 30) });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Removes the scratch directories of harness processes that are gone. Best

@@ -13,20 +13,38 @@ use crate::paths::{emulator_dir, ensure_dir, harness_dir, tail_of};
 /// requirements it was built from, so a changed pin triggers a reinstall.
 const STAMP: &str = ".mesh-requirements";
 
-/// The virtualenv directory: `MESH_VENV` if set, else `<root>/.venv`.
-pub(crate) fn venv_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("MESH_VENV") {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.join(".venv"),
+/// A pinned Python environment the harness runs an emulator from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Venv {
+    /// MiniStack: `.venv` (or `MESH_VENV`), from `requirements.txt`.
+    MiniStack,
+    /// moto server for Glue: `.venv-glue`, from `requirements-glue.txt`.
+    Glue,
+}
+
+impl Venv {
+    fn dir(self, root: &Path) -> PathBuf {
+        match (self, std::env::var_os("MESH_VENV")) {
+            (Venv::MiniStack, Some(dir)) if !dir.is_empty() => root.join(dir),
+            (Venv::MiniStack, _) => root.join(".venv"),
+            (Venv::Glue, _) => root.join(".venv-glue"),
+        }
+    }
+
+    fn requirements(self, root: &Path) -> PathBuf {
+        emulator_dir(root).join(match self {
+            Venv::MiniStack => "requirements.txt",
+            Venv::Glue => "requirements-glue.txt",
+        })
     }
 }
 
 /// Makes sure the virtualenv exists with exactly the pinned requirements and
 /// returns its python. Blocking: call it from `spawn_blocking`.
-pub(crate) fn ensure_venv(root: &Path) -> Result<PathBuf, HarnessError> {
-    let venv = venv_dir(root);
+pub(crate) fn ensure_venv(root: &Path, which: Venv) -> Result<PathBuf, HarnessError> {
+    let venv = which.dir(root);
     let python = venv.join("bin/python");
-    let requirements = emulator_dir(root).join("requirements.txt");
+    let requirements = which.requirements(root);
     let wanted = std::fs::read_to_string(&requirements)
         .map_err(HarnessError::io(format!("reading {}", requirements.display())))?;
     if is_current(&venv, &python, &wanted) {
@@ -35,7 +53,7 @@ pub(crate) fn ensure_venv(root: &Path) -> Result<PathBuf, HarnessError> {
 
     let lock_dir = harness_dir(root);
     ensure_dir(&lock_dir)?;
-    let lock_path = lock_dir.join("venv.lock");
+    let lock_path = lock_dir.join(format!("{which:?}.venv.lock"));
     let lock = File::create(&lock_path).map_err(HarnessError::io(format!("creating {}", lock_path.display())))?;
     // flock: released when `lock` is dropped, also if this process dies.
     lock.lock().map_err(HarnessError::io(format!("locking {}", lock_path.display())))?;

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod contract;
+pub mod descriptor;
 pub mod envelope;
 pub mod event;
 pub mod outbox;

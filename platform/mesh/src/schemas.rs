@@ -157,10 +157,8 @@ pub enum LookupError {
 
 /// Where consumers find the schema an event was written with.
 pub trait WriterSchemas: Send + Sync {
-    fn writer_schema(
-        &self,
-        reference: &SchemaRef,
-    ) -> impl Future<Output = Result<Arc<AvroSchema>, LookupError>> + Send;
+    fn writer_schema(&self, reference: &SchemaRef)
+    -> impl Future<Output = Result<Arc<AvroSchema>, LookupError>> + Send;
 }
 
 /// Writer schemas known in advance: tests, and tools that read `schemas/`.

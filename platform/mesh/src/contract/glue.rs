@@ -158,7 +158,10 @@ mod tests {
             (r#"{"type": "enum", "name": "E", "symbols": ["A"]}"#, "string"),
             (r#"{"type": "array", "items": "long"}"#, "array<bigint>"),
             (r#"{"type": "map", "values": "string"}"#, "map<string,string>"),
-            (r#"{"type": "record", "name": "Inner", "fields": [{"name": "a", "type": "int"}, {"name": "b", "type": ["null", "string"]}]}"#, "struct<a:int,b:string>"),
+            (
+                r#"{"type": "record", "name": "Inner", "fields": [{"name": "a", "type": "int"}, {"name": "b", "type": ["null", "string"]}]}"#,
+                "struct<a:int,b:string>",
+            ),
             (r#"["null", "long"]"#, "bigint"),
             (r#"["long", "null"]"#, "bigint"),
             (r#"{"type": "int", "logicalType": "date"}"#, "date"),
@@ -195,18 +198,25 @@ mod tests {
 
     #[test]
     fn merges_the_fields_of_every_event_type_into_one_data_struct() {
-        let placed = Schema::parse_str(include_str!("../../../../schemas/orders/order-events/v1/OrderPlaced/2.avsc")).unwrap();
-        let rejected = Schema::parse_str(include_str!("../../../../schemas/orders/order-events/v1/OrderRejected/1.avsc")).unwrap();
+        let placed =
+            Schema::parse_str(include_str!("../../../../schemas/orders/order-events/v1/OrderPlaced/2.avsc")).unwrap();
+        let rejected =
+            Schema::parse_str(include_str!("../../../../schemas/orders/order-events/v1/OrderRejected/1.avsc")).unwrap();
 
         let merged = merged_struct(&[&placed, &rejected]).unwrap();
 
-        assert_eq!(merged, "struct<order_id:string,customer_id:string,amount_cents:bigint,channel:string,reason:string>");
+        assert_eq!(
+            merged,
+            "struct<order_id:string,customer_id:string,amount_cents:bigint,channel:string,reason:string>"
+        );
     }
 
     #[test]
     fn refuses_two_event_types_that_disagree_on_a_field() {
-        let a = Schema::parse_str(r#"{"type": "record", "name": "A", "fields": [{"name": "n", "type": "long"}]}"#).unwrap();
-        let b = Schema::parse_str(r#"{"type": "record", "name": "B", "fields": [{"name": "n", "type": "string"}]}"#).unwrap();
+        let a =
+            Schema::parse_str(r#"{"type": "record", "name": "A", "fields": [{"name": "n", "type": "long"}]}"#).unwrap();
+        let b = Schema::parse_str(r#"{"type": "record", "name": "B", "fields": [{"name": "n", "type": "string"}]}"#)
+            .unwrap();
 
         let error = merged_struct(&[&a, &b]).unwrap_err();
 

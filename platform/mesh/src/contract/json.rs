@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::schema::{RecordSchema, UnionSchema};
 use apache_avro::types::Value as Avro;
+use apache_avro::writer::datum::GenericDatumWriter;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::{Map, Number, Value as Json};
 
@@ -120,10 +120,12 @@ fn encode(schema: &Schema, data: &Json, path: &str) -> Result<Avro, DataError> {
         Schema::Record(r) => record(r, data, path),
         other => Err(DataError {
             path: path.to_string(),
-            problem: format!("{other:?} fields are not supported in JSON event data (use string, long, or a logical type on them)")
-                .chars()
-                .take(160)
-                .collect(),
+            problem: format!(
+                "{other:?} fields are not supported in JSON event data (use string, long, or a logical type on them)"
+            )
+            .chars()
+            .take(160)
+            .collect(),
         }),
     }
 }
@@ -182,7 +184,11 @@ fn decode(value: Avro, path: &str) -> Result<Json, DataError> {
         Avro::TimestampMicros(us) => timestamp(DateTime::from_timestamp_micros(us), path)?,
         Avro::Union(_, inner) => decode(*inner, path)?,
         Avro::Array(items) => Json::Array(
-            items.into_iter().enumerate().map(|(i, item)| decode(item, &format!("{path}[{i}]"))).collect::<Result<_, _>>()?,
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| decode(item, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
         ),
         Avro::Map(entries) => Json::Object(
             entries
@@ -258,11 +264,25 @@ mod tests {
         missing.as_object_mut().unwrap().remove("customer_id");
 
         assert_eq!(refusal(&placed(1), missing), "data.customer_id: is required by the schema and missing");
-        assert_eq!(refusal(&placed(1), with("amount_cents", json!("ten"))), r#"data.amount_cents: expected a long (64-bit signed integer), found "ten""#);
-        assert_eq!(refusal(&placed(1), with("amount_cents", json!(u64::MAX))), "data.amount_cents: expected a long (64-bit signed integer), found 18446744073709551615");
-        assert_eq!(refusal(&placed(1), with("order_id", json!("o-1"))), r#"data.order_id: expected a UUID string, found "o-1""#);
-        assert_eq!(refusal(&placed(1), with("channel", json!("web"))), "data.channel: field is not in the schema of OrderPlaced");
-        assert!(refusal(&placed(2), with("channel", json!(7))).starts_with("data.channel: fits no branch of the union"));
+        assert_eq!(
+            refusal(&placed(1), with("amount_cents", json!("ten"))),
+            r#"data.amount_cents: expected a long (64-bit signed integer), found "ten""#
+        );
+        assert_eq!(
+            refusal(&placed(1), with("amount_cents", json!(u64::MAX))),
+            "data.amount_cents: expected a long (64-bit signed integer), found 18446744073709551615"
+        );
+        assert_eq!(
+            refusal(&placed(1), with("order_id", json!("o-1"))),
+            r#"data.order_id: expected a UUID string, found "o-1""#
+        );
+        assert_eq!(
+            refusal(&placed(1), with("channel", json!("web"))),
+            "data.channel: field is not in the schema of OrderPlaced"
+        );
+        assert!(
+            refusal(&placed(2), with("channel", json!(7))).starts_with("data.channel: fits no branch of the union")
+        );
     }
 
     #[test]
@@ -304,8 +324,26 @@ mod tests {
         let data = json!({"day": "2026-11-22", "at": "2026-11-22T10:00:00.250Z", "tags": ["a"], "counts": {"x": 2}, "status": "DONE"});
 
         assert_eq!(resolve_json(&s, &s, &data).unwrap(), data);
-        assert!(refusal(&s, json!({"day": "22/11/2026", "at": "2026-11-22T10:00:00Z", "tags": [], "counts": {}, "status": "OPEN"})).starts_with("data.day: expected a date"));
-        assert!(refusal(&s, json!({"day": "2026-11-22", "at": "2026-11-22T10:00:00Z", "tags": [1], "counts": {}, "status": "OPEN"})).starts_with("data.tags[0]: expected a string"));
-        assert!(refusal(&s, json!({"day": "2026-11-22", "at": "2026-11-22T10:00:00Z", "tags": [], "counts": {}, "status": "LOST"})).starts_with("data.status: expected one of OPEN, DONE"));
+        assert!(
+            refusal(
+                &s,
+                json!({"day": "22/11/2026", "at": "2026-11-22T10:00:00Z", "tags": [], "counts": {}, "status": "OPEN"})
+            )
+            .starts_with("data.day: expected a date")
+        );
+        assert!(
+            refusal(
+                &s,
+                json!({"day": "2026-11-22", "at": "2026-11-22T10:00:00Z", "tags": [1], "counts": {}, "status": "OPEN"})
+            )
+            .starts_with("data.tags[0]: expected a string")
+        );
+        assert!(
+            refusal(
+                &s,
+                json!({"day": "2026-11-22", "at": "2026-11-22T10:00:00Z", "tags": [], "counts": {}, "status": "LOST"})
+            )
+            .starts_with("data.status: expected one of OPEN, DONE")
+        );
     }
 }

@@ -1,0 +1,12 @@
+//! Domain descriptors: the model, loading with line numbers, and the checks
+//! that span the whole mesh (governance included).
+
+mod model;
+mod validate;
+mod yaml;
+
+pub use model::{
+    Access, Classification, Descriptor, EventContract, KinesisPort, Owner, Ports, Product, ProductRef, ServiceLevels,
+    SnsPort, Subscription,
+};
+pub use validate::{DomainFile, Mesh, Problem, load_mesh};

@@ -3,17 +3,25 @@
 SHELL := /bin/bash
 VENV := .venv
 REQUIREMENTS := platform/mesh-local/emulator/requirements.txt
-FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay analytics-sales
+GLUE_VENV := .venv-glue
+GLUE_REQUIREMENTS := platform/mesh-local/emulator/requirements-glue.txt
+FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay analytics-sales catalog-registrar
+MESH := $(CARGO) run --quiet -p mesh-cli --bin mesh --
 CARGO ?= cargo
 
-.PHONY: setup demo test lint fmt functions clean
+.PHONY: setup demo test lint contracts fmt functions clean
 
-## setup: the pinned emulator in a project-local virtualenv
-setup: $(VENV)/.installed
+## setup: the pinned emulators (MiniStack; moto for Glue) in project-local virtualenvs
+setup: $(VENV)/.installed $(GLUE_VENV)/.installed
 
 $(VENV)/.installed: $(REQUIREMENTS)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	touch $@
+
+$(GLUE_VENV)/.installed: $(GLUE_REQUIREMENTS)
+	python3 -m venv $(GLUE_VENV)
+	$(GLUE_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(GLUE_REQUIREMENTS)
 	touch $@
 
 ## functions: the Lambda binaries the emulator runs (debug, host architecture)
@@ -32,13 +40,21 @@ test: setup functions
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## lint: formatting and clippy with warnings denied
-lint:
+## lint: formatting, clippy with warnings denied, and the data contracts
+lint: contracts
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## contracts: descriptors valid, no breaking schema change without a new major
+## version, catalog stacks and the README's mesh graph generated from the descriptors
+contracts:
+	$(MESH) validate
+	$(MESH) compat
+	$(MESH) catalog template --check
+	$(MESH) graph --check README.md
 
 fmt:
 	$(CARGO) fmt --all
 
 clean:
-	rm -rf $(VENV) target/mesh-local
+	rm -rf $(VENV) $(GLUE_VENV) target/mesh-local

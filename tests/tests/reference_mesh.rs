@@ -250,7 +250,7 @@ async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_th
 async fn every_template_resource_exists_after_deployment() {
     let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
     let stacks = mesh.mesh.stacks();
-    assert_eq!(stacks.len(), 5);
+    assert_eq!(stacks.len(), 8);
     for stack in stacks {
         let missing = verify_stack_resources(&mesh.emulator, stack.name(), stack.template()).await.unwrap();
         assert!(missing.is_empty(), "{}: missing {missing:?}", stack.name());

@@ -1,7 +1,9 @@
-//! The `mesh` tooling for domain teams. For now: the reference mesh's client,
+//! The `mesh` tooling for domain teams: the `mesh` command (descriptors,
+//! contracts, catalog, graph, exports), and the reference mesh's client,
 //! observers and workload, which the demo and the end-to-end tests share.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod observe;
 pub mod reference;
 pub mod workload;

@@ -15,8 +15,15 @@ use crate::HarnessError;
 use crate::paths::{ensure_dir, harness_dir, tail_of, target_dir, workspace_root};
 
 /// The mesh's function crates; each builds a binary of the same name.
-pub const FUNCTIONS: [&str; 6] =
-    ["orders-api", "customers-api", "orders-saga", "customers-credit", "outbox-relay", "analytics-sales"];
+pub const FUNCTIONS: [&str; 7] = [
+    "orders-api",
+    "customers-api",
+    "orders-saga",
+    "customers-credit",
+    "outbox-relay",
+    "analytics-sales",
+    "catalog-registrar",
+];
 
 /// Crates already built by this process: `cargo build` runs once per crate
 /// per process, and the lock makes concurrent callers wait for it.

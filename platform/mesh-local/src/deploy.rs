@@ -12,6 +12,7 @@ use aws_sdk_cloudformation::Client as CfnClient;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use aws_sdk_s3::primitives::ByteStream;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use mesh_aws::catalog::{stream_parameter, topic_parameter};
 
 use crate::artifacts::{FUNCTIONS, build_function_zips};
 use crate::paths::{infra_dir, workspace_root};
@@ -49,6 +50,15 @@ impl Domain {
     /// Whether the domain publishes a product (has a ports stack).
     pub fn has_product(self) -> bool {
         Self::PRODUCERS.contains(&self)
+    }
+
+    /// The product this domain publishes (a producer's only product in the reference mesh).
+    pub fn product(self) -> Option<(&'static str, u32)> {
+        match self {
+            Domain::Orders => Some(("order-events", 1)),
+            Domain::Customers => Some(("customer-credit", 1)),
+            Domain::Analytics => None,
+        }
     }
 
     /// The domain whose product this one consumes.
@@ -260,7 +270,7 @@ pub struct DeployTimings {
     pub upload: Duration,
     /// The ports stacks (in parallel).
     pub ports: Duration,
-    /// The domain stacks (in parallel).
+    /// The domain and catalog stacks (in parallel).
     pub domains: Duration,
 }
 
@@ -272,7 +282,9 @@ pub struct DeployedMesh {
     endpoint: String,
     sdk_config: SdkConfig,
     s3: aws_sdk_s3::Client,
+    platform: StackOutputs,
     ports: BTreeMap<Domain, PortsStack>,
+    catalogs: BTreeMap<Domain, StackOutputs>,
     domains: BTreeMap<Domain, DomainStack>,
     timings: DeployTimings,
     stack_timeout: Duration,
@@ -352,7 +364,25 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
             Ok::<_, HarnessError>((domain, PortsStack(outputs)))
         }
     });
-    let ports: BTreeMap<Domain, PortsStack> = futures_join_all(ports_futures).await?.into_iter().collect();
+    // The platform stack (the catalog registrar) needs nothing either.
+    let mut platform_params = common.clone();
+    platform_params.insert("ArtifactBucket".to_owned(), artifact_bucket.clone());
+    platform_params.insert("ArtifactPrefix".to_owned(), String::new());
+    platform_params.insert("Architecture".to_owned(), arch.to_owned());
+    platform_params.insert("LogLevel".to_owned(), options.log_level.clone());
+    let platform_stack = format!("{prefix}-platform");
+    let platform_template = infra.join("platform.yaml");
+    let platform = deploy_stack_with(
+        &cfn,
+        &platform_stack,
+        &platform_template,
+        &platform_params,
+        options.stack_timeout,
+        progress.as_ref(),
+    );
+    let (ports, platform) = futures_util::future::join(futures_join_all(ports_futures), platform).await;
+    let ports: BTreeMap<Domain, PortsStack> = ports?.into_iter().collect();
+    let platform = platform?;
     timings.ports = started.elapsed();
 
     let started = Instant::now();
@@ -394,7 +424,36 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
             Ok::<_, HarnessError>((domain, DomainStack(outputs)))
         }
     });
-    let domains: BTreeMap<Domain, DomainStack> = futures_join_all(domain_futures).await?.into_iter().collect();
+    // Each producer's catalog stack registers its product (Glue tables and
+    // registry schemas) through the platform's registrar, alongside the domains.
+    let registrar = platform.output("RegistrarArn")?.to_owned();
+    let catalog_futures = Domain::PRODUCERS.map(|domain| {
+        let mut params = common.clone();
+        let own = &ports[&domain];
+        let values = (|| {
+            let (product, version) = domain
+                .product()
+                .ok_or_else(|| HarnessError::Environment(format!("{} publishes no product", domain.name())))?;
+            params.insert("RegistrarArn".to_owned(), registrar.clone());
+            params.insert(topic_parameter(product, version), own.topic_arn()?.to_owned());
+            params.insert(stream_parameter(product, version), own.stream_arn()?.to_owned());
+            Ok::<_, HarnessError>(())
+        })();
+        let template = infra.join(format!("{}-catalog.yaml", domain.name()));
+        let stack = format!("{prefix}-{}-catalog", domain.name());
+        let cfn = cfn.clone();
+        let progress = progress.clone();
+        async move {
+            values?;
+            let outputs =
+                deploy_stack_with(&cfn, &stack, &template, &params, options.stack_timeout, progress.as_ref()).await?;
+            Ok::<_, HarnessError>((domain, outputs))
+        }
+    });
+    let (domains, catalogs) =
+        futures_util::future::join(futures_join_all(domain_futures), futures_join_all(catalog_futures)).await;
+    let domains: BTreeMap<Domain, DomainStack> = domains?.into_iter().collect();
+    let catalogs: BTreeMap<Domain, StackOutputs> = catalogs?.into_iter().collect();
     timings.domains = started.elapsed();
 
     Ok(DeployedMesh {
@@ -403,7 +462,9 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
         endpoint: emulator.endpoint().to_owned(),
         sdk_config,
         s3,
+        platform,
         ports,
+        catalogs,
         domains,
         timings,
         stack_timeout: options.stack_timeout,
@@ -435,11 +496,25 @@ impl DeployedMesh {
         &self.domains[&domain]
     }
 
+    /// A producer's catalog stack (its `Custom::DataProduct` resources).
+    ///
+    /// # Panics
+    /// For a domain without a product.
+    pub fn catalog(&self, domain: Domain) -> &StackOutputs {
+        &self.catalogs[&domain]
+    }
+
+    /// The platform stack (the catalog registrar).
+    pub fn platform(&self) -> &StackOutputs {
+        &self.platform
+    }
+
     /// Every stack, in deployment order.
     pub fn stacks(&self) -> Vec<&StackOutputs> {
         let ports = Domain::PRODUCERS.iter().map(|d| &*self.ports[d]);
+        let catalogs = Domain::PRODUCERS.iter().map(|d| &self.catalogs[d]);
         let domains = Domain::ALL.iter().map(|d| &*self.domains[d]);
-        ports.chain(domains).collect()
+        std::iter::once(&self.platform).chain(ports).chain(catalogs).chain(domains).collect()
     }
 
     /// Where the time of the deployment went.
@@ -467,10 +542,10 @@ impl DeployedMesh {
     pub async fn teardown(self) -> Result<(), HarnessError> {
         let cfn = CfnClient::new(&self.sdk_config);
         let timeout = self.stack_timeout;
-        let domains = self.domains.values().map(|s| delete_stack(&cfn, s.name(), timeout));
-        futures_join_all(domains).await?;
-        let ports = self.ports.values().map(|s| delete_stack(&cfn, s.name(), timeout));
-        futures_join_all(ports).await?;
+        let domains = self.domains.values().map(|s| s.name()).chain(self.catalogs.values().map(StackOutputs::name));
+        futures_join_all(domains.map(|name| delete_stack(&cfn, name, timeout))).await?;
+        let ports = self.ports.values().map(|s| s.name()).chain(std::iter::once(self.platform.name()));
+        futures_join_all(ports.map(|name| delete_stack(&cfn, name, timeout))).await?;
         delete_bucket(&self.s3, &self.artifact_bucket).await
     }
 }

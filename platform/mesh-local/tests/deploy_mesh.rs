@@ -18,8 +18,11 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
     assert_eq!(
         names,
         [
+            format!("{p}-platform"),
             format!("{p}-orders-ports"),
             format!("{p}-customers-ports"),
+            format!("{p}-orders-catalog"),
+            format!("{p}-customers-catalog"),
             format!("{p}-orders"),
             format!("{p}-customers"),
             format!("{p}-analytics"),

@@ -5,7 +5,9 @@
 mod discover;
 mod registrar;
 mod spec;
+mod template;
 
 pub use discover::{ProductEntry, RegisteredSchema, list_products, show_product};
 pub use registrar::{CatalogError, Registrar, SyncReport};
-pub use spec::{CatalogSpec, EventSpec, OwnerSpec, ProductSpec};
+pub use spec::{CatalogSpec, EventSpec, OwnerSpec, PortArns, ProductSpec};
+pub use template::{catalog_template, stream_parameter, topic_parameter};

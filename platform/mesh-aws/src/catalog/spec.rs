@@ -80,3 +80,52 @@ impl CatalogSpec {
         format!("{}/{}", self.domain, self.product.name)
     }
 }
+
+/// Where a product's ports are, as the catalog records them: real ARNs, or
+/// CloudFormation `${..}` substitutions when the spec goes into a template.
+#[derive(Debug, Clone)]
+pub struct PortArns {
+    pub topic_arn: String,
+    pub stream_arn: String,
+}
+
+impl CatalogSpec {
+    /// The spec of `product` of domain `domain`, from the mesh's descriptors
+    /// and schema files.
+    pub fn from_descriptor(
+        mesh_name: &str,
+        mesh: &mesh::descriptor::Mesh,
+        domain: &mesh::descriptor::Descriptor,
+        product: &mesh::descriptor::Product,
+        ports: PortArns,
+    ) -> Self {
+        let events = product
+            .events
+            .iter()
+            .map(|event| EventSpec {
+                event_type: event.event_type.clone(),
+                versions: mesh.versions(&event.schemas).into_iter().map(|v| v.text.clone()).collect(),
+            })
+            .collect();
+        Self {
+            mesh: mesh_name.to_string(),
+            domain: domain.domain.clone(),
+            domain_description: domain.description.clone(),
+            owner: OwnerSpec { team: domain.owner.team.clone(), contact: domain.owner.contact.clone() },
+            product: ProductSpec {
+                name: product.name.clone(),
+                version: product.version,
+                description: product.description.clone(),
+                compatibility: product.compatibility,
+                classification: product.classification.to_string(),
+                pii: product.pii.clone(),
+                freshness_seconds: product.service_levels.freshness_seconds,
+                retention_hours: product.ports.kinesis.retention_hours,
+                topic_arn: ports.topic_arn,
+                stream_arn: ports.stream_arn,
+                subscribers: product.access.subscribers.clone(),
+                events,
+            },
+        }
+    }
+}

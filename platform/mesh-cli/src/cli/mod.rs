@@ -1,0 +1,136 @@
+//! The `mesh` command: every subcommand works on the repository's
+//! descriptors (`domains/*/domain.yaml`) and schemas (`schemas/`), except
+//! `catalog list` and `catalog show`, which read the deployed catalog.
+
+mod catalog;
+mod graph;
+mod odcs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mesh::contract::check_versions;
+use mesh::descriptor::{Mesh, load_mesh};
+
+#[derive(Debug, Parser)]
+#[command(name = "mesh", about = "Data products of the mesh: descriptors, contracts, catalog and lineage")]
+pub struct Cli {
+    /// The repository root (holding domains/ and schemas/).
+    #[arg(long, global = true, default_value = ".")]
+    root: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check every descriptor and schema; print every problem with file and line.
+    Validate,
+    /// Check every schema version against the earlier ones under its product's mode.
+    Compat,
+    /// The mesh's lineage (domains, products, subscriptions) as Mermaid or Graphviz.
+    Graph {
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: graph::Format,
+        /// Fail when this Markdown file's graph (between `<!-- mesh graph -->` markers) is stale.
+        #[arg(long)]
+        check: Option<PathBuf>,
+        /// Rewrite that file's graph instead of printing.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Export a product's contract.
+    Export {
+        #[command(subcommand)]
+        format: Export,
+    },
+    /// The Glue catalog: generate its stacks, sync it, or read it.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog::CatalogCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Export {
+    /// Open Data Contract Standard v3 YAML.
+    Odcs {
+        /// `<domain>/<product>`.
+        product: String,
+        /// The major version (default: the highest).
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Validate => load(&cli.root).map(|mesh| {
+            let products: usize = mesh.domains.iter().map(|d| d.descriptor.products.len()).sum();
+            println!(
+                "ok: {} domains, {products} products, {} schema versions, every subscription granted",
+                mesh.domains.len(),
+                mesh.schemas.len()
+            );
+        }),
+        Command::Compat => load(&cli.root).and_then(|mesh| compat(&mesh)),
+        Command::Graph { format, check, write } => {
+            load(&cli.root).and_then(|mesh| graph::run(&mesh, format, check.as_deref(), write.as_deref()))
+        }
+        Command::Export { format: Export::Odcs { product, version, output } } => {
+            load(&cli.root).and_then(|mesh| odcs::run(&mesh, &product, version, output.as_deref()))
+        }
+        Command::Catalog { command } => catalog::run(&cli.root, command).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The mesh, or every problem in it as the error.
+pub(crate) fn load(root: &std::path::Path) -> Result<Mesh, String> {
+    load_mesh(root).map_err(|problems| {
+        let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        text.push(format!("{} problem(s)", problems.len()));
+        text.join("\n")
+    })
+}
+
+/// A table of every product's event types and what the mode says of them.
+fn compat(mesh: &Mesh) -> Result<(), String> {
+    println!("{:<30} {:<22} {:<9} {:<20} result", "product", "event type", "versions", "mode");
+    let mut broken = 0;
+    for domain in mesh.domains.iter().map(|d| &d.descriptor) {
+        for product in &domain.products {
+            for event in &product.events {
+                let versions: Vec<_> = mesh.versions(&event.schemas).into_iter().cloned().collect();
+                let found = check_versions(product.compatibility, &versions);
+                let result = if found.is_empty() {
+                    "ok".to_string()
+                } else {
+                    format!("BREAKS: {}", found.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                };
+                broken += found.len();
+                println!(
+                    "{:<30} {:<22} {:<9} {:<20} {result}",
+                    format!("{}/{} v{}", domain.domain, product.name, product.version),
+                    event.event_type,
+                    versions.len(),
+                    product.compatibility.to_string()
+                );
+            }
+        }
+    }
+    if broken > 0 {
+        Err(format!("{broken} incompatible version(s): a breaking change needs a new major version"))
+    } else {
+        Ok(())
+    }
+}

@@ -6,7 +6,7 @@ REQUIREMENTS := platform/mesh-local/emulator/requirements.txt
 GLUE_VENV := .venv-glue
 GLUE_REQUIREMENTS := platform/mesh-local/emulator/requirements-glue.txt
 FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay analytics-sales catalog-registrar
-MESH := $(CARGO) run --quiet -p mesh-cli --bin mesh --
+MESH = $(CARGO) run --quiet -p mesh-cli --bin mesh --
 CARGO ?= cargo
 
 .PHONY: setup demo test lint contracts fmt functions clean

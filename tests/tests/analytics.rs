@@ -59,7 +59,8 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
     let mobile = client.place_order_in(&bob, 2_000, Some("mobile")).await.unwrap();
     let partner = client.place_order_in(&stranger, 500, Some("partner")).await.unwrap();
 
-    // customers-credit reads OrderPlaced v1 and still decides every order.
+    // customers-credit reads OrderPlaced v1 (Avro resolution from the writer's
+    // v2, fetched from the schema registry) and still decides every order.
     order_status(&mesh, &web, "approved").await.unwrap();
     order_status(&mesh, &unnamed, "approved").await.unwrap();
     order_status(&mesh, &mobile, "rejected").await.unwrap();
@@ -89,6 +90,7 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
     let log = mesh.observer.stream_events(&mesh.endpoints.orders_stream).await.unwrap();
     let placed_web = log.iter().find(|e| e.subject == *web && e.event_type == "OrderPlaced").unwrap();
     assert_eq!(placed_web.data["channel"], "web");
+    assert_eq!(placed_web.dataschema, "urn:mesh:schema:orders:order-events:v1:OrderPlaced:2");
     let placed_unnamed = log.iter().find(|e| e.subject == *unnamed && e.event_type == "OrderPlaced").unwrap();
     assert_eq!(placed_unnamed.data.get("channel"), Some(&Value::Null));
 

@@ -224,3 +224,39 @@ fn the_spec_of_a_product_names_its_catalog_entries() {
         spec.product.events.iter().map(|e| (e.event_type.as_str(), e.versions.len())).collect();
     assert_eq!(versions["OrderPlaced"], 2);
 }
+
+#[tokio::test]
+async fn an_ungranted_subscription_deploys_nothing() {
+    let root = std::env::temp_dir().join(format!("mesh-governance-{}", uuid::Uuid::now_v7()));
+    let source = workspace_root().unwrap();
+    for domain in ["orders", "customers", "analytics"] {
+        std::fs::create_dir_all(root.join("domains").join(domain)).unwrap();
+        let text = std::fs::read_to_string(source.join(format!("domains/{domain}/domain.yaml"))).unwrap();
+        // The orders team no longer grants analytics its product.
+        let text = text.replace("subscribers: [customers, analytics]", "subscribers: [customers]");
+        std::fs::write(root.join(format!("domains/{domain}/domain.yaml")), text).unwrap();
+    }
+    std::os::unix::fs::symlink(source.join("schemas"), root.join("schemas")).unwrap();
+    std::os::unix::fs::symlink(source.join("functions"), root.join("functions")).unwrap();
+    let emulator = mesh_local::Emulator::start().await.unwrap();
+    let prefix = format!("g{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
+    let options = DeployOptions {
+        prefix: Some(prefix.clone()),
+        descriptors_root: Some(root.clone()),
+        ..DeployOptions::default()
+    };
+
+    let error = mesh_local::deploy_mesh(&emulator, &options).await.unwrap_err().to_string();
+    std::fs::remove_dir_all(&root).unwrap();
+
+    assert!(error.starts_with("the mesh's descriptors are invalid, nothing was deployed:"), "{error}");
+    assert!(
+        error.contains(
+            "analytics may not subscribe to orders/order-events v1: its owner (orders-team) grants only customers"
+        ),
+        "{error}"
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&emulator.sdk_config());
+    let stacks = cfn.list_stacks().send().await.unwrap();
+    assert!(stacks.stack_summaries().iter().all(|s| !s.stack_name().unwrap_or_default().starts_with(&prefix)));
+}

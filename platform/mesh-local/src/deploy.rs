@@ -100,6 +100,9 @@ pub struct DeployOptions {
     pub functions: Vec<String>,
     /// Where the templates are; `None` = `<root>/infra`.
     pub infra_dir: Option<PathBuf>,
+    /// Where the descriptors and schemas are checked from before anything is
+    /// deployed (default: the workspace root).
+    pub descriptors_root: Option<PathBuf>,
     /// More parameters, passed to every template that declares them.
     pub extra_parameters: BTreeMap<String, String>,
     /// How long one stack may take to create or delete.
@@ -120,6 +123,7 @@ impl Default for DeployOptions {
             retention_period_hours: None,
             functions: FUNCTIONS.iter().map(|f| (*f).to_owned()).collect(),
             infra_dir: None,
+            descriptors_root: None,
             extra_parameters: BTreeMap::new(),
             stack_timeout: Duration::from_secs(600),
             progress: false,
@@ -290,13 +294,19 @@ pub struct DeployedMesh {
     stack_timeout: Duration,
 }
 
-/// Builds and uploads the functions, then creates the ports stacks and the
-/// domain stacks (each set in parallel: a domain stack needs its own and the
-/// consumed product's ports, the ports need nothing). Fails with every failed
-/// resource's reason.
+/// Checks the descriptors and contracts (governance included: nothing is
+/// deployed for a mesh with an ungranted subscription), builds and uploads
+/// the functions, then creates the platform and ports stacks, then the
+/// catalog and domain stacks (each set in parallel: a domain stack needs its
+/// own and the consumed product's ports, a catalog stack its ports and the
+/// platform's registrar). Fails with every failed resource's reason.
 pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result<DeployedMesh, HarnessError> {
     let root = workspace_root()?;
     let infra = options.infra_dir.clone().unwrap_or_else(|| infra_dir(&root));
+    // Governance and contracts first: an invalid mesh deploys nothing.
+    mesh::descriptor::load_mesh(options.descriptors_root.as_deref().unwrap_or(&root)).map_err(|problems| {
+        HarnessError::InvalidMesh(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    })?;
     let prefix = options.prefix.clone().unwrap_or_else(|| {
         let hex = uuid::Uuid::new_v4().simple().to_string();
         format!("m{}", &hex[..8])

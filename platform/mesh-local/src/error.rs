@@ -9,6 +9,11 @@ use std::time::Duration;
 /// deploying or checking the mesh.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
+    /// The descriptors or contracts are invalid (an ungranted subscription,
+    /// a breaking schema change...): nothing was deployed.
+    #[error("the mesh's descriptors are invalid, nothing was deployed:\n{0}")]
+    InvalidMesh(String),
+
     /// `python3` could not be run at all.
     #[error(
         "python3 not found ({source}): install Python 3.11 or newer (the embedded AWS \

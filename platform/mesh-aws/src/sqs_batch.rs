@@ -1,7 +1,20 @@
 //! SQS events in, partial batch failures out, for every consumer.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use mesh::subscriber::{BatchReport, Message};
+use lambda_runtime::{LambdaEvent, service_fn};
+use mesh::subscriber::{BatchReport, Handler, Message, handle_batch};
+
+/// Runs a queue consumer's Lambda: every SQS batch goes through `handler`,
+/// and only the messages that failed are reported for redelivery.
+pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> {
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let report = handle_batch(&messages(&event.payload), handler).await;
+        log_report(&report);
+        Ok::<_, lambda_runtime::Error>(batch_response(&report))
+    }))
+    .await
+}
 
 pub fn messages(event: &SqsEvent) -> Vec<Message> {
     event

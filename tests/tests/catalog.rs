@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_glue::types::{SchemaId, SchemaVersionNumber};
 use mesh::contract::merged_struct;
 use mesh::descriptor::{Mesh, load_mesh};
-use mesh_aws::catalog::{CatalogSpec, PortArns, Registrar};
+use mesh_aws::catalog::{CatalogSpec, PortArns, Registrar, list_products, show_product};
 use mesh_local::{DeployOptions, Domain, deploy_stack, workspace_root};
 use mesh_tests::TestMesh;
 use serde_json::Value;
@@ -145,6 +145,30 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
         let again = again.table().unwrap();
         assert_eq!((again.update_time().cloned(), again.version_id().map(str::to_string)), before);
     }
+
+    // What `mesh catalog list` and `show` read: the catalog, not the files.
+    let listed = list_products(&glue, &prefix).await.unwrap();
+    let names: Vec<(String, String)> = listed.iter().map(|p| (p.database.clone(), p.owner.clone())).collect();
+    assert_eq!(
+        names,
+        [
+            (format!("{prefix}_customers").replace('-', "_"), "customers-team".to_string()),
+            (format!("{prefix}_orders").replace('-', "_"), "orders-team".to_string())
+        ]
+    );
+    let (entry, schemas) = show_product(&glue, &prefix, "orders/order-events", None).await.unwrap().unwrap();
+    assert_eq!(entry.parameter("subscribers"), "customers,analytics");
+    let versions: Vec<(&str, usize)> = schemas.iter().map(|s| (s.name.as_str(), s.versions.len())).collect();
+    assert_eq!(
+        versions,
+        [
+            ("order-events.v1.OrderPlaced", 2),
+            ("order-events.v1.OrderApproved", 1),
+            ("order-events.v1.OrderRejected", 1),
+            ("order-events.v1.OrderCancelled", 1)
+        ]
+    );
+    assert!(show_product(&glue, &prefix, "orders/shipments", None).await.unwrap().is_none());
     mesh.stop().await.unwrap();
 }
 

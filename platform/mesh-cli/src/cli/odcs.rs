@@ -104,11 +104,12 @@ fn document(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Value {
         "tags": ["event-stream", format!("compatibility:{}", product.compatibility)],
         "schema": schema,
         "servers": [
-            {"server": "kinesis", "type": "kinesis", "stream": product.ports.kinesis.stream, "format": "json", "description": format!("Ordered per entity; replayable for {} hours.", product.ports.kinesis.retention_hours)},
+            {"server": "kinesis", "type": "kinesis", "format": "json", "description": format!("Ordered per entity; replayable for {} hours.", product.ports.kinesis.retention_hours),
+             "customProperties": [{"property": "stream", "value": product.ports.kinesis.stream}]},
             {"server": "sns", "type": "custom", "description": format!("SNS topic `{}`: fan-out to consumers' SQS queues.", product.ports.sns.topic)},
         ],
         "slaProperties": [
-            {"property": "latency", "value": product.service_levels.freshness_seconds, "unit": "s", "description": "End-to-end delay from the change to the event on every port."},
+            {"property": "latency", "value": product.service_levels.freshness_seconds, "unit": "s", "driver": "operational"},
             {"property": "retention", "value": product.ports.kinesis.retention_hours, "unit": "h", "element": "kinesis"},
         ],
         "team": [{"username": domain.owner.contact, "role": "owner", "name": domain.owner.team}],

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod infra;
 pub mod config;
 pub mod dynamo_store;
 pub mod http;

@@ -69,11 +69,12 @@ impl Domain {
         }
     }
 
-    /// The parameter through which this domain's stack gets the consumed topic.
-    fn consumed_topic_parameter(self) -> &'static str {
+    /// The logical-id stem of this domain's subscription (the consumed
+    /// product's name, camel-cased, as `mesh infra generate` names it).
+    fn subscription(self) -> &'static str {
         match self {
-            Domain::Orders => "CustomerCreditTopicArn",
-            Domain::Customers | Domain::Analytics => "OrderEventsTopicArn",
+            Domain::Orders => "CustomerCredit",
+            Domain::Customers | Domain::Analytics => "OrderEvents",
         }
     }
 }
@@ -199,12 +200,15 @@ impl PortsStack {
 
 /// A domain's stack (`<prefix>-<domain>`).
 #[derive(Debug, Clone)]
-pub struct DomainStack(StackOutputs);
+pub struct DomainStack {
+    outputs: StackOutputs,
+    domain: Domain,
+}
 
 impl Deref for DomainStack {
     type Target = StackOutputs;
     fn deref(&self) -> &StackOutputs {
-        &self.0
+        &self.outputs
     }
 }
 
@@ -234,14 +238,14 @@ impl DomainStack {
         self.output("HttpApiEndpoint")
     }
 
-    /// `ConsumerQueueUrl`: the subscription queue of the consumed product.
+    /// `<Product>QueueUrl`: the subscription queue of the consumed product.
     pub fn consumer_queue_url(&self) -> Result<&str, HarnessError> {
-        self.output("ConsumerQueueUrl")
+        self.output(&format!("{}QueueUrl", self.domain.subscription()))
     }
 
-    /// `ConsumerDlqUrl`.
+    /// `<Product>DlqUrl`.
     pub fn consumer_dlq_url(&self) -> Result<&str, HarnessError> {
-        self.output("ConsumerDlqUrl")
+        self.output(&format!("{}DlqUrl", self.domain.subscription()))
     }
 
     /// `RelayFailureQueueUrl`: on-failure destination of the outbox relay.
@@ -254,9 +258,9 @@ impl DomainStack {
         self.output("ApiFunctionName")
     }
 
-    /// `ConsumerFunctionName`.
+    /// `<Product>FunctionName`: the function consuming the subscription.
     pub fn consumer_function_name(&self) -> Result<&str, HarnessError> {
-        self.output("ConsumerFunctionName")
+        self.output(&format!("{}FunctionName", self.domain.subscription()))
     }
 
     /// `RelayFunctionName`.
@@ -409,8 +413,9 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
                 set(&mut params, "TopicArn", own.topic_arn()?);
                 set(&mut params, "StreamName", own.stream_name()?);
                 set(&mut params, "StreamArn", own.stream_arn()?);
+                set(&mut params, "KeyArn", own.output("KeyArn")?);
             }
-            set(&mut params, domain.consumed_topic_parameter(), consumed.topic_arn()?);
+            set(&mut params, &format!("{}TopicArn", domain.subscription()), consumed.topic_arn()?);
             Ok::<_, HarnessError>(())
         })();
         set(&mut params, "ArtifactBucket", &artifact_bucket);
@@ -431,7 +436,7 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
             values?;
             let outputs =
                 deploy_stack_with(&cfn, &stack, &template, &params, options.stack_timeout, progress.as_ref()).await?;
-            Ok::<_, HarnessError>((domain, DomainStack(outputs)))
+            Ok::<_, HarnessError>((domain, DomainStack { outputs, domain }))
         }
     });
     // Each producer's catalog stack registers its product (Glue tables and

@@ -1,20 +1,13 @@
-//! `mesh catalog`: the catalog stacks generated from the descriptors, and
-//! the deployed catalog (sync from the descriptors; list and show read Glue,
+//! `mesh catalog`: the deployed catalog (sync from the descriptors; list and show read Glue,
 //! never the local files, so consumers see what is really registered).
 
 use std::path::Path;
 
 use clap::Subcommand;
-use mesh_aws::catalog::{CatalogSpec, PortArns, Registrar, catalog_template, list_products, show_product};
+use mesh_aws::catalog::{CatalogSpec, PortArns, Registrar, list_products, show_product};
 
 #[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
-    /// Write infra/<domain>-catalog.yaml for every domain with a product.
-    Template {
-        /// Write nothing; fail if a committed stack differs (drift).
-        #[arg(long)]
-        check: bool,
-    },
     /// Register every product of the descriptors in the catalog of a deployed mesh.
     Sync {
         /// The deployment prefix (its `<prefix>-<domain>-ports` stacks give the port ARNs).
@@ -39,33 +32,9 @@ pub enum CatalogCommand {
 
 pub async fn run(root: &Path, command: CatalogCommand) -> Result<(), String> {
     match command {
-        CatalogCommand::Template { check } => template(root, check),
         CatalogCommand::Sync { prefix } => sync(root, &prefix).await,
         CatalogCommand::List { prefix } => list(&prefix).await,
         CatalogCommand::Show { product, version, prefix } => show(&prefix, &product, version).await,
-    }
-}
-
-fn template(root: &Path, check: bool) -> Result<(), String> {
-    let mesh = super::load(root)?;
-    let mut stale = Vec::new();
-    for domain in mesh.domains.iter().map(|d| &d.descriptor) {
-        let Some(text) = catalog_template(&mesh, domain) else { continue };
-        let path = root.join(format!("infra/{}-catalog.yaml", domain.domain));
-        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
-            continue;
-        }
-        if check {
-            stale.push(path.display().to_string());
-        } else {
-            std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
-            println!("wrote {}", path.display());
-        }
-    }
-    if stale.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("stale, regenerate with `mesh catalog template`: {}", stale.join(", ")))
     }
 }
 

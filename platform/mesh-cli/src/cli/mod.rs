@@ -4,6 +4,7 @@
 
 mod catalog;
 mod graph;
+mod infra;
 mod odcs;
 
 use std::path::PathBuf;
@@ -45,7 +46,12 @@ enum Command {
         #[command(subcommand)]
         format: Export,
     },
-    /// The Glue catalog: generate its stacks, sync it, or read it.
+    /// The CloudFormation templates of the mesh, generated from the descriptors.
+    Infra {
+        #[command(subcommand)]
+        command: infra::InfraCommand,
+    },
+    /// The Glue catalog: sync it, or read it.
     Catalog {
         #[command(subcommand)]
         command: catalog::CatalogCommand,
@@ -83,6 +89,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Export { format: Export::Odcs { product, version, output } } => {
             load(&cli.root).and_then(|mesh| odcs::run(&mesh, &product, version, output.as_deref()))
         }
+        Command::Infra { command } => load(&cli.root).and_then(|mesh| infra::run(&cli.root, &mesh, command)),
         Command::Catalog { command } => catalog::run(&cli.root, command).await,
     };
     match result {

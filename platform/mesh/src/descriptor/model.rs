@@ -20,6 +20,19 @@ pub struct Descriptor {
     pub products: Vec<Product>,
     #[serde(default)]
     pub consumes: Vec<Subscription>,
+    /// The domain's HTTP commands and queries, if it takes any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Api>,
+}
+
+/// An HTTP API (API Gateway HTTP API, payload 2.0) served by one function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// The function (a crate under `functions/`) that serves every route.
+    pub handler: String,
+    /// `METHOD /path`, with `{name}` path parameters, e.g. `POST /orders/{id}/cancel`.
+    pub routes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -205,6 +205,37 @@ fn check_mesh(mesh: &mut Mesh, unloaded: &[String], problems: &mut Vec<Problem>)
             }
             check_product(&root, d, product, p, &problem, problems, &mut schemas);
         }
+        // The outbox relay publishes every event of a domain to one product's
+        // ports: a second product needs a relay that routes by event type.
+        if d.products.len() > 1 {
+            problems.push(problem(
+                "/products/1",
+                format!(
+                    "{} declares {} products; the platform deploys one outbox relay per domain, which publishes to one product's ports",
+                    d.domain,
+                    d.products.len()
+                ),
+            ));
+        }
+        for (s, subscription) in d.consumes.iter().enumerate() {
+            if d.consumes[..s].iter().any(|other| other.product.product == subscription.product.product) {
+                problems.push(problem(
+                    &format!("/consumes/{s}/product"),
+                    format!(
+                        "{} consumes two products named `{}`: their queues would share a name",
+                        d.domain, subscription.product.product
+                    ),
+                ));
+            }
+        }
+        if let Some(api) = &d.api
+            && !root.join("functions").join(&api.handler).is_dir()
+        {
+            problems.push(problem(
+                "/api/handler",
+                format!("expected a function crate, but functions/{} does not exist", api.handler),
+            ));
+        }
     }
     mesh.schemas = schemas;
     for file in &mesh.domains {
@@ -389,7 +420,7 @@ mod tests {
             )
             .unwrap();
         }
-        for handler in ["orders-saga", "customers-credit", "analytics-sales"] {
+        for handler in ["orders-saga", "customers-credit", "analytics-sales", "orders-api", "customers-api"] {
             std::fs::create_dir_all(target.join("functions").join(handler)).unwrap();
         }
         copy_dir(&source.join("schemas"), &target.join("schemas"));

@@ -1,0 +1,71 @@
+//! `infra/platform.yaml`: what every domain shares. The catalog registrar
+//! serves the `Custom::DataProduct` resources of the domains' catalog stacks.
+
+use super::cfn::{Template, arn, r};
+use super::iam::{Function, Statement};
+use super::params;
+
+pub const REGISTRAR_CRATE: &str = "catalog-registrar";
+
+pub fn platform_template() -> Template {
+    let mut t = Template::new(
+        "Data mesh platform: what every domain shares. The catalog registrar serves the \
+         Custom::DataProduct resources of the domains' catalog stacks: it registers each data product \
+         in the Glue Data Catalog (a database per domain, a table per product major version) and the \
+         Glue Schema Registry (a registry per domain, a schema per event type, every version), refusing \
+         a version that breaks the product's compatibility mode. Deploy it first and pass its \
+         RegistrarArn output to the catalog stacks.",
+    );
+    params::prefix(&mut t);
+    params::code(&mut t);
+    Function {
+        stem: "Registrar".to_owned(),
+        crate_name: REGISTRAR_CRATE.to_owned(),
+        name: format!("${{Prefix}}-{REGISTRAR_CRATE}"),
+        description: "Registers data products in the Glue Data Catalog and Schema Registry (Custom::DataProduct)."
+            .to_owned(),
+        timeout_seconds: 120,
+        memory_mb: 256,
+        environment: Vec::new(),
+        statements: vec![
+            // Only this mesh's databases and tables (<Prefix>_<domain>).
+            Statement::new(
+                "Catalog",
+                &[
+                    "glue:GetDatabase",
+                    "glue:CreateDatabase",
+                    "glue:UpdateDatabase",
+                    "glue:DeleteDatabase",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:CreateTable",
+                    "glue:UpdateTable",
+                    "glue:DeleteTable",
+                ],
+                vec![arn("glue", "catalog"), arn("glue", "database/${Prefix}_*"), arn("glue", "table/${Prefix}_*/*")],
+            ),
+            // Only this mesh's registries (<Prefix>-<domain>) and their schemas.
+            Statement::new(
+                "SchemaRegistry",
+                &[
+                    "glue:GetRegistry",
+                    "glue:CreateRegistry",
+                    "glue:GetSchema",
+                    "glue:CreateSchema",
+                    "glue:UpdateSchema",
+                    "glue:GetSchemaVersion",
+                    "glue:RegisterSchemaVersion",
+                ],
+                vec![arn("glue", "registry/${Prefix}-*"), arn("glue", "schema/${Prefix}-*/*")],
+            ),
+        ],
+    }
+    .add_to(&mut t);
+    t.output(
+        "RegistrarArn",
+        "ServiceToken of the Custom::DataProduct resources (pass it to every catalog stack).",
+        super::cfn::att("RegistrarFunction", "Arn"),
+    );
+    t.output("RegistrarFunctionName", "Name of the catalog registrar function.", r("RegistrarFunction"));
+    t
+}

@@ -5,11 +5,15 @@ VENV := .venv
 REQUIREMENTS := platform/mesh-local/emulator/requirements.txt
 GLUE_VENV := .venv-glue
 GLUE_REQUIREMENTS := platform/mesh-local/emulator/requirements-glue.txt
+LINT_VENV := .venv-lint
+LINT_REQUIREMENTS := tools/requirements-lint.txt
+DEPLOY_VENV := .venv-deploy
+DEPLOY_REQUIREMENTS := tools/requirements-deploy.txt
 FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay analytics-sales catalog-registrar
 MESH = $(CARGO) run --quiet -p mesh-cli --bin mesh --
 CARGO ?= cargo
 
-.PHONY: setup demo test lint contracts fmt functions clean
+.PHONY: setup demo test lint contracts infra cfn-lint fmt functions clean
 
 ## setup: the pinned emulators (MiniStack; moto for Glue) in project-local virtualenvs
 setup: $(VENV)/.installed $(GLUE_VENV)/.installed
@@ -22,6 +26,16 @@ $(VENV)/.installed: $(REQUIREMENTS)
 $(GLUE_VENV)/.installed: $(GLUE_REQUIREMENTS)
 	python3 -m venv $(GLUE_VENV)
 	$(GLUE_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(GLUE_REQUIREMENTS)
+	touch $@
+
+$(LINT_VENV)/.installed: $(LINT_REQUIREMENTS)
+	python3 -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LINT_REQUIREMENTS)
+	touch $@
+
+$(DEPLOY_VENV)/.installed: $(DEPLOY_REQUIREMENTS)
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(DEPLOY_REQUIREMENTS)
 	touch $@
 
 ## functions: the Lambda binaries the emulator runs (debug, host architecture)
@@ -40,21 +54,31 @@ test: setup functions
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## lint: formatting, clippy with warnings denied, and the data contracts
-lint: contracts
+## lint: formatting, clippy with warnings denied, the data contracts and the templates
+lint: contracts cfn-lint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## contracts: descriptors valid, no breaking schema change without a new major
-## version, catalog stacks and the README's mesh graph generated from the descriptors
+## version, every template and the README's mesh graph generated from the
+## descriptors (no drift), and the Guard rules hold on every template
 contracts:
 	$(MESH) validate
 	$(MESH) compat
-	$(MESH) catalog template --check
+	$(MESH) infra generate --check
+	$(MESH) infra check
 	$(MESH) graph --check README.md
+
+## infra: regenerate infra/*.yaml from the descriptors
+infra:
+	$(MESH) infra generate
+
+## cfn-lint: the pinned cfn-lint over every template (warnings fail too)
+cfn-lint: $(LINT_VENV)/.installed
+	$(LINT_VENV)/bin/cfn-lint -- infra/*.yaml
 
 fmt:
 	$(CARGO) fmt --all
 
 clean:
-	rm -rf $(VENV) $(GLUE_VENV) target/mesh-local
+	rm -rf $(VENV) $(GLUE_VENV) $(LINT_VENV) $(DEPLOY_VENV) target/mesh-local

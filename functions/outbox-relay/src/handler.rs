@@ -5,11 +5,14 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use mesh::relay::{Port, relay};
 use mesh_aws::ports::{KinesisLog, SnsTopic};
-use mesh_aws::{ConfigError, config, stream_batch};
+use mesh_aws::{ConfigError, config, metrics, stream_batch};
 
 pub struct Deps<L, T> {
     pub log: L,
     pub topic: T,
+    /// `DOMAIN` and `PRODUCT`: the dimensions of the outbox age metric.
+    pub domain: String,
+    pub product: String,
 }
 
 impl Deps<KinesisLog, SnsTopic> {
@@ -20,6 +23,8 @@ impl Deps<KinesisLog, SnsTopic> {
         Ok(Self {
             log: KinesisLog::new(aws_sdk_kinesis::Client::new(&sdk), stream_name),
             topic: SnsTopic::new(aws_sdk_sns::Client::new(&sdk), topic_arn),
+            domain: config::required("DOMAIN")?,
+            product: config::required("PRODUCT")?,
         })
     }
 }
@@ -35,6 +40,16 @@ pub async fn handle<L: Port, T: Port>(deps: &Deps<L, T>, event: Event) -> Dynamo
             "relay stopped; the stream retries from the failed record"
         ),
         None => tracing::info!(published = report.published, ignored = report.ignored, "batch relayed"),
+    }
+    // The alarm on this metric is the product's freshness promise.
+    let oldest = event
+        .records
+        .iter()
+        .filter(|r| r.event_name == "INSERT")
+        .map(|r| r.change.approximate_creation_date_time)
+        .min();
+    if let Some(line) = metrics::outbox_event_age(&deps.domain, &deps.product, oldest, chrono::Utc::now()) {
+        println!("{line}");
     }
     stream_batch::batch_response(&report)
 }

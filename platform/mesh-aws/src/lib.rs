@@ -4,10 +4,11 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
-pub mod infra;
 pub mod config;
 pub mod dynamo_store;
 pub mod http;
+pub mod infra;
+pub mod metrics;
 pub mod ports;
 pub mod schema_registry;
 pub mod sqs_batch;

@@ -89,30 +89,7 @@ pub fn catalog_template(mesh: &Mesh, domain: &Descriptor) -> Option<String> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-
-    fn root() -> &'static Path {
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-    }
-
-    #[test]
-    fn the_committed_catalog_stacks_are_what_the_descriptors_generate() {
-        let mesh = mesh::descriptor::load_mesh(root()).unwrap();
-        for domain in mesh.domains.iter().map(|d| &d.descriptor) {
-            let path = root().join(format!("infra/{}-catalog.yaml", domain.domain));
-            match catalog_template(&mesh, domain) {
-                Some(text) => assert_eq!(
-                    std::fs::read_to_string(&path).unwrap_or_default(),
-                    text,
-                    "{} is stale: run `cargo run -p mesh-cli --bin mesh -- catalog template`",
-                    path.display()
-                ),
-                None => assert!(!path.exists(), "{} has no product but has a catalog stack", domain.domain),
-            }
-        }
-    }
 
     #[test]
     fn names_resources_and_parameters_after_the_product_and_major_version() {

@@ -111,7 +111,14 @@ impl Template {
 
     /// Adds a resource that holds data, saying what happens to the data when
     /// the stack is deleted or the resource replaced.
-    pub fn stateful(&mut self, id: &str, comment: Option<&str>, resource_type: &str, on_delete: OnDelete, properties: Value) {
+    pub fn stateful(
+        &mut self,
+        id: &str,
+        comment: Option<&str>,
+        resource_type: &str,
+        on_delete: OnDelete,
+        properties: Value,
+    ) {
         let policy = s(match on_delete {
             OnDelete::Retain => "Retain",
             OnDelete::Delete => "Delete",

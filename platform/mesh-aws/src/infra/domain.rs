@@ -77,7 +77,13 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
             (i64::from(FUNCTION_TIMEOUT), 43200),
             "Seconds a received message stays hidden: at least the function's timeout (10 s); AWS recommends 6x.",
         );
-        params::number(&mut t, "MaxReceiveCount", 5, (1, 1000), "Receives of one message before SQS moves it to its DLQ.");
+        params::number(
+            &mut t,
+            "MaxReceiveCount",
+            5,
+            (1, 1000),
+            "Receives of one message before SQS moves it to its DLQ.",
+        );
     }
     if product.is_some() {
         params::number(
@@ -172,7 +178,10 @@ fn table(key_arn: &Value, keys: &[(&str, &str, &str)], extra: Vec<(&str, Value)>
             "AttributeDefinitions",
             list(keys.iter().map(|(name, kind, _)| map([("AttributeName", s(*name)), ("AttributeType", s(*kind))]))),
         ),
-        ("KeySchema", list(keys.iter().map(|(name, _, role)| map([("AttributeName", s(*name)), ("KeyType", s(*role))])))),
+        (
+            "KeySchema",
+            list(keys.iter().map(|(name, _, role)| map([("AttributeName", s(*name)), ("KeyType", s(*role))]))),
+        ),
         (
             "SSESpecification",
             map([("SSEEnabled", true.into()), ("SSEType", s("KMS")), ("KMSMasterKeyId", key_arn.clone())]),
@@ -190,7 +199,13 @@ fn tables(t: &mut Template, domain: &Descriptor, product: Option<&Product>, key_
         "The domain's view, one item per entity (pk = entity id). It can be rebuilt\n\
          by replaying the consumed products; point-in-time recovery spares the replay."
     };
-    t.stateful("StateTable", Some(state_comment), "AWS::DynamoDB::Table", OnDelete::Retain, table(key_arn, &[("pk", "S", "HASH")], vec![]));
+    t.stateful(
+        "StateTable",
+        Some(state_comment),
+        "AWS::DynamoDB::Table",
+        OnDelete::Retain,
+        table(key_arn, &[("pk", "S", "HASH")], vec![]),
+    );
     if product.is_some() {
         t.stateful(
             "OutboxTable",
@@ -232,7 +247,8 @@ fn queue_tags(domain: &str, role: &str) -> Value {
 /// The writes a domain function makes: every store write is a `Put` in a
 /// transaction (authorised as `PutItem` on its table), reads are `GetItem`.
 fn store_statements(product: Option<&Product>, inbox: bool) -> Vec<Statement> {
-    let mut statements = vec![Statement::new("State", &["dynamodb:GetItem", "dynamodb:PutItem"], vec![att("StateTable", "Arn")])];
+    let mut statements =
+        vec![Statement::new("State", &["dynamodb:GetItem", "dynamodb:PutItem"], vec![att("StateTable", "Arn")])];
     if product.is_some() {
         statements.push(Statement::new("Outbox", &["dynamodb:PutItem"], vec![att("OutboxTable", "Arn")]));
     }
@@ -322,10 +338,7 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
             ("MaximumRetryAttempts", r("RelayMaximumRetryAttempts")),
             ("MaximumRecordAgeInSeconds", r("RelayMaximumRecordAgeInSeconds")),
             ("DestinationConfig", map([("OnFailure", map([("Destination", att("RelayFailureQueue", "Arn"))]))])),
-            (
-                "FilterCriteria",
-                map([("Filters", list([map([("Pattern", s(r#"{"eventName": ["INSERT"]}"#))])]))]),
-            ),
+            ("FilterCriteria", map([("Filters", list([map([("Pattern", s(r#"{"eventName": ["INSERT"]}"#))])]))])),
         ]),
     );
 }
@@ -452,7 +465,13 @@ fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Pro
     .add_to(t);
 }
 
-fn http_api(t: &mut Template, domain: &Descriptor, product: Option<&Product>, api: &mesh::descriptor::Api, key_arn: &Value) {
+fn http_api(
+    t: &mut Template,
+    domain: &Descriptor,
+    product: Option<&Product>,
+    api: &mesh::descriptor::Api,
+    key_arn: &Value,
+) {
     let name = &domain.domain;
     let mut statements = store_statements(product, false);
     statements.push(key_use(key_arn.clone(), &["dynamodb"]));
@@ -521,11 +540,8 @@ fn http_api(t: &mut Template, domain: &Descriptor, product: Option<&Product>, ap
 
 /// `POST /orders/{id}/cancel` → `PostOrdersIdCancelRoute`.
 pub fn route_id(route: &str) -> String {
-    let words: Vec<String> = route
-        .split([' ', '/', '{', '}'])
-        .filter(|w| !w.is_empty())
-        .map(|w| camel(&w.to_ascii_lowercase()))
-        .collect();
+    let words: Vec<String> =
+        route.split([' ', '/', '{', '}']).filter(|w| !w.is_empty()).map(|w| camel(&w.to_ascii_lowercase())).collect();
     format!("{}Route", words.join(""))
 }
 
@@ -536,22 +552,42 @@ fn outputs(t: &mut Template, domain: &Descriptor, product: Option<&Product>) {
         t.output("OutboxTable", &format!("Name of the {name} outbox table."), r("OutboxTable"));
     }
     if !domain.consumes.is_empty() {
-        t.output("InboxTable", &format!("Name of the {name} inbox table (idempotency of its consumers)."), r("InboxTable"));
+        t.output(
+            "InboxTable",
+            &format!("Name of the {name} inbox table (idempotency of its consumers)."),
+            r("InboxTable"),
+        );
     }
     if t.has_resource(KEY) {
         t.output("KeyArn", &format!("ARN of the {name} domain's KMS key."), att(KEY, "Arn"));
     }
     if domain.api.is_some() {
         t.output("HttpApiId", &format!("Id of the {name} HTTP API."), r("HttpApi"));
-        t.output("HttpApiEndpoint", &format!("Base URL of the {name} HTTP API ($default stage)."), att("HttpApi", "ApiEndpoint"));
+        t.output(
+            "HttpApiEndpoint",
+            &format!("Base URL of the {name} HTTP API ($default stage)."),
+            att("HttpApi", "ApiEndpoint"),
+        );
         t.output("ApiFunctionName", "Name of the HTTP API's function.", r("ApiFunction"));
     }
     for subscription in &domain.consumes {
         let id = subscription_id(subscription);
         let product = &subscription.product;
-        t.output(&format!("{id}QueueUrl"), &format!("URL of the queue subscribed to {product}."), r(&format!("{id}Queue")));
-        t.output(&format!("{id}QueueArn"), &format!("ARN of the queue subscribed to {product}."), att(&format!("{id}Queue"), "Arn"));
-        t.output(&format!("{id}DlqUrl"), &format!("URL of the {product} queue's dead-letter queue."), r(&format!("{id}Dlq")));
+        t.output(
+            &format!("{id}QueueUrl"),
+            &format!("URL of the queue subscribed to {product}."),
+            r(&format!("{id}Queue")),
+        );
+        t.output(
+            &format!("{id}QueueArn"),
+            &format!("ARN of the queue subscribed to {product}."),
+            att(&format!("{id}Queue"), "Arn"),
+        );
+        t.output(
+            &format!("{id}DlqUrl"),
+            &format!("URL of the {product} queue's dead-letter queue."),
+            r(&format!("{id}Dlq")),
+        );
         t.output(
             &format!("{id}FunctionName"),
             &format!("Name of the function consuming {product}."),
@@ -559,7 +595,11 @@ fn outputs(t: &mut Template, domain: &Descriptor, product: Option<&Product>) {
         );
     }
     if product.is_some() {
-        t.output("RelayFailureQueueUrl", "URL of the queue receiving outbox stream batches the relay gave up on.", r("RelayFailureQueue"));
+        t.output(
+            "RelayFailureQueueUrl",
+            "URL of the queue receiving outbox stream batches the relay gave up on.",
+            r("RelayFailureQueue"),
+        );
         t.output("RelayFunctionName", "Name of the outbox relay function.", r("RelayFunction"));
     }
 }

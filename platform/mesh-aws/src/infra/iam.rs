@@ -42,7 +42,8 @@ impl Statement {
 /// Use of the domain's key through the listed services only (tables,
 /// queues, topics and streams encrypted with it).
 pub fn key_use(key_arn: Value, services: &[&str]) -> Statement {
-    let via: Vec<Value> = services.iter().map(|service| sub(format!("{service}.${{AWS::Region}}.amazonaws.com"))).collect();
+    let via: Vec<Value> =
+        services.iter().map(|service| sub(format!("{service}.${{AWS::Region}}.amazonaws.com"))).collect();
     Statement::new("DomainKey", &["kms:Decrypt", "kms:GenerateDataKey"], vec![key_arn])
         .when(map([("StringEquals", map([("kms:ViaService", list(via))]))]))
 }
@@ -154,5 +155,8 @@ impl Function {
 
 /// The ARN of a Glue schema registry and its schemas (a producer's writer schemas).
 pub fn registry_arns(producer: &str) -> Vec<Value> {
-    vec![arn("glue", &format!("registry/${{Prefix}}-{producer}")), arn("glue", &format!("schema/${{Prefix}}-{producer}/*"))]
+    vec![
+        arn("glue", &format!("registry/${{Prefix}}-{producer}")),
+        arn("glue", &format!("schema/${{Prefix}}-{producer}/*")),
+    ]
 }

@@ -60,7 +60,10 @@ pub fn add_domain_key(t: &mut Template, mesh: &Mesh, domain: &Descriptor) {
         "AWS::KMS::Key",
         OnDelete::Retain,
         map([
-            ("Description", sub(format!("${{Prefix}} data mesh, domain {}: tables, queues, topic and stream.", domain.domain))),
+            (
+                "Description",
+                sub(format!("${{Prefix}} data mesh, domain {}: tables, queues, topic and stream.", domain.domain)),
+            ),
             ("EnableKeyRotation", true.into()),
             ("PendingWindowInDays", 7.into()),
             ("KeyPolicy", map([("Version", s("2012-10-17")), ("Statement", list(statements))])),
@@ -70,9 +73,6 @@ pub fn add_domain_key(t: &mut Template, mesh: &Mesh, domain: &Descriptor) {
         &format!("{KEY}Alias"),
         None,
         "AWS::KMS::Alias",
-        map([
-            ("AliasName", sub(format!("alias/${{Prefix}}-{}", domain.domain))),
-            ("TargetKeyId", super::cfn::r(KEY)),
-        ]),
+        map([("AliasName", sub(format!("alias/${{Prefix}}-{}", domain.domain))), ("TargetKeyId", super::cfn::r(KEY))]),
     );
 }

@@ -87,7 +87,10 @@ pub fn generate(mesh: &Mesh) -> Vec<GeneratedFile> {
         }
         let mut template = domain::domain_template(mesh, domain);
         template.header = header(&format!("domains/{}/domain.yaml", domain.domain));
-        files.push(GeneratedFile { path: PathBuf::from(format!("infra/{}.yaml", domain.domain)), text: template.render() });
+        files.push(GeneratedFile {
+            path: PathBuf::from(format!("infra/{}.yaml", domain.domain)),
+            text: template.render(),
+        });
     }
     files
 }
@@ -134,3 +137,6 @@ pub fn check(root: &Path, files: &[GeneratedFile]) -> Vec<Drift> {
     }
     drift
 }
+
+#[cfg(test)]
+mod tests;

@@ -39,7 +39,10 @@ pub fn code(t: &mut Template) {
         map([
             ("Type", s("String")),
             ("Default", s("")),
-            ("Description", s("Key prefix of the zips in ArtifactBucket, may be empty; each zip is <ArtifactPrefix><crate>.zip.")),
+            (
+                "Description",
+                s("Key prefix of the zips in ArtifactBucket, may be empty; each zip is <ArtifactPrefix><crate>.zip."),
+            ),
             ("AllowedPattern", s("^[A-Za-z0-9!_.*'()/-]*$")),
             ("ConstraintDescription", s("S3 key characters only (letters, digits, ! _ . * ' ( ) / -).")),
         ]),
@@ -78,10 +81,7 @@ pub fn topic_arn(t: &mut Template, name: &str, description: String) {
 }
 
 pub fn string(t: &mut Template, name: &str, description: &str, pattern: &str) {
-    t.parameter(
-        name,
-        map([("Type", s("String")), ("Description", s(description)), ("AllowedPattern", s(pattern))]),
-    );
+    t.parameter(name, map([("Type", s("String")), ("Description", s(description)), ("AllowedPattern", s(pattern))]));
 }
 
 pub fn number(t: &mut Template, name: &str, default: i64, range: (i64, i64), description: &str) {

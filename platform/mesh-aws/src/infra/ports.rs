@@ -29,8 +29,10 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
 
     add_domain_key(&mut t, mesh, domain);
     let tags = |port: &str| {
-        list([("mesh:domain", name.as_str()), ("mesh:product", product.name.as_str()), ("mesh:port", port)]
-            .map(|(k, v)| map([("Key", s(k)), ("Value", s(v))])))
+        list(
+            [("mesh:domain", name.as_str()), ("mesh:product", product.name.as_str()), ("mesh:port", port)]
+                .map(|(k, v)| map([("Key", s(k)), ("Value", s(v))])),
+        )
     };
     let resource_name = format!("${{Prefix}}-{name}-{}", product.ports.sns.topic);
     t.resource(
@@ -70,10 +72,7 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
                             ("Principal", map([("AWS", s("*"))])),
                             ("Action", strings(["sns:Subscribe"])),
                             ("Resource", r("Topic")),
-                            (
-                                "Condition",
-                                map([("StringNotEquals", map([("sns:Endpoint", list(granted))]))]),
-                            ),
+                            ("Condition", map([("StringNotEquals", map([("sns:Endpoint", list(granted))]))])),
                         ])]),
                     ),
                 ]),
@@ -94,7 +93,11 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
             ("Tags", tags("kinesis")),
         ]),
     );
-    t.output("TopicArn", &format!("ARN of the {} SNS topic (consumers subscribe their queues to it).", product.name), r("Topic"));
+    t.output(
+        "TopicArn",
+        &format!("ARN of the {} SNS topic (consumers subscribe their queues to it).", product.name),
+        r("Topic"),
+    );
     t.output("TopicName", &format!("Name of the {} SNS topic.", product.name), att("Topic", "TopicName"));
     t.output("StreamName", &format!("Name of the {} Kinesis stream.", product.name), r("Stream"));
     t.output("StreamArn", &format!("ARN of the {} Kinesis stream.", product.name), att("Stream", "Arn"));

@@ -7,6 +7,8 @@ use clap::Subcommand;
 use mesh::descriptor::Mesh;
 use mesh_aws::infra;
 
+use crate::guard;
+
 #[derive(Debug, Subcommand)]
 pub enum InfraCommand {
     /// Write every template under infra/ (platform, ports, catalog, domain stacks).
@@ -15,11 +17,14 @@ pub enum InfraCommand {
         #[arg(long)]
         check: bool,
     },
+    /// Evaluate the Guard rules (infra/rules/*.guard) over every template; fail on any broken rule.
+    Check,
 }
 
 pub fn run(root: &Path, mesh: &Mesh, command: InfraCommand) -> Result<(), String> {
     match command {
         InfraCommand::Generate { check } => generate(root, mesh, check),
+        InfraCommand::Check => guard(root, mesh),
     }
 }
 
@@ -40,11 +45,36 @@ fn generate(root: &Path, mesh: &Mesh, check: bool) -> Result<(), String> {
     for path in &changed {
         println!("wrote {}", path.display());
     }
-    println!(
-        "{} templates generated in {} ms, {} changed",
-        files.len(),
-        started.elapsed().as_millis(),
-        changed.len()
-    );
+    println!("{} templates generated in {} ms, {} changed", files.len(), started.elapsed().as_millis(), changed.len());
     Ok(())
+}
+
+fn guard(root: &Path, mesh: &Mesh) -> Result<(), String> {
+    let templates: Vec<_> = infra::generate(mesh).into_iter().map(|file| root.join(file.path)).collect();
+    let verdicts = guard::evaluate(&root.join(guard::RULES), &templates)?;
+    let mut broken = 0;
+    for verdict in &verdicts {
+        let name = Path::new(&verdict.template)
+            .file_name()
+            .map_or(verdict.template.clone(), |n| n.to_string_lossy().into_owned());
+        println!(
+            "{name:<24} {:>2} passed {:>2} not applicable {:>2} failed",
+            verdict.passed.len(),
+            verdict.not_applicable.len(),
+            verdict.failed.len()
+        );
+        for (rule, messages) in &verdict.failed {
+            broken += 1;
+            println!("  FAIL {rule}");
+            for message in messages {
+                println!("       {message}");
+            }
+        }
+    }
+    if broken == 0 {
+        println!("ok: every rule of {} holds on {} templates", guard::RULES, verdicts.len());
+        Ok(())
+    } else {
+        Err(format!("{broken} rule(s) broken"))
+    }
 }

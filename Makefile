@@ -13,7 +13,7 @@ FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay 
 MESH = $(CARGO) run --quiet -p mesh-cli --bin mesh --
 CARGO ?= cargo
 
-.PHONY: setup demo test lint contracts infra cfn-lint fmt functions clean
+.PHONY: setup demo test lint contracts infra cfn-lint fmt functions clean up down build deploy
 
 ## setup: the pinned emulators (MiniStack; moto for Glue) in project-local virtualenvs
 setup: $(VENV)/.installed $(GLUE_VENV)/.installed
@@ -45,6 +45,15 @@ functions:
 ## demo: the reference mesh, end to end, on the embedded emulator
 demo: setup functions
 	$(CARGO) run --quiet -p mesh-cli --bin mesh-demo
+
+## up: deploy the mesh (prefix `mesh`) to the embedded emulator and leave it
+## running for the AWS CLI; prints the endpoint and commands to paste
+up: setup functions
+	$(CARGO) run --quiet -p mesh-local --bin mesh-local -- up --detach
+
+## down: stop what `make up` started
+down:
+	$(CARGO) run --quiet -p mesh-local --bin mesh-local -- down
 
 ## test: unit, handler, integration and end-to-end tests on the embedded emulator
 test: setup functions

@@ -27,11 +27,20 @@ pub struct EmulatorOptions {
     /// More environment for MiniStack and the functions it runs (they inherit
     /// it), e.g. `AWS_ENDPOINT_URL_GLUE` for a second emulator.
     pub extra_env: Vec<(String, String)>,
+    /// Keep running when this process exits (`make up`). Otherwise the
+    /// launchers end themselves once their parent is gone, so a crashed test
+    /// leaves no server behind.
+    pub outlive_this_process: bool,
 }
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
-        Self { ready_timeout: Duration::from_secs(30), log_level: "INFO".to_owned(), extra_env: Vec::new() }
+        Self {
+            ready_timeout: Duration::from_secs(30),
+            log_level: "INFO".to_owned(),
+            extra_env: Vec::new(),
+            outlive_this_process: false,
+        }
     }
 }
 
@@ -119,7 +128,8 @@ impl Emulator {
         let glue_python = glue_venv.await.map_err(panicked)??;
         let venv = started.elapsed();
 
-        let (mut glue, glue_endpoint) = start_glue(&root, &glue_python, &http, options.ready_timeout).await?;
+        let (mut glue, glue_endpoint) =
+            start_glue(&root, &glue_python, &http, options.ready_timeout, options.outlive_this_process).await?;
         let mut options = options;
         options.extra_env.push(("AWS_ENDPOINT_URL_GLUE".to_owned(), glue_endpoint.clone()));
 
@@ -225,6 +235,19 @@ impl Emulator {
         }
     }
 
+    /// Leaves the embedded emulator running after this handle is gone (`make
+    /// up`) and returns the leaders of its process trees, which
+    /// [`stop_detached`] ends (`make down`).
+    pub fn detach(mut self) -> Vec<u32> {
+        match &mut self.embedded {
+            Some(e) if !e.stopped => {
+                e.stopped = true;
+                std::iter::once(&e.child).chain(e.glue.as_ref()).map(Child::id).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// How long the embedded emulator took to start.
     pub fn startup_timings(&self) -> StartupTimings {
         self.timings
@@ -261,6 +284,15 @@ impl Drop for Emulator {
             eprintln!("mesh-local: stopping the emulator: {err}");
         }
     }
+}
+
+/// Ends the process trees of a detached emulator (SIGTERM, then SIGKILL after
+/// a short grace); leaders already gone are skipped.
+pub fn stop_detached(leaders: &[u32]) -> Result<(), HarnessError> {
+    for leader in leaders {
+        crate::process::terminate_orphan_tree(*leader, STOP_GRACE)?;
+    }
+    Ok(())
 }
 
 fn stop_embedded(embedded: &mut Embedded) -> Result<(), HarnessError> {
@@ -346,10 +378,12 @@ fn spawn_ministack(root: &Path, python: &Path, port: u16, options: &EmulatorOpti
         .env("S3_PERSIST", "0")
         .env("LAMBDA_EXECUTOR", "local")
         .env("TMPDIR", &scratch)
-        .env("PYTHONUNBUFFERED", "1")
-        // The launcher ends itself and its processes if this process dies
-        // without dropping the Emulator (a crash, or a `static`).
-        .env("MESH_PARENT_PID", std::process::id().to_string());
+        .env("PYTHONUNBUFFERED", "1");
+    // The launcher ends itself and its processes if this process dies
+    // without dropping the Emulator (a crash, or a `static`).
+    if !options.outlive_this_process {
+        command.env("MESH_PARENT_PID", std::process::id().to_string());
+    }
     for (name, value) in &options.extra_env {
         command.env(name, value);
     }
@@ -365,6 +399,7 @@ async fn start_glue(
     python: &Path,
     http: &HttpClient,
     timeout: Duration,
+    outlive_this_process: bool,
 ) -> Result<(Option<Child>, String), HarnessError> {
     let port = free_port()?;
     let logs = harness_dir(root).join("logs");
@@ -374,10 +409,12 @@ async fn start_glue(
     let err = out.try_clone().map_err(HarnessError::io(format!("opening {}", log.display())))?;
     let launcher = emulator_dir(root).join("launch_moto.py");
     let mut command = Command::new(python);
+    if !outlive_this_process {
+        command.env("MESH_PARENT_PID", std::process::id().to_string());
+    }
     command
         .arg(&launcher)
         .env("MOTO_PORT", port.to_string())
-        .env("MESH_PARENT_PID", std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))

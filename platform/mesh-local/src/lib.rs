@@ -32,7 +32,7 @@ pub use deploy::{
     DeployOptions, DeployTimings, DeployedMesh, Domain, DomainStack, PortsStack, StackOutputs, deploy_mesh,
     deploy_stack,
 };
-pub use emulator::{Emulator, EmulatorOptions, StartupTimings};
+pub use emulator::{Emulator, EmulatorOptions, StartupTimings, stop_detached};
 pub use error::HarnessError;
 pub use http::HttpClient;
 pub use paths::workspace_root;

@@ -145,6 +145,33 @@ pub(crate) fn terminate_tree(child: &mut Child, grace: Duration) -> Result<(), H
     Ok(())
 }
 
+/// [`terminate_tree`] for a tree this process did not spawn (a detached
+/// emulator): nothing to reap, the leader's parent is init.
+pub(crate) fn terminate_orphan_tree(leader: u32, grace: Duration) -> Result<(), HarnessError> {
+    let mut known = process_tree(leader);
+    known.retain(|p| is_alive(*p));
+    for process in &known {
+        signal(*process, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while !known.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(25));
+        known.retain(|p| is_alive(*p));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !known.is_empty() {
+        for process in &known {
+            signal(*process, Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+        known.retain(|p| is_alive(*p));
+        if Instant::now() >= deadline {
+            return Err(HarnessError::ProcessesSurvived { pids: known.iter().map(|p| p.pid).collect() });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

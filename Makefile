@@ -51,6 +51,18 @@ demo: setup functions
 up: setup functions
 	$(CARGO) run --quiet -p mesh-local --bin mesh-local -- up --detach
 
+## build: release zips for AWS with cargo-lambda (ARCH=arm64 or x86_64)
+ARCH ?= arm64
+build: $(DEPLOY_VENV)/.installed
+	$(if $(filter arm64,$(ARCH)),rustup target add aarch64-unknown-linux-gnu,rustup target add x86_64-unknown-linux-gnu)
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(CARGO) lambda build --release --$(subst _,-,$(ARCH)) \
+		--output-format zip $(addprefix -p ,$(FUNCTIONS))
+
+## deploy: upload the zips and deploy every stack to the AWS account of the
+## current AWS CLI credentials (ARTIFACT_BUCKET=... required; see tools/deploy.sh)
+deploy: $(DEPLOY_VENV)/.installed
+	AWS="$(CURDIR)/$(DEPLOY_VENV)/bin/aws" ARCHITECTURE=$(ARCH) tools/deploy.sh
+
 ## down: stop what `make up` started
 down:
 	$(CARGO) run --quiet -p mesh-local --bin mesh-local -- down

@@ -140,3 +140,86 @@ pub fn check(root: &Path, files: &[GeneratedFile]) -> Vec<Drift> {
 
 #[cfg(test)]
 mod tests;
+
+/// Where a stack parameter's value comes from at deploy time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A deployment setting: `Prefix`, `ArtifactBucket`, `ArtifactPrefix`,
+    /// `Architecture`, `LogLevel` or `AlarmActionArn`.
+    Setting(&'static str),
+    /// An output of a stack deployed earlier (stack name without the prefix).
+    Output { stack: String, key: String },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Setting(name) => write!(f, "setting:{name}"),
+            Source::Output { stack, key } => write!(f, "output:{stack}:{key}"),
+        }
+    }
+}
+
+/// One stack of a deployment, in order: every stack it takes outputs from comes earlier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStack {
+    /// `<Prefix>-<name>` is the stack's name.
+    pub name: String,
+    pub template: PathBuf,
+    pub parameters: Vec<(String, Source)>,
+}
+
+/// The deployment order and wiring of the mesh's stacks, for `make deploy`:
+/// the platform and the ports first, then the catalogs and the domains.
+pub fn plan(mesh: &Mesh) -> Vec<PlannedStack> {
+    const CODE: [&str; 4] = ["ArtifactBucket", "ArtifactPrefix", "Architecture", "LogLevel"];
+    let output = |stack: &str, key: &str| Source::Output { stack: stack.to_owned(), key: key.to_owned() };
+    let mut stacks = Vec::new();
+    let mut platform = vec![("Prefix".to_owned(), Source::Setting("Prefix"))];
+    platform.extend(CODE.map(|name| (name.to_owned(), Source::Setting(name))));
+    stacks.push(PlannedStack { name: "platform".into(), template: "infra/platform.yaml".into(), parameters: platform });
+    for domain in mesh.domains.iter().map(|d| &d.descriptor).filter(|d| !d.products.is_empty()) {
+        stacks.push(PlannedStack {
+            name: format!("{}-ports", domain.domain),
+            template: format!("infra/{}-ports.yaml", domain.domain).into(),
+            parameters: vec![("Prefix".to_owned(), Source::Setting("Prefix"))],
+        });
+    }
+    for domain in mesh.domains.iter().map(|d| &d.descriptor) {
+        let ports = format!("{}-ports", domain.domain);
+        if let Some(product) = domain.products.first() {
+            let (topic, stream) = (
+                crate::catalog::topic_parameter(&product.name, product.version),
+                crate::catalog::stream_parameter(&product.name, product.version),
+            );
+            stacks.push(PlannedStack {
+                name: format!("{}-catalog", domain.domain),
+                template: format!("infra/{}-catalog.yaml", domain.domain).into(),
+                parameters: vec![
+                    ("Prefix".to_owned(), Source::Setting("Prefix")),
+                    ("RegistrarArn".to_owned(), output("platform", "RegistrarArn")),
+                    (topic, output(&ports, "TopicArn")),
+                    (stream, output(&ports, "StreamArn")),
+                ],
+            });
+        }
+        let mut parameters = vec![("Prefix".to_owned(), Source::Setting("Prefix"))];
+        parameters.extend(CODE.map(|name| (name.to_owned(), Source::Setting(name))));
+        if !domain.products.is_empty() {
+            for key in ["TopicArn", "StreamName", "StreamArn", "KeyArn"] {
+                parameters.push((key.to_owned(), output(&ports, key)));
+            }
+        }
+        for subscription in &domain.consumes {
+            let producer = format!("{}-ports", subscription.product.domain);
+            parameters.push((consumed_topic_parameter(subscription), output(&producer, "TopicArn")));
+        }
+        parameters.push(("AlarmActionArn".to_owned(), Source::Setting("AlarmActionArn")));
+        stacks.push(PlannedStack {
+            name: domain.domain.clone(),
+            template: format!("infra/{}.yaml", domain.domain).into(),
+            parameters,
+        });
+    }
+    stacks
+}

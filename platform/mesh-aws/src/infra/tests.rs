@@ -313,3 +313,32 @@ fn names_routes_after_method_and_path() {
     assert_eq!(route_id("POST /orders/{id}/cancel"), "PostOrdersIdCancelRoute");
     assert_eq!(route_id("GET /customers/{id}"), "GetCustomersIdRoute");
 }
+
+#[test]
+fn the_deployment_plan_wires_every_parameter_from_an_earlier_stack() {
+    let mesh = mesh::descriptor::load_mesh(root()).unwrap();
+    let templates = templates();
+    let mut deployed: Vec<String> = Vec::new();
+    for stack in plan(&mesh) {
+        let template = &templates[stack.template.file_name().unwrap().to_str().unwrap()];
+        for (name, declaration) in template["Parameters"].as_mapping().unwrap() {
+            let name = name.as_str().unwrap();
+            let wired = stack.parameters.iter().any(|(p, _)| p == name);
+            assert!(
+                wired || declaration.get("Default").is_some(),
+                "{}: {name} is neither wired nor defaulted",
+                stack.name
+            );
+        }
+        for (name, source) in &stack.parameters {
+            assert!(template["Parameters"].get(name.as_str()).is_some(), "{}: wires undeclared {name}", stack.name);
+            if let Source::Output { stack: from, key } = source {
+                assert!(deployed.contains(from), "{}: {name} comes from {from}, deployed later", stack.name);
+                let outputs = &templates[&format!("{from}.yaml")]["Outputs"];
+                assert!(outputs.get(key.as_str()).is_some(), "{from} has no output {key}");
+            }
+        }
+        deployed.push(stack.name);
+    }
+    assert_eq!(deployed.len(), 8);
+}

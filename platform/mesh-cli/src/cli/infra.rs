@@ -17,6 +17,9 @@ pub enum InfraCommand {
         #[arg(long)]
         check: bool,
     },
+    /// The deployment order and wiring, one stack per line:
+    /// `<stack> <template> <Parameter>=setting:<Name>|output:<stack>:<Output> ...` (read by tools/deploy.sh).
+    Plan,
     /// Evaluate the Guard rules (infra/rules/*.guard) over every template; fail on any broken rule.
     Check,
 }
@@ -25,6 +28,14 @@ pub fn run(root: &Path, mesh: &Mesh, command: InfraCommand) -> Result<(), String
     match command {
         InfraCommand::Generate { check } => generate(root, mesh, check),
         InfraCommand::Check => guard(root, mesh),
+        InfraCommand::Plan => {
+            for stack in infra::plan(mesh) {
+                let parameters: Vec<String> =
+                    stack.parameters.iter().map(|(name, source)| format!("{name}={source}")).collect();
+                println!("{} {} {}", stack.name, stack.template.display(), parameters.join(" "));
+            }
+            Ok(())
+        }
     }
 }
 

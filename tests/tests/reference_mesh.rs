@@ -246,14 +246,50 @@ async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_th
     mesh.stop().await.unwrap();
 }
 
+/// Every resource of every generated template exists in its service with
+/// the settings it declares (encryption, point-in-time recovery, TTL, redrive,
+/// filter policies, batch sizes, retries, on-failure destinations), and a
+/// setting changed behind the template's back is reported.
 #[tokio::test]
-async fn every_template_resource_exists_after_deployment() {
+async fn every_template_resource_exists_after_deployment_with_its_settings() {
     let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
     let stacks = mesh.mesh.stacks();
     assert_eq!(stacks.len(), 8);
-    for stack in stacks {
+    for stack in &stacks {
         let missing = verify_stack_resources(&mesh.emulator, stack.name(), stack.template()).await.unwrap();
         assert!(missing.is_empty(), "{}: missing {missing:?}", stack.name());
     }
+
+    // Drift: a shorter visibility timeout and point-in-time recovery off.
+    let orders = mesh.mesh.domain(Domain::Orders);
+    let sqs = aws_sdk_sqs::Client::new(&mesh.emulator.sdk_config());
+    sqs.set_queue_attributes()
+        .queue_url(orders.consumer_queue_url().unwrap())
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "7")
+        .send()
+        .await
+        .unwrap();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&mesh.emulator.sdk_config());
+    let pitr = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(false)
+        .build()
+        .unwrap();
+    dynamodb
+        .update_continuous_backups()
+        .table_name(orders.outbox_table().unwrap())
+        .point_in_time_recovery_specification(pitr)
+        .send()
+        .await
+        .unwrap();
+    let found = verify_stack_resources(&mesh.emulator, orders.name(), orders.template()).await.unwrap();
+    let problems: Vec<String> = found.iter().map(ToString::to_string).collect();
+    assert_eq!(found.len(), 2, "{problems:#?}");
+    assert!(
+        problems[0].starts_with("CustomerCreditQueue (AWS::SQS::Queue): VisibilityTimeout: declared"),
+        "{problems:#?}"
+    );
+    assert!(problems[0].ends_with("found 7"), "{problems:#?}");
+    assert!(problems[1].starts_with("OutboxTable (AWS::DynamoDB::Table): point-in-time recovery"), "{problems:#?}");
+    assert!(problems[1].ends_with("found DISABLED"), "{problems:#?}");
     mesh.stop().await.unwrap();
 }

@@ -692,6 +692,66 @@ from ministack.services.cloudformation import provisioners as _provisioners  # n
 _esm_handlers = _provisioners._RESOURCE_HANDLERS["AWS::Lambda::EventSourceMapping"]
 _esm_handlers["create"] = _mesh_integer_esm_props(_esm_handlers["create"])
 
+
+
+# mesh: MiniStack's CloudFormation drops a topic's KmsMasterKeyId and a
+# stream's StreamEncryption (the stream says EncryptionType NONE). AWS applies
+# both at creation (CreateTopic attributes, StartStreamEncryption); do the
+# same, so the harness can check every port is encrypted as its template says.
+def _mesh_topic_encryption(create):
+    def wrapped(logical_id, props, stack_name):
+        arn, attrs = create(logical_id, props, stack_name)
+        if props.get("KmsMasterKeyId"):
+            _provisioners._sns._topics[arn]["attributes"]["KmsMasterKeyId"] = props["KmsMasterKeyId"]
+        return arn, attrs
+    return wrapped
+
+
+def _mesh_stream_encryption(create):
+    def wrapped(logical_id, props, stack_name):
+        name, attrs = create(logical_id, props, stack_name)
+        encryption = props.get("StreamEncryption") or {}
+        if encryption.get("EncryptionType") == "KMS":
+            stream = _provisioners._kinesis._streams[name]
+            stream["EncryptionType"] = "KMS"
+            stream["KeyId"] = encryption.get("KeyId")
+        return name, attrs
+    return wrapped
+
+
+# mesh: the same for a table's SSESpecification, PointInTimeRecoverySpecification
+# and TimeToLiveSpecification, which MiniStack's CloudFormation ignores at
+# creation (its DynamoDB API honours all three).
+def _mesh_table_settings(create):
+    def wrapped(logical_id, props, stack_name):
+        name, attrs = create(logical_id, props, stack_name)
+        ddb = _provisioners._dynamodb
+        sse = props.get("SSESpecification") or {}
+        if sse:
+            ddb._tables[name]["SSEDescription"] = ddb._sse_description_from_spec({
+                "Enabled": _mesh_bool(sse.get("SSEEnabled")),
+                "SSEType": sse.get("SSEType"),
+                "KMSMasterKeyId": sse.get("KMSMasterKeyId"),
+            })
+        pitr = props.get("PointInTimeRecoverySpecification") or {}
+        if _mesh_bool(pitr.get("PointInTimeRecoveryEnabled")):
+            ddb._pitr_settings[name] = True
+        ttl = props.get("TimeToLiveSpecification") or {}
+        if ttl.get("AttributeName"):
+            ddb._update_ttl({"TableName": name, "TimeToLiveSpecification": {
+                "AttributeName": ttl["AttributeName"], "Enabled": _mesh_bool(ttl.get("Enabled")),
+            }})
+        return name, attrs
+    return wrapped
+
+
+for _type, _wrap in (
+    ("AWS::SNS::Topic", _mesh_topic_encryption),
+    ("AWS::Kinesis::Stream", _mesh_stream_encryption),
+    ("AWS::DynamoDB::Table", _mesh_table_settings),
+):
+    _provisioners._RESOURCE_HANDLERS[_type]["create"] = _wrap(_provisioners._RESOURCE_HANDLERS[_type]["create"])
+
 if __name__ == "__main__":
     _mesh_watch_parent()
     _app.main()

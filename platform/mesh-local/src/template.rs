@@ -26,6 +26,8 @@ pub struct TemplateResource {
     pub condition: Option<String>,
     /// Whether `Properties.StreamSpecification` asks for a stream.
     pub wants_stream: bool,
+    /// `Properties`, as declared (intrinsics unevaluated).
+    pub properties: Value,
 }
 
 /// The parts of a template the harness uses.
@@ -81,7 +83,8 @@ impl Template {
             let wants_stream = decl.get("Properties").and_then(|p| p.get("StreamSpecification")).is_some_and(|spec| {
                 !spec.is_null() && spec.get("StreamEnabled").and_then(Value::as_bool) != Some(false)
             });
-            resources.insert(id.to_owned(), TemplateResource { resource_type, condition, wants_stream });
+            let properties = decl.get("Properties").cloned().unwrap_or(Value::Null);
+            resources.insert(id.to_owned(), TemplateResource { resource_type, condition, wants_stream, properties });
         }
         Ok(Self { path: path.to_path_buf(), body, parameters, resources })
     }

@@ -116,3 +116,79 @@ fn export_odcs_writes_an_open_data_contract() {
         assert!(yaml.contains(line), "{line} in {yaml}");
     }
 }
+
+/// The README's worked example: a new domain with one product and one
+/// subscription is a descriptor, a schema and a handler crate (here, its
+/// directory); the platform generates its three stacks, which satisfy every
+/// Guard rule, and the producer's topic now lets it subscribe.
+#[test]
+fn adding_a_domain_takes_a_descriptor_a_schema_and_a_handler() {
+    let root = copy();
+    let example = repository().join("docs/examples/shipping");
+    copy_dir(&example.join("domains"), &root.join("domains"));
+    copy_dir(&example.join("schemas"), &root.join("schemas"));
+    std::fs::create_dir_all(root.join("functions/shipping-dispatch")).unwrap();
+    copy_dir(&repository().join("infra/rules"), &root.join("infra/rules"));
+
+    // Ungranted first: the orders team has not said yes yet.
+    let refused = mesh(&root, &["validate"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(
+            "consumes[0].product: shipping may not subscribe to orders/order-events v1: its owner (orders-team) \
+             grants only customers, analytics; ask them to add `shipping` to access.subscribers"
+        ),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let orders = root.join("domains/orders/domain.yaml");
+    let text = std::fs::read_to_string(&orders).unwrap();
+    let granted = text.replace("subscribers: [customers, analytics]", "subscribers: [customers, analytics, shipping]");
+    assert_ne!(granted, text);
+    std::fs::write(&orders, granted).unwrap();
+
+    let validated = mesh(&root, &["validate"]);
+    assert!(validated.status.success(), "{}", String::from_utf8_lossy(&validated.stderr));
+    let generated = mesh(&root, &["infra", "generate"]);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    for stack in ["shipping-ports.yaml", "shipping-catalog.yaml", "shipping.yaml"] {
+        assert!(root.join("infra").join(stack).is_file(), "{stack} generated");
+    }
+    let shipping = std::fs::read_to_string(root.join("infra/shipping.yaml")).unwrap();
+    for expected in [
+        "QueueName: !Sub ${Prefix}-shipping-order-events\n",
+        "FunctionName: !Sub ${Prefix}-shipping-dispatch\n",
+        "S3Key: !Sub ${ArtifactPrefix}shipping-dispatch.zip\n",
+        "      FilterPolicy:\n        type:\n        - OrderApproved\n",
+        "FunctionName: !Sub ${Prefix}-shipping-outbox-relay\n",
+        "Threshold: 120000\n",
+    ] {
+        assert!(shipping.contains(expected), "shipping.yaml lacks {expected:?}");
+    }
+    let orders_ports = std::fs::read_to_string(root.join("infra/orders-ports.yaml")).unwrap();
+    assert!(orders_ports.contains("${Prefix}-shipping-order-events"), "the orders topic lets shipping subscribe");
+
+    let checked = mesh(&root, &["infra", "check"]);
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("holds on 11 templates"));
+    let plan = String::from_utf8_lossy(&mesh(&root, &["infra", "plan"]).stdout).into_owned();
+    assert!(plan.contains("shipping infra/shipping.yaml"), "{plan}");
+    assert!(plan.contains("OrderEventsTopicArn=output:orders-ports:TopicArn"), "{plan}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// The README quotes the worked example's files whole: they cannot drift apart.
+#[test]
+fn the_readme_quotes_the_worked_example() {
+    let readme = std::fs::read_to_string(repository().join("README.md")).unwrap();
+    let example = repository().join("docs/examples/shipping");
+    for file in ["domains/shipping/domain.yaml", "schemas/shipping/shipments/v1/ShipmentRequested/1.avsc"] {
+        // Quoted inside a numbered list: each line indented by three spaces.
+        let text: String = std::fs::read_to_string(example.join(file))
+            .unwrap()
+            .lines()
+            .map(|line| if line.is_empty() { "\n".to_owned() } else { format!("   {line}\n") })
+            .collect();
+        assert!(readme.contains(&text), "README.md does not quote docs/examples/shipping/{file} as it is");
+    }
+}

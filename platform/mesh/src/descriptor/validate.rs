@@ -477,6 +477,42 @@ mod tests {
     }
 
     #[test]
+    fn refuses_what_the_platform_cannot_deploy_naming_why() {
+        let root = copy();
+        edit(&root, "domains/orders/domain.yaml", "handler: orders-api", "handler: orders-gone");
+        // A second product: the one relay of a domain publishes to one product's ports.
+        let orders = std::fs::read_to_string(root.join("domains/orders/domain.yaml")).unwrap();
+        let start = orders.find("  - name: order-events").unwrap();
+        let end = orders.find("\nconsumes:").unwrap();
+        let second = orders[start..end].replacen("name: order-events", "name: order-audit", 1);
+        edit(&root, "domains/orders/domain.yaml", "\nconsumes:", &format!("{second}\nconsumes:"));
+
+        let found = problems(&root);
+
+        assert!(found.iter().any(|p| p.ends_with(
+            "products[1]: orders declares 2 products; the platform deploys one outbox relay per domain, which publishes to one product's ports"
+        )), "{found:#?}");
+        assert!(
+            found.iter().any(
+                |p| p.ends_with("api.handler: expected a function crate, but functions/orders-gone does not exist")
+            ),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_route_api_gateway_would_not_take() {
+        let root = copy();
+        edit(&root, "domains/orders/domain.yaml", "    - POST /orders\n", "    - POST /orders\n    - FETCH /orders\n");
+
+        assert_eq!(
+            problems(&root),
+            ["domains/orders/domain.yaml:47:7: api.routes[1]: expected text matching \
+              ^(GET|POST|PUT|PATCH|DELETE) (/[a-z0-9-]+|/\\{[a-z_]+\\})+$, found \"FETCH /orders\""]
+        );
+    }
+
+    #[test]
     fn reports_every_problem_at_once_with_its_line() {
         let root = copy();
         edit(&root, "domains/orders/domain.yaml", "compatibility: FULL_TRANSITIVE", "compatibility: SIDEWAYS");

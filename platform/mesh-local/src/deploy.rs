@@ -12,7 +12,7 @@ use aws_sdk_cloudformation::Client as CfnClient;
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use aws_sdk_s3::primitives::ByteStream;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use mesh_aws::catalog::{stream_parameter, topic_parameter};
+use mesh_aws::infra::{PlannedStack, Source};
 
 use crate::artifacts::{FUNCTIONS, build_function_zips};
 use crate::paths::{infra_dir, workspace_root};
@@ -294,23 +294,29 @@ pub struct DeployedMesh {
     ports: BTreeMap<Domain, PortsStack>,
     catalogs: BTreeMap<Domain, StackOutputs>,
     domains: BTreeMap<Domain, DomainStack>,
+    /// Every stack, in deployment order (a mesh may hold domains besides the reference ones).
+    all: Vec<StackOutputs>,
+    /// How many of `all` nothing else had to precede (the platform and ports).
+    first_wave: usize,
     timings: DeployTimings,
     stack_timeout: Duration,
 }
 
 /// Checks the descriptors and contracts (governance included: nothing is
 /// deployed for a mesh with an ungranted subscription), builds and uploads
-/// the functions, then creates the platform and ports stacks, then the
-/// catalog and domain stacks (each set in parallel: a domain stack needs its
-/// own and the consumed product's ports, a catalog stack its ports and the
-/// platform's registrar). Fails with every failed resource's reason.
+/// the functions, then creates the stacks in the order and with the wiring
+/// of `mesh infra plan` (what `make deploy` uses): the platform and ports
+/// stacks in parallel, then the catalog and domain stacks (a domain stack
+/// needs its own and the consumed products' ports, a catalog stack its ports
+/// and the platform's registrar). Fails with every failed resource's reason.
 pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result<DeployedMesh, HarnessError> {
     let root = workspace_root()?;
     let infra = options.infra_dir.clone().unwrap_or_else(|| infra_dir(&root));
     // Governance and contracts first: an invalid mesh deploys nothing.
-    mesh::descriptor::load_mesh(options.descriptors_root.as_deref().unwrap_or(&root)).map_err(|problems| {
-        HarnessError::InvalidMesh(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
-    })?;
+    let mesh =
+        mesh::descriptor::load_mesh(options.descriptors_root.as_deref().unwrap_or(&root)).map_err(|problems| {
+            HarnessError::InvalidMesh(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        })?;
     let prefix = options.prefix.clone().unwrap_or_else(|| {
         let hex = uuid::Uuid::new_v4().simple().to_string();
         format!("m{}", &hex[..8])
@@ -359,119 +365,107 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
         "aarch64" => "arm64",
         _ => "x86_64",
     };
-    let mut common = options.extra_parameters.clone();
-    common.insert("Prefix".to_owned(), prefix.clone());
+    // The deployment settings `mesh infra plan` names, and the harness's own
+    // knobs, passed to every template that declares them.
+    let mut settings = options.extra_parameters.clone();
+    for (key, value) in [
+        ("Prefix", prefix.clone()),
+        ("ArtifactBucket", artifact_bucket.clone()),
+        ("ArtifactPrefix", String::new()),
+        ("Architecture", arch.to_owned()),
+        ("LogLevel", options.log_level.clone()),
+        ("AlarmActionArn", String::new()),
+        ("QueueVisibilityTimeout", options.queue_visibility_timeout.to_string()),
+        ("MaxReceiveCount", options.max_receive_count.to_string()),
+        ("RelayMaximumRetryAttempts", options.relay_maximum_retry_attempts.to_string()),
+    ] {
+        settings.insert(key.to_owned(), value);
+    }
+    if let Some(age) = options.relay_maximum_record_age_seconds {
+        settings.insert("RelayMaximumRecordAgeInSeconds".to_owned(), age.to_string());
+    }
+    if let Some(hours) = options.retention_period_hours {
+        settings.insert("RetentionPeriodHours".to_owned(), hours.to_string());
+    }
 
-    let started = Instant::now();
-    let ports_futures = Domain::PRODUCERS.map(|domain| {
-        let mut params = common.clone();
-        if let Some(hours) = options.retention_period_hours {
-            params.insert("RetentionPeriodHours".to_owned(), hours.to_string());
-        }
-        let template = infra.join(format!("{}-ports.yaml", domain.name()));
-        let stack = format!("{prefix}-{}-ports", domain.name());
-        let cfn = cfn.clone();
-        let progress = progress.clone();
-        async move {
-            let outputs =
-                deploy_stack_with(&cfn, &stack, &template, &params, options.stack_timeout, progress.as_ref()).await?;
-            Ok::<_, HarnessError>((domain, PortsStack(outputs)))
-        }
-    });
-    // The platform stack (the catalog registrar) needs nothing either.
-    let mut platform_params = common.clone();
-    platform_params.insert("ArtifactBucket".to_owned(), artifact_bucket.clone());
-    platform_params.insert("ArtifactPrefix".to_owned(), String::new());
-    platform_params.insert("Architecture".to_owned(), arch.to_owned());
-    platform_params.insert("LogLevel".to_owned(), options.log_level.clone());
-    let platform_stack = format!("{prefix}-platform");
-    let platform_template = infra.join("platform.yaml");
-    let platform = deploy_stack_with(
-        &cfn,
-        &platform_stack,
-        &platform_template,
-        &platform_params,
-        options.stack_timeout,
-        progress.as_ref(),
-    );
-    let (ports, platform) = futures_util::future::join(futures_join_all(ports_futures), platform).await;
-    let ports: BTreeMap<Domain, PortsStack> = ports?.into_iter().collect();
-    let platform = platform?;
-    timings.ports = started.elapsed();
-
-    let started = Instant::now();
-    let domain_futures = Domain::ALL.map(|domain| {
-        let mut params = common.clone();
-        // A read-side domain (analytics) has no ports of its own.
-        let own = ports.get(&domain);
-        let consumed = &ports[&domain.producer()];
-        let set = |params: &mut BTreeMap<String, String>, key: &str, value: &str| {
-            params.insert(key.to_owned(), value.to_owned());
+    // The order and wiring `make deploy` uses: each wave holds every stack
+    // whose inputs are all deployed, created in parallel.
+    let mut pending = mesh_aws::infra::plan(&mesh);
+    let mut deployed: BTreeMap<String, StackOutputs> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut wave = 0;
+    let mut first_wave = 0;
+    while !pending.is_empty() {
+        let started = Instant::now();
+        let ready = |stack: &PlannedStack| {
+            stack.parameters.iter().all(|(_, source)| match source {
+                Source::Output { stack, .. } => deployed.contains_key(stack),
+                Source::Setting(_) => true,
+            })
         };
-        let values = (|| {
-            if let Some(own) = own {
-                set(&mut params, "TopicArn", own.topic_arn()?);
-                set(&mut params, "StreamName", own.stream_name()?);
-                set(&mut params, "StreamArn", own.stream_arn()?);
-                set(&mut params, "KeyArn", own.output("KeyArn")?);
+        let (now, later): (Vec<PlannedStack>, Vec<PlannedStack>) = pending.into_iter().partition(ready);
+        if now.is_empty() {
+            let names: Vec<String> = later.iter().map(|s| s.name.clone()).collect();
+            return Err(HarnessError::Environment(format!(
+                "the plan's stacks wait on each other: {}",
+                names.join(", ")
+            )));
+        }
+        pending = later;
+        let futures = now.iter().map(|stack| {
+            let mut params = settings.clone();
+            let values: Result<(), HarnessError> = stack.parameters.iter().try_for_each(|(name, source)| {
+                if let Source::Output { stack, key } = source {
+                    params.insert(name.clone(), deployed[stack].output(key)?.to_owned());
+                }
+                Ok(())
+            });
+            let file = stack.template.file_name().map(PathBuf::from).unwrap_or_default();
+            let template = infra.join(file);
+            let stack_name = format!("{prefix}-{}", stack.name);
+            let cfn = cfn.clone();
+            let progress = progress.clone();
+            let name = stack.name.clone();
+            async move {
+                values?;
+                let outputs =
+                    deploy_stack_with(&cfn, &stack_name, &template, &params, options.stack_timeout, progress.as_ref())
+                        .await?;
+                Ok::<_, HarnessError>((name, outputs))
             }
-            set(&mut params, &format!("{}TopicArn", domain.subscription()), consumed.topic_arn()?);
-            Ok::<_, HarnessError>(())
-        })();
-        set(&mut params, "ArtifactBucket", &artifact_bucket);
-        set(&mut params, "ArtifactPrefix", "");
-        set(&mut params, "Architecture", arch);
-        set(&mut params, "LogLevel", &options.log_level);
-        set(&mut params, "QueueVisibilityTimeout", &options.queue_visibility_timeout.to_string());
-        set(&mut params, "MaxReceiveCount", &options.max_receive_count.to_string());
-        set(&mut params, "RelayMaximumRetryAttempts", &options.relay_maximum_retry_attempts.to_string());
-        if let Some(age) = options.relay_maximum_record_age_seconds {
-            set(&mut params, "RelayMaximumRecordAgeInSeconds", &age.to_string());
+        });
+        for (name, outputs) in futures_join_all(futures).await? {
+            order.push(name.clone());
+            deployed.insert(name, outputs);
         }
-        let template = infra.join(format!("{}.yaml", domain.name()));
-        let stack = format!("{prefix}-{}", domain.name());
-        let cfn = cfn.clone();
-        let progress = progress.clone();
-        async move {
-            values?;
-            let outputs =
-                deploy_stack_with(&cfn, &stack, &template, &params, options.stack_timeout, progress.as_ref()).await?;
-            Ok::<_, HarnessError>((domain, DomainStack { outputs, domain }))
+        if wave == 0 {
+            first_wave = order.len();
+            timings.ports = started.elapsed();
+        } else {
+            timings.domains += started.elapsed();
         }
-    });
-    // Each producer's catalog stack registers its product (Glue tables and
-    // registry schemas) through the platform's registrar, alongside the domains.
-    let registrar = platform.output("RegistrarArn")?.to_owned();
-    let catalog_futures = Domain::PRODUCERS.map(|domain| {
-        let mut params = common.clone();
-        let own = &ports[&domain];
-        let values = (|| {
-            let (product, version) = domain
-                .product()
-                .ok_or_else(|| HarnessError::Environment(format!("{} publishes no product", domain.name())))?;
-            params.insert("RegistrarArn".to_owned(), registrar.clone());
-            params.insert(topic_parameter(product, version), own.topic_arn()?.to_owned());
-            params.insert(stream_parameter(product, version), own.stream_arn()?.to_owned());
-            Ok::<_, HarnessError>(())
-        })();
-        let template = infra.join(format!("{}-catalog.yaml", domain.name()));
-        let stack = format!("{prefix}-{}-catalog", domain.name());
-        let cfn = cfn.clone();
-        let progress = progress.clone();
-        async move {
-            values?;
-            let outputs =
-                deploy_stack_with(&cfn, &stack, &template, &params, options.stack_timeout, progress.as_ref()).await?;
-            Ok::<_, HarnessError>((domain, outputs))
+        wave += 1;
+    }
+
+    let take = |name: &str| {
+        deployed.get(name).cloned().ok_or_else(|| HarnessError::Environment(format!("the plan has no stack {name}")))
+    };
+    let platform = take("platform")?;
+    let mut ports = BTreeMap::new();
+    let mut catalogs = BTreeMap::new();
+    let mut domains = BTreeMap::new();
+    for domain in Domain::ALL {
+        if domain.has_product() {
+            ports.insert(domain, PortsStack(take(&format!("{}-ports", domain.name()))?));
+            catalogs.insert(domain, take(&format!("{}-catalog", domain.name()))?);
         }
-    });
-    let (domains, catalogs) =
-        futures_util::future::join(futures_join_all(domain_futures), futures_join_all(catalog_futures)).await;
-    let domains: BTreeMap<Domain, DomainStack> = domains?.into_iter().collect();
-    let catalogs: BTreeMap<Domain, StackOutputs> = catalogs?.into_iter().collect();
-    timings.domains = started.elapsed();
+        domains.insert(domain, DomainStack { outputs: take(domain.name())?, domain });
+    }
+    let all = order.iter().map(|name| deployed[name].clone()).collect();
 
     Ok(DeployedMesh {
+        all,
+        first_wave,
         prefix,
         artifact_bucket,
         endpoint: emulator.endpoint().to_owned(),
@@ -526,10 +520,7 @@ impl DeployedMesh {
 
     /// Every stack, in deployment order.
     pub fn stacks(&self) -> Vec<&StackOutputs> {
-        let ports = Domain::PRODUCERS.iter().map(|d| &*self.ports[d]);
-        let catalogs = Domain::PRODUCERS.iter().map(|d| &self.catalogs[d]);
-        let domains = Domain::ALL.iter().map(|d| &*self.domains[d]);
-        std::iter::once(&self.platform).chain(ports).chain(catalogs).chain(domains).collect()
+        self.all.iter().collect()
     }
 
     /// Where the time of the deployment went.
@@ -557,10 +548,9 @@ impl DeployedMesh {
     pub async fn teardown(self) -> Result<(), HarnessError> {
         let cfn = CfnClient::new(&self.sdk_config);
         let timeout = self.stack_timeout;
-        let domains = self.domains.values().map(|s| s.name()).chain(self.catalogs.values().map(StackOutputs::name));
-        futures_join_all(domains.map(|name| delete_stack(&cfn, name, timeout))).await?;
-        let ports = self.ports.values().map(|s| s.name()).chain(std::iter::once(self.platform.name()));
-        futures_join_all(ports.map(|name| delete_stack(&cfn, name, timeout))).await?;
+        let (base, dependents) = self.all.split_at(self.first_wave);
+        futures_join_all(dependents.iter().map(|s| delete_stack(&cfn, s.name(), timeout))).await?;
+        futures_join_all(base.iter().map(|s| delete_stack(&cfn, s.name(), timeout))).await?;
         delete_bucket(&self.s3, &self.artifact_bucket).await
     }
 }

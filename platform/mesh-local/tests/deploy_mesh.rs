@@ -13,19 +13,20 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
     let mesh = deploy_mesh(&emulator, &DeployOptions::default()).await.expect("the mesh deploys");
     eprintln!("deployed {} in {:?}: {:?}", mesh.prefix(), started.elapsed(), mesh.timings());
 
+    // The order of `mesh infra plan`: what nothing precedes, then the rest.
     let names: Vec<&str> = mesh.stacks().iter().map(|s| s.name()).collect();
     let p = mesh.prefix().to_owned();
     assert_eq!(
         names,
         [
             format!("{p}-platform"),
-            format!("{p}-orders-ports"),
             format!("{p}-customers-ports"),
-            format!("{p}-orders-catalog"),
-            format!("{p}-customers-catalog"),
-            format!("{p}-orders"),
-            format!("{p}-customers"),
+            format!("{p}-orders-ports"),
             format!("{p}-analytics"),
+            format!("{p}-customers-catalog"),
+            format!("{p}-customers"),
+            format!("{p}-orders-catalog"),
+            format!("{p}-orders"),
         ]
     );
     for stack in mesh.stacks() {

@@ -18,25 +18,17 @@ CARGO ?= cargo
 ## setup: the pinned emulators (MiniStack; moto for Glue) in project-local virtualenvs
 setup: $(VENV)/.installed $(GLUE_VENV)/.installed
 
-$(VENV)/.installed: $(REQUIREMENTS)
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
-	touch $@
-
-$(GLUE_VENV)/.installed: $(GLUE_REQUIREMENTS)
-	python3 -m venv $(GLUE_VENV)
-	$(GLUE_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(GLUE_REQUIREMENTS)
-	touch $@
-
-$(LINT_VENV)/.installed: $(LINT_REQUIREMENTS)
-	python3 -m venv $(LINT_VENV)
-	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LINT_REQUIREMENTS)
-	touch $@
-
-$(DEPLOY_VENV)/.installed: $(DEPLOY_REQUIREMENTS)
-	python3 -m venv $(DEPLOY_VENV)
-	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(DEPLOY_REQUIREMENTS)
-	touch $@
+# One virtualenv per pinned requirements file.
+define venv
+$(1)/.installed: $(2)
+	python3 -m venv $(1)
+	$(1)/bin/pip install --quiet --disable-pip-version-check -r $(2)
+	touch $$@
+endef
+$(eval $(call venv,$(VENV),$(REQUIREMENTS)))
+$(eval $(call venv,$(GLUE_VENV),$(GLUE_REQUIREMENTS)))
+$(eval $(call venv,$(LINT_VENV),$(LINT_REQUIREMENTS)))
+$(eval $(call venv,$(DEPLOY_VENV),$(DEPLOY_REQUIREMENTS)))
 
 ## functions: the Lambda binaries the emulator runs (debug, host architecture)
 functions:

@@ -58,8 +58,9 @@ pub fn add(t: &mut Template, domain: &Descriptor, product: Option<&Product>) {
         Alarm {
             id: format!("{id}DlqDepthAlarm"),
             description: format!(
-                "{name}: {} events its handler could not apply are in the DLQ. See why with \
-                 `mesh dlq list`, fix, then `mesh dlq redrive`.",
+                "{name}: {} events its handler could not apply are in the DLQ. Read them \
+                 (aws sqs receive-message), fix the cause, then move them back (aws sqs \
+                 start-message-move-task).",
                 subscription.product
             ),
             namespace: "AWS/SQS",
@@ -76,7 +77,7 @@ pub fn add(t: &mut Template, domain: &Descriptor, product: Option<&Product>) {
         id: "RelayFailuresAlarm".to_owned(),
         description: format!(
             "{name}: the relay gave up on outbox stream records; their events reached no port. \
-             Re-publish them from the outbox (`mesh outbox redrive`)."
+             Each message names the shard and sequence range: re-publish those outbox items."
         ),
         namespace: "AWS/SQS",
         metric: "ApproximateNumberOfMessagesVisible",

@@ -193,8 +193,10 @@ impl Template {
 }
 
 fn section(value: &Value) -> String {
-    // Serializing a tree of strings, numbers and tags cannot fail.
-    serde_norway::to_string(value).unwrap_or_default()
+    // Serializing a tree of strings, numbers and tags cannot fail. A YAML 1.1
+    // reader (PyYAML: cfn-lint, CloudFormation tools) takes an unquoted
+    // 2012-10-17 for a date: quote the policy language version.
+    serde_norway::to_string(value).unwrap_or_default().replace(": 2012-10-17\n", ": '2012-10-17'\n")
 }
 
 fn indent(text: &str, prefix: &str) -> String {

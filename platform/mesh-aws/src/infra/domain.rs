@@ -294,7 +294,7 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
         stem: "Relay".to_owned(),
         crate_name: RELAY_CRATE.to_owned(),
         name: function_name(name, RELAY_CRATE),
-        description: format!("Outbox relay - the outbox stream to the {} topic and stream.", product.name),
+        description: format!("Outbox relay: the outbox stream to the {} topic and stream.", product.name),
         timeout_seconds: RELAY_TIMEOUT,
         memory_mb: 256,
         environment: vec![
@@ -352,8 +352,9 @@ fn subscription_queues(t: &mut Template, domain: &Descriptor, subscription: &Sub
         &dlq,
         Some(&format!(
             "The subscription to {} v{}, owned by this (consumer) domain: its DLQ.\n\
-             Only its queue may use it; `mesh dlq redrive` moves messages back. The\n\
-             queue's ARN is built from its name: a reference would be a cycle.",
+             Only its queue may use it, and SQS redrive (StartMessageMoveTask) can\n\
+             move messages back. The queue's ARN is built from its name: a\n\
+             reference would be a cycle.",
             subscription.product, subscription.version
         )),
         "AWS::SQS::Queue",

@@ -95,7 +95,7 @@ impl Function {
             Some(&format!("{} runs with this role and no other function does.", self.crate_name)),
             "AWS::IAM::Role",
             map([
-                ("Description", s(format!("{} - {}", self.crate_name, self.description))),
+                ("Description", s(format!("{}: {}", self.crate_name, self.description))),
                 (
                     "AssumeRolePolicyDocument",
                     map([

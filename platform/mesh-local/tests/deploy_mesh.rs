@@ -77,3 +77,18 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A new function crate must reach the zips the harness uploads and the
+/// Makefile builds: both lists are what the descriptors deploy.
+#[test]
+fn the_function_lists_are_what_the_descriptors_deploy() {
+    let root = mesh_local::workspace_root().unwrap();
+    let mesh = mesh::descriptor::load_mesh(&root).unwrap();
+    let expected = mesh_aws::infra::function_crates(&mesh);
+    let harness: std::collections::BTreeSet<String> = mesh_local::FUNCTIONS.iter().map(|f| (*f).to_owned()).collect();
+    assert_eq!(harness, expected, "mesh_local::FUNCTIONS (platform/mesh-local/src/artifacts.rs)");
+    let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
+    let line = makefile.lines().find_map(|l| l.strip_prefix("FUNCTIONS := ")).unwrap();
+    let make: std::collections::BTreeSet<String> = line.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(make, expected, "FUNCTIONS in the Makefile");
+}

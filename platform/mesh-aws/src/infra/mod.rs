@@ -223,3 +223,17 @@ pub fn plan(mesh: &Mesh) -> Vec<PlannedStack> {
     }
     stacks
 }
+
+/// Every function crate the mesh deploys: the platform's registrar, and per
+/// domain its API handler, its consumers' handlers and, if it publishes, the relay.
+pub fn function_crates(mesh: &Mesh) -> std::collections::BTreeSet<String> {
+    let mut crates = std::collections::BTreeSet::from([REGISTRAR_CRATE.to_owned()]);
+    for domain in mesh.domains.iter().map(|d| &d.descriptor) {
+        crates.extend(domain.api.iter().map(|api| api.handler.clone()));
+        crates.extend(domain.consumes.iter().map(|s| s.handler.clone()));
+        if !domain.products.is_empty() {
+            crates.insert(RELAY_CRATE.to_owned());
+        }
+    }
+    crates
+}

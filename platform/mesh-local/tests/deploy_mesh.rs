@@ -81,6 +81,7 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
 /// A new function crate must reach the zips the harness uploads and the
 /// Makefile builds: both lists are what the descriptors deploy.
 #[test]
+#[allow(clippy::unwrap_used)]
 fn the_function_lists_are_what_the_descriptors_deploy() {
     let root = mesh_local::workspace_root().unwrap();
     let mesh = mesh::descriptor::load_mesh(&root).unwrap();

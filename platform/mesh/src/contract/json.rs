@@ -50,9 +50,9 @@ pub fn resolve_json(writer: &Schema, reader: &Schema, data: &Json) -> Result<Jso
 
 fn mismatch(path: &str, expected: &str, found: &Json) -> DataError {
     let mut shown = found.to_string();
-    if shown.len() > 60 {
-        shown.truncate(57);
-        shown.push_str("...");
+    // Cut on a character, not a byte: the value may be any text a producer sent.
+    if shown.chars().count() > 60 {
+        shown = shown.chars().take(57).chain("...".chars()).collect();
     }
     DataError { path: path.to_string(), problem: format!("expected {expected}, found {shown}") }
 }
@@ -228,6 +228,15 @@ mod tests {
 
     fn schema(text: &str) -> Schema {
         Schema::parse_str(text).unwrap()
+    }
+
+    /// Found by the property tests: a long non-ASCII value cut mid-character panicked.
+    #[test]
+    fn a_long_wrong_value_is_shown_cut_on_a_character() {
+        let data = json!({"order_id": ORDER, "customer_id": ORDER, "amount_cents": format!("x{}", "é".repeat(70))});
+        let error = encode_json(&placed(1), &data).unwrap_err();
+        assert_eq!(error.path, "data.amount_cents");
+        assert!(error.problem.ends_with(&format!("found \"x{}...", "é".repeat(55))), "{}", error.problem);
     }
 
     fn placed(version: u32) -> Schema {

@@ -299,4 +299,55 @@ mod tests {
         assert!(deps.store.outbox().is_empty());
         assert_eq!(deps.store.entities(), 0);
     }
+
+    mod any_request {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A body that is almost a command: the right fields, any values.
+        fn near_command() -> impl Strategy<Value = String> {
+            let value = prop_oneof![
+                Just(Value::Null),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+                any::<String>().prop_map(Value::from),
+                Just(Value::from("0194a6c2-5a00-7000-8000-00000000000c")),
+            ];
+            (value.clone(), value.clone(), value).prop_map(|(customer, amount, channel)| {
+                serde_json::json!({"customer_id": customer, "amount_cents": amount, "channel": channel}).to_string()
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any body, route or id: a 2xx or a 4xx whose message says what is
+            /// wrong, and nothing written unless the command was accepted.
+            #[test]
+            fn any_request_is_answered_with_a_reason_and_writes_only_when_accepted(
+                route in prop::sample::select(vec!["POST /orders", "GET /orders/{id}", "POST /orders/{id}/cancel", "DELETE /orders"]),
+                id in prop::option::of(any::<String>()),
+                body in prop::option::of(prop_oneof![any::<String>(), near_command()]),
+            ) {
+                let deps = deps();
+                let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let response = runtime.block_on(handle(&deps, request(route, id.as_deref(), body.as_deref())));
+                let status = response.status_code;
+                prop_assert!(matches!(status, 202 | 400 | 404 | 409 | 413), "status {status}: {:?}", body_of(&response));
+                if status >= 400 {
+                    let message = body_of(&response)["error"].as_str().map(str::to_owned).unwrap_or_default();
+                    prop_assert!(!message.is_empty(), "a {status} without a message");
+                    prop_assert!(deps.store.outbox().is_empty());
+                    prop_assert_eq!(deps.store.entities(), 0);
+                } else {
+                    prop_assert_eq!(deps.store.outbox().len(), 1);
+                }
+            }
+        }
+
+        fn body_of(response: &ApiGatewayV2httpResponse) -> Value {
+            super::body(response)
+        }
+    }
 }

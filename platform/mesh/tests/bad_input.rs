@@ -34,8 +34,18 @@ fn valid_envelope() -> Value {
 }
 
 const ATTRIBUTES: [&str; 12] = [
-    "specversion", "id", "source", "type", "subject", "time", "dataschema", "datacontenttype", "sequence",
-    "correlationid", "causationid", "data",
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "dataschema",
+    "datacontenttype",
+    "sequence",
+    "correlationid",
+    "causationid",
+    "data",
 ];
 
 fn schema(path: &str, version: u32) -> SchemaVersion {

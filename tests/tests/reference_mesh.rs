@@ -195,7 +195,7 @@ async fn a_duplicate_delivery_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_the_batch_is_applied() {
+async fn a_poison_message_is_parked_in_the_dlq_with_its_reason_while_the_rest_of_the_batch_is_applied() {
     let options = DeployOptions { queue_visibility_timeout: 10, max_receive_count: 2, ..DeployOptions::default() };
     let mesh = TestMesh::start(options).await.unwrap();
     let client = mesh.client();
@@ -232,17 +232,27 @@ async fn a_poison_message_reaches_the_dlq_after_its_retries_while_the_rest_of_th
         .receive_message()
         .queue_url(&dlq)
         .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        .message_attribute_names("All")
         .send()
         .await
         .unwrap();
     let message = &dead.messages()[0];
     assert_eq!(message.body(), Some("{\"not\": \"an event\"}"));
+    let attribute = |name: &str| {
+        message.message_attributes().and_then(|a| a.get(name)).and_then(|v| v.string_value()).map(str::to_owned)
+    };
+    // Parked on its first receive: no retry can make it readable.
     let receives = message
         .attributes()
         .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
         .cloned();
-    // Two consumer receives (max_receive_count), then this test's own receive.
-    assert_eq!(receives.as_deref(), Some("3"), "delivered max_receive_count times before the DLQ");
+    assert_eq!(receives.as_deref(), Some("1"), "parked at once, not after max_receive_count receives");
+    let reason = attribute("mesh-error").expect("the reason travels with the message");
+    assert!(reason.contains("not a valid CloudEvent") || reason.contains("missing field"), "{reason}");
+    let queue_name = queue.rsplit('/').next().unwrap();
+    let source = attribute("mesh-source-queue").unwrap();
+    assert!(source.ends_with(&format!(":{queue_name}")), "{source}");
+    assert_eq!(attribute("type").as_deref(), Some("OrderPlaced"), "its own attributes are kept for a redrive");
     mesh.stop().await.unwrap();
 }
 

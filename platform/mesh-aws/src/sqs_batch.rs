@@ -1,19 +1,125 @@
-//! SQS events in, partial batch failures out, for every consumer.
+//! SQS events in, partial batch failures out, for every consumer; poison
+//! parked in the queue's DLQ at once, with the reason.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_runtime::{LambdaEvent, service_fn};
 use mesh::subscriber::{BatchReport, Handler, Message, handle_batch};
 
-/// Runs a queue consumer's Lambda: every SQS batch goes through `handler`,
-/// and only the messages that failed are reported for redelivery.
+/// Message attribute holding why a message was parked in the DLQ.
+pub const ERROR_ATTRIBUTE: &str = "mesh-error";
+/// Message attribute holding the ARN of the queue it was consumed from.
+pub const SOURCE_ATTRIBUTE: &str = "mesh-source-queue";
+
+/// Runs a queue consumer's Lambda: every SQS batch goes through `handler`;
+/// poison (a message no retry can fix) goes to the DLQ with its reason, and
+/// only the messages that failed for a passing reason are reported for
+/// redelivery.
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
+    let dead_letters = &DeadLetters::new(aws_sdk_sqs::Client::new(&crate::config::sdk_config().await));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let report = handle_batch(&messages(&event.payload), handler).await;
+        let mut report = handle_batch(&messages(&event.payload), handler).await;
+        dead_letters.park(&event.payload.records, &mut report).await;
         log_report(&report);
         Ok::<_, lambda_runtime::Error>(batch_response(&report))
     }))
     .await
+}
+
+/// The DLQs of the queues a function consumes: `<queue>-dlq` in the queue's
+/// account, the platform's naming, each URL looked up once.
+#[derive(Debug)]
+pub struct DeadLetters {
+    sqs: aws_sdk_sqs::Client,
+    urls: Mutex<HashMap<String, String>>,
+}
+
+impl DeadLetters {
+    pub fn new(sqs: aws_sdk_sqs::Client) -> Self {
+        Self { sqs, urls: Mutex::default() }
+    }
+
+    /// Sends every poison message of `report` to its queue's DLQ, with its
+    /// attributes and the reason, and drops it from the failures, so the
+    /// queue deletes it. A message that cannot be parked stays failed: SQS
+    /// redelivers it and, after `maxReceiveCount`, moves it to the DLQ itself.
+    pub async fn park(&self, records: &[SqsMessage], report: &mut BatchReport) {
+        let mut parked = Vec::new();
+        for failed in report.failed.iter().filter(|f| f.poison) {
+            let Some(record) = records.iter().find(|r| r.message_id.as_deref() == Some(failed.id.as_str())) else {
+                continue;
+            };
+            match self.send(record, &failed.reason).await {
+                Ok(()) => {
+                    tracing::error!(message_id = %failed.id, reason = %failed.reason, "message parked in the DLQ");
+                    parked.push(failed.id.clone());
+                }
+                Err(problem) => {
+                    tracing::warn!(message_id = %failed.id, %problem, "could not park the message; SQS will retry it")
+                }
+            }
+        }
+        report.failed.retain(|f| !parked.contains(&f.id));
+    }
+
+    async fn send(&self, record: &SqsMessage, reason: &str) -> Result<(), String> {
+        let source = record.event_source_arn.as_deref().ok_or("the record names no source queue")?;
+        let url = self.url(source).await?;
+        let string = |value: &str| MessageAttributeValue::builder().data_type("String").string_value(value).build();
+        let mut attributes = HashMap::new();
+        for (name, value) in &record.message_attributes {
+            if let (Some(text), Some(kind)) = (&value.string_value, &value.data_type)
+                && kind.starts_with("String")
+                && let Ok(copy) = MessageAttributeValue::builder().data_type(kind).string_value(text).build()
+            {
+                attributes.insert(name.clone(), copy);
+            }
+        }
+        // The start of a long reason is enough to triage; the log has it whole.
+        let reason: String = reason.chars().take(1024).collect();
+        attributes.insert(ERROR_ATTRIBUTE.to_owned(), string(&reason).map_err(|e| e.to_string())?);
+        attributes.insert(SOURCE_ATTRIBUTE.to_owned(), string(source).map_err(|e| e.to_string())?);
+        self.sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(record.body.clone().unwrap_or_default())
+            .set_message_attributes(Some(attributes))
+            .send()
+            .await
+            .map_err(|e| format!("SendMessage to the DLQ of {source}: {}", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn url(&self, source_arn: &str) -> Result<String, String> {
+        if let Some(url) = self.urls.lock().map_err(|e| e.to_string())?.get(source_arn) {
+            return Ok(url.clone());
+        }
+        let (account, name) = dead_letter_queue(source_arn)?;
+        let found = self
+            .sqs
+            .get_queue_url()
+            .queue_name(&name)
+            .queue_owner_aws_account_id(account)
+            .send()
+            .await
+            .map_err(|e| format!("GetQueueUrl {name}: {}", DisplayErrorContext(e)))?;
+        let url = found.queue_url().ok_or_else(|| format!("GetQueueUrl {name} returned no URL"))?.to_owned();
+        self.urls.lock().map_err(|e| e.to_string())?.insert(source_arn.to_owned(), url.clone());
+        Ok(url)
+    }
+}
+
+/// `arn:aws:sqs:<region>:<account>:<queue>` → (`<account>`, `<queue>-dlq`).
+fn dead_letter_queue(source_arn: &str) -> Result<(String, String), String> {
+    match source_arn.split(':').collect::<Vec<_>>()[..] {
+        ["arn", _, "sqs", _, account, queue] if !queue.is_empty() => Ok((account.to_owned(), format!("{queue}-dlq"))),
+        _ => Err(format!("{source_arn} is not an SQS queue ARN")),
+    }
 }
 
 pub fn messages(event: &SqsEvent) -> Vec<Message> {
@@ -54,4 +160,18 @@ pub fn log_report(report: &BatchReport) {
         failed = report.failed.len(),
         "batch handled"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_dlq_by_the_platforms_naming() {
+        assert_eq!(
+            dead_letter_queue("arn:aws:sqs:eu-west-1:123456789012:mesh-orders-customer-credit"),
+            Ok(("123456789012".to_owned(), "mesh-orders-customer-credit-dlq".to_owned()))
+        );
+        assert!(dead_letter_queue("arn:aws:sns:eu-west-1:123456789012:topic").is_err());
+    }
 }

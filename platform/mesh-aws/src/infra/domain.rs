@@ -450,6 +450,12 @@ fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Pro
         &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
         subscriptions.iter().map(|s| att(&format!("{}Queue", subscription_id(s)), "Arn")).collect(),
     ));
+    // Poison goes to the DLQ at once, with the reason as an attribute.
+    statements.push(Statement::new(
+        "DeadLetters",
+        &["sqs:GetQueueUrl", "sqs:SendMessage"],
+        subscriptions.iter().map(|s| att(&format!("{}Dlq", subscription_id(s)), "Arn")).collect(),
+    ));
     statements.push(key_use(key_arn.clone(), &["dynamodb", "sqs"]));
     let mut environment = store_environment(domain, product, true);
     environment.push(("MESH_PREFIX".to_owned(), r("Prefix")));

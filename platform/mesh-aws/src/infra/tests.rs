@@ -181,6 +181,7 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
              !Sub arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:schema/${Prefix}-customers/*",
             "Queue: sqs:ReceiveMessage,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:ChangeMessageVisibility \
              on !GetAtt CustomerCreditQueue.Arn",
+            "DeadLetters: sqs:GetQueueUrl,sqs:SendMessage on !GetAtt CustomerCreditDlq.Arn",
             "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
         ]
     );

@@ -253,6 +253,36 @@ async fn a_poison_message_is_parked_in_the_dlq_with_its_reason_while_the_rest_of
     let source = attribute("mesh-source-queue").unwrap();
     assert!(source.ends_with(&format!(":{queue_name}")), "{source}");
     assert_eq!(attribute("type").as_deref(), Some("OrderPlaced"), "its own attributes are kept for a redrive");
+    sqs.change_message_visibility()
+        .queue_url(&dlq)
+        .receipt_handle(message.receipt_handle().unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+
+    // `mesh dlq list customers/order-events` shows it and why, and leaves it there.
+    let root = mesh_local::workspace_root().unwrap();
+    let descriptors = mesh::descriptor::load_mesh(&root).unwrap();
+    let (source, dead_letters) =
+        mesh_cli::dlq::queues(&descriptors, mesh.mesh.prefix(), "customers/order-events").unwrap();
+    assert_eq!(format!("{source}-dlq"), dead_letters);
+    let listed = mesh_cli::dlq::list(&sqs, &dead_letters, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].event_type.as_deref(), listed[0].reason.as_deref()),
+        (Some("OrderPlaced"), Some(reason.as_str()))
+    );
+    assert_eq!(mesh_cli::dlq::list(&sqs, &dead_letters, 10).await.unwrap().len(), 1, "listing leaves it in place");
+
+    // `mesh dlq redrive` moves it back; still poison, it is parked again.
+    assert_eq!(mesh_cli::dlq::redrive(&sqs, &source, &dead_letters).await.unwrap(), 1);
+    eventually("the redriven message to be parked again", SETTLE, || async {
+        let again = mesh_cli::dlq::list(&sqs, &dead_letters, 10).await.map_err(anyhow::Error::msg)?;
+        Ok((again.len() == 1 && again[0].message_id != listed[0].message_id).then_some(()))
+    })
+    .await
+    .unwrap();
     mesh.stop().await.unwrap();
 }
 

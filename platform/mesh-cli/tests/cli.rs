@@ -192,3 +192,15 @@ fn the_readme_quotes_the_worked_example() {
         assert!(readme.contains(&text), "README.md does not quote docs/examples/shipping/{file} as it is");
     }
 }
+
+#[test]
+fn dlq_names_the_subscriptions_a_domain_has_when_given_another() {
+    let output = mesh(&repository(), &["dlq", "list", "customers/nothing"]);
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "customers consumes no product `nothing`; its subscriptions: customers/order-events\n"
+    );
+    let output = mesh(&repository(), &["dlq", "redrive", "order-events"]);
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "`order-events` is not <consumer domain>/<consumed product>\n");
+}

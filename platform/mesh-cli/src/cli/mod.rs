@@ -51,10 +51,33 @@ enum Command {
         #[command(subcommand)]
         command: infra::InfraCommand,
     },
+    /// A subscription's dead letters (`<consumer domain>/<consumed product>`): list them and why, or redrive them.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// The Glue catalog: sync it, or read it.
     Catalog {
         #[command(subcommand)]
         command: catalog::CatalogCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// What is in the DLQ and why (left in place).
+    List {
+        subscription: String,
+        #[arg(long, default_value = "mesh")]
+        prefix: String,
+        #[arg(long, default_value_t = 50)]
+        max: usize,
+    },
+    /// Move every message back to the subscription's queue, once the cause is fixed.
+    Redrive {
+        subscription: String,
+        #[arg(long, default_value = "mesh")]
+        prefix: String,
     },
 }
 
@@ -91,12 +114,42 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Infra { command } => load(&cli.root).and_then(|mesh| infra::run(&cli.root, &mesh, command)),
         Command::Catalog { command } => catalog::run(&cli.root, command).await,
+        Command::Dlq { command } => dlq(&cli.root, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("{message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dlq(root: &std::path::Path, command: DlqCommand) -> Result<(), String> {
+    let mesh = load(root)?;
+    let sqs = aws_sdk_sqs::Client::new(&mesh_aws::config::sdk_config().await);
+    match command {
+        DlqCommand::List { subscription, prefix, max } => {
+            let (_, dlq) = crate::dlq::queues(&mesh, &prefix, &subscription)?;
+            let letters = crate::dlq::list(&sqs, &dlq, max).await?;
+            println!("{dlq}: {} message(s)", letters.len());
+            for letter in letters {
+                let body: String = letter.body.chars().take(120).collect();
+                println!(
+                    "- {} type={} receives={}\n  why: {}\n  body: {body}",
+                    letter.message_id,
+                    letter.event_type.as_deref().unwrap_or("?"),
+                    letter.receives,
+                    letter.reason.as_deref().unwrap_or("failed maxReceiveCount times (see the function's log)"),
+                );
+            }
+            Ok(())
+        }
+        DlqCommand::Redrive { subscription, prefix } => {
+            let (queue, dlq) = crate::dlq::queues(&mesh, &prefix, &subscription)?;
+            let moved = crate::dlq::redrive(&sqs, &queue, &dlq).await?;
+            println!("moved {moved} message(s) from {dlq} back to {queue}");
+            Ok(())
         }
     }
 }

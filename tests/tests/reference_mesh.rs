@@ -333,3 +333,35 @@ async fn every_template_resource_exists_after_deployment_with_its_settings() {
     assert!(problems[1].ends_with("found DISABLED"), "{problems:#?}");
     mesh.stop().await.unwrap();
 }
+
+/// The relay gives up on a batch (its Kinesis port is gone, retries
+/// exhausted): the events wait in the outbox and the batch's coordinates in
+/// the relay-failures queue. Once the port is back, `mesh outbox redrive
+/// orders` publishes them and the saga carries on, as if nothing happened.
+#[tokio::test]
+async fn events_the_relay_gave_up_on_are_published_by_an_outbox_redrive() {
+    let options = DeployOptions { relay_maximum_retry_attempts: 0, ..DeployOptions::default() };
+    let mesh = TestMesh::start(options).await.unwrap();
+    let client = mesh.client();
+    let customer = client.register_customer("Barbara", 10_000).await.unwrap();
+    let config = mesh.emulator.sdk_config();
+    let kinesis = aws_sdk_kinesis::Client::new(&config);
+    let stream = mesh.mesh.ports(Domain::Orders).stream_name().unwrap().to_owned();
+    kinesis.delete_stream().stream_name(&stream).send().await.unwrap();
+
+    let order = client.place_order(&customer, 900).await.unwrap();
+    let failures = mesh.mesh.domain(Domain::Orders).relay_failure_queue_url().unwrap().to_owned();
+    eventually("the relay to give up on the batch", SETTLE, || async {
+        Ok((mesh.observer.queue_depth(&failures).await? >= 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(client.get_order(&order).await.unwrap()["status"], "pending", "no event left the outbox");
+
+    kinesis.create_stream().stream_name(&stream).shard_count(1).send().await.unwrap();
+    let done = mesh_cli::outbox::redrive(&config, mesh.mesh.prefix(), "orders").await.unwrap();
+    assert!(done.batches >= 1 && done.events >= 1, "{done:?}");
+    order_status(&mesh, &order, "approved").await.unwrap();
+    assert_eq!(mesh.observer.queue_depth(&failures).await.unwrap(), 0, "the failure records are handled");
+    mesh.stop().await.unwrap();
+}

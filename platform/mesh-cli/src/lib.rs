@@ -7,5 +7,6 @@ pub mod cli;
 pub mod dlq;
 pub mod guard;
 pub mod observe;
+pub mod outbox;
 pub mod reference;
 pub mod workload;

@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: DlqCommand,
     },
+    /// A domain's outbox: re-publish what the relay gave up on (`redrive <domain>`).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// The Glue catalog: sync it, or read it.
     Catalog {
         #[command(subcommand)]
@@ -76,6 +81,16 @@ enum DlqCommand {
     /// Move every message back to the subscription's queue, once the cause is fixed.
     Redrive {
         subscription: String,
+        #[arg(long, default_value = "mesh")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Re-publish the outbox items of every batch in the domain's relay-failures queue.
+    Redrive {
+        domain: String,
         #[arg(long, default_value = "mesh")]
         prefix: String,
     },
@@ -115,6 +130,24 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Infra { command } => load(&cli.root).and_then(|mesh| infra::run(&cli.root, &mesh, command)),
         Command::Catalog { command } => catalog::run(&cli.root, command).await,
         Command::Dlq { command } => dlq(&cli.root, command).await,
+        Command::Outbox { command: OutboxCommand::Redrive { domain, prefix } } => {
+            match load(&cli.root).and_then(|mesh| {
+                mesh.domain(&domain)
+                    .filter(|d| !d.products.is_empty())
+                    .map(|_| ())
+                    .ok_or_else(|| format!("no domain `{domain}` with a product (and so an outbox) in the descriptors"))
+            }) {
+                Ok(()) => {
+                    crate::outbox::redrive(&mesh_aws::config::sdk_config().await, &prefix, &domain).await.map(|done| {
+                        println!(
+                            "re-published {} event(s) from {} failed batch(es) of {domain}",
+                            done.events, done.batches
+                        )
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,169 @@
+//! `mesh outbox redrive <domain>`: the relay gave up on some outbox stream
+//! batches (their coordinates are in the domain's relay-failures queue);
+//! re-publish the outbox items those batches held, in entity order, through
+//! the same relay code, then drop each failure record.
+//!
+//! A failure record names its batch by shard, sequence range and arrival
+//! times, not by key. The outbox items written in that time window (widened
+//! by a second each side: the window is given to the second) are
+//! re-published; an event published twice is absorbed by the consumers'
+//! inboxes, one never published is lost, so the window errs wide.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use chrono::{DateTime, Duration, Utc};
+use mesh::envelope::Envelope;
+use mesh::outbox::OutboxItem;
+use mesh::relay::{StreamRecord, relay};
+use mesh_aws::ports::{KinesisLog, SnsTopic};
+use serde_json::Value;
+
+/// What a redrive did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Redriven {
+    /// Failure records handled (and deleted).
+    pub batches: usize,
+    /// Outbox items published again.
+    pub events: usize,
+}
+
+/// The time window of one failure record (`DDBStreamBatchInfo`).
+pub fn window(failure: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    let value: Value = serde_json::from_str(failure).map_err(|e| format!("not an on-failure record: {e}"))?;
+    let info = &value["DDBStreamBatchInfo"];
+    let time = |key: &str| {
+        info[key]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc())
+            .ok_or_else(|| format!("the on-failure record has no DDBStreamBatchInfo.{key}"))
+    };
+    let slack = Duration::seconds(1);
+    Ok((time("approximateArrivalOfFirstRecord")? - slack, time("approximateArrivalOfLastRecord")? + slack))
+}
+
+async fn outputs(config: &SdkConfig, stack: &str) -> Result<HashMap<String, String>, String> {
+    let cfn = aws_sdk_cloudformation::Client::new(config);
+    let described =
+        cfn.describe_stacks().stack_name(stack).send().await.map_err(|e| {
+            format!("DescribeStacks {stack}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(&e))
+        })?;
+    Ok(described
+        .stacks()
+        .iter()
+        .flat_map(|s| s.outputs())
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect())
+}
+
+fn output<'a>(outputs: &'a HashMap<String, String>, stack: &str, key: &str) -> Result<&'a str, String> {
+    outputs.get(key).map(String::as_str).ok_or_else(|| format!("stack {stack} has no output {key}"))
+}
+
+async fn outbox_items(config: &SdkConfig, table: &str) -> Result<Vec<(DateTime<Utc>, OutboxItem)>, String> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = dynamodb
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| format!("Scan {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
+        for raw in page.items() {
+            let item: OutboxItem = serde_dynamo::from_item(raw.clone())
+                .map_err(|e| format!("an item of {table} is no outbox item: {e}"))?;
+            let envelope =
+                Envelope::from_json(&item.envelope).map_err(|e| format!("outbox item {}#{}: {e}", item.pk, item.sk))?;
+            items.push((envelope.time, item));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+/// Re-publishes what every failure record of `domain`'s relay names.
+pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<Redriven, String> {
+    let (domain_stack, ports_stack) = (format!("{prefix}-{domain}"), format!("{prefix}-{domain}-ports"));
+    let own = outputs(config, &domain_stack).await?;
+    let ports = outputs(config, &ports_stack).await?;
+    let failures = output(&own, &domain_stack, "RelayFailureQueueUrl")?;
+    let table = output(&own, &domain_stack, "OutboxTable")?;
+    let log = KinesisLog::new(aws_sdk_kinesis::Client::new(config), output(&ports, &ports_stack, "StreamName")?.into());
+    let topic = SnsTopic::new(aws_sdk_sns::Client::new(config), output(&ports, &ports_stack, "TopicArn")?.into());
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut outbox = None;
+    let mut done = Redriven::default();
+    loop {
+        let batch = sqs
+            .receive_message()
+            .queue_url(failures)
+            .max_number_of_messages(10)
+            .visibility_timeout(120)
+            .send()
+            .await
+            .map_err(|e| format!("ReceiveMessage {failures}: {}", DisplayErrorContext(e)))?;
+        if batch.messages().is_empty() {
+            return Ok(done);
+        }
+        if outbox.is_none() {
+            outbox = Some(outbox_items(config, table).await?);
+        }
+        let items = outbox.as_deref().unwrap_or_default();
+        for message in batch.messages() {
+            let (from, to) = window(message.body().unwrap_or_default())?;
+            let mut chosen: Vec<&OutboxItem> =
+                items.iter().filter(|(time, _)| (from..=to).contains(time)).map(|(_, item)| item).collect();
+            chosen.sort_by(|a, b| (&a.pk, a.sk).cmp(&(&b.pk, b.sk)));
+            let records: Vec<StreamRecord> = chosen
+                .iter()
+                .map(|item| StreamRecord::Insert {
+                    record_id: format!("{}#{}", item.pk, item.sk),
+                    item: Ok((*item).clone()),
+                })
+                .collect();
+            let report = relay(&records, &log, &topic).await;
+            if let Some(failure) = report.first_failure {
+                return Err(format!(
+                    "re-publishing stopped at {}: {}; the failure record stays for the next run",
+                    failure.record_id, failure.reason
+                ));
+            }
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(failures)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .map_err(|e| format!("DeleteMessage {failures}: {}", DisplayErrorContext(e)))?;
+            }
+            done.batches += 1;
+            done.events += report.published;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widens_the_failed_batchs_window_by_a_second_each_side() {
+        let record = r#"{"DDBStreamBatchInfo": {"shardId": "s", "startSequenceNumber": "1", "endSequenceNumber": "9",
+            "approximateArrivalOfFirstRecord": "2026-11-22T10:00:00Z", "approximateArrivalOfLastRecord": "2026-11-22T10:00:03Z"}}"#;
+        let (from, to) = window(record).unwrap();
+        assert_eq!(from.to_rfc3339(), "2026-11-22T09:59:59+00:00");
+        assert_eq!(to.to_rfc3339(), "2026-11-22T10:00:04+00:00");
+        assert_eq!(
+            window("{}").unwrap_err(),
+            "the on-failure record has no DDBStreamBatchInfo.approximateArrivalOfFirstRecord"
+        );
+    }
+}

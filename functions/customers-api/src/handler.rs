@@ -92,3 +92,91 @@ fn invalid(errors: ValidationErrors) -> ApiError {
         errors.iter().map(|e| FieldProblem { field: e.field.into(), problem: e.problem.clone() }).collect(),
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use aws_lambda_events::encodings::Body;
+    use mesh::store::memory::MemoryStore;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn deps() -> Deps<MemoryStore<Customer>> {
+        Deps {
+            store: MemoryStore::default(),
+            emitter: Emitter::new(ProductContract::bundled(CUSTOMER_CREDIT_WRITES).unwrap()),
+        }
+    }
+
+    fn request(route: &str, id: Option<&str>, body: Option<&str>) -> ApiGatewayV2httpRequest {
+        let mut request: ApiGatewayV2httpRequest =
+            serde_json::from_str(include_str!("../fixtures/post-customers.json")).unwrap();
+        request.request_context.route_key = Some(route.into());
+        request.body = body.map(str::to_string);
+        if let Some(id) = id {
+            request.path_parameters.insert("id".into(), id.into());
+        }
+        request
+    }
+
+    fn body(response: &ApiGatewayV2httpResponse) -> Value {
+        match &response.body {
+            Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
+            other => panic!("unexpected body {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn registers_a_customer_and_its_event_in_one_commit_then_reads_it() {
+        let deps = deps();
+        let body_text = r#"{"name": "Ada Lovelace", "credit_limit_cents": 50000}"#;
+        let created = handle(&deps, request("POST /customers", None, Some(body_text))).await;
+        assert_eq!(created.status_code, 201, "{:?}", body(&created));
+        let id = body(&created)["id"].as_str().unwrap().to_owned();
+        assert_eq!(deps.store.outbox().len(), 1);
+        assert_eq!(deps.store.outbox()[0].event_type, "CustomerRegistered");
+        let read = handle(&deps, request("GET /customers/{id}", Some(&id), None)).await;
+        assert_eq!(read.status_code, 200);
+        assert_eq!(body(&read)["available_cents"], 50000);
+    }
+
+    fn near_command() -> impl Strategy<Value = String> {
+        let value = prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            Just(Value::from("Grace Hopper")),
+        ];
+        (value.clone(), value).prop_map(|(name, limit)| json!({"name": name, "credit_limit_cents": limit}).to_string())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any body, route or id: a 2xx or a 4xx whose message says what is
+        /// wrong, and nothing written unless the command was accepted.
+        #[test]
+        fn any_request_is_answered_with_a_reason_and_writes_only_when_accepted(
+            route in prop::sample::select(vec!["POST /customers", "GET /customers/{id}", "PUT /customers"]),
+            id in prop::option::of(any::<String>()),
+            body_text in prop::option::of(prop_oneof![any::<String>(), near_command()]),
+        ) {
+            let deps = deps();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let response = runtime.block_on(handle(&deps, request(route, id.as_deref(), body_text.as_deref())));
+            let status = response.status_code;
+            prop_assert!(matches!(status, 201 | 400 | 404 | 413), "status {status}: {:?}", body(&response));
+            if status >= 400 {
+                let message = body(&response)["error"].as_str().map(str::to_owned).unwrap_or_default();
+                prop_assert!(!message.is_empty(), "a {status} without a message");
+                prop_assert!(deps.store.outbox().is_empty());
+                prop_assert_eq!(deps.store.entities(), 0);
+            } else {
+                prop_assert_eq!(deps.store.outbox().len(), 1);
+            }
+        }
+    }
+}

@@ -96,8 +96,8 @@ fn invalid(errors: ValidationErrors) -> ApiError {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use aws_lambda_events::encodings::Body;
     use mesh::store::memory::MemoryStore;
+    use mesh_aws::http::{recorded_request, response_json};
     use proptest::prelude::*;
     use serde_json::Value;
 
@@ -111,21 +111,11 @@ mod tests {
     }
 
     fn request(route: &str, id: Option<&str>, body: Option<&str>) -> ApiGatewayV2httpRequest {
-        let mut request: ApiGatewayV2httpRequest =
-            serde_json::from_str(include_str!("../fixtures/post-customers.json")).unwrap();
-        request.request_context.route_key = Some(route.into());
-        request.body = body.map(str::to_string);
-        if let Some(id) = id {
-            request.path_parameters.insert("id".into(), id.into());
-        }
-        request
+        recorded_request(include_str!("../fixtures/post-customers.json"), route, id, body).unwrap()
     }
 
     fn body(response: &ApiGatewayV2httpResponse) -> Value {
-        match &response.body {
-            Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
-            other => panic!("unexpected body {other:?}"),
-        }
+        response_json(response)
     }
 
     #[tokio::test]

@@ -123,6 +123,31 @@ pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, ApiError> {
     }
 }
 
+/// Handler tests and tools: a recorded API Gateway request (`fixture`, its
+/// JSON) sent to `route`, with an `id` path parameter and a body.
+pub fn recorded_request(
+    fixture: &str,
+    route: &str,
+    id: Option<&str>,
+    body: Option<&str>,
+) -> Result<ApiGatewayV2httpRequest, serde_json::Error> {
+    let mut request: ApiGatewayV2httpRequest = serde_json::from_str(fixture)?;
+    request.request_context.route_key = Some(route.into());
+    request.body = body.map(str::to_string);
+    if let Some(id) = id {
+        request.path_parameters.insert("id".into(), id.into());
+    }
+    Ok(request)
+}
+
+/// The JSON body of an answer (`Null` when it has none or it is not JSON).
+pub fn response_json(response: &ApiGatewayV2httpResponse) -> Value {
+    match &response.body {
+        Some(Body::Text(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

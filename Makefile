@@ -13,7 +13,7 @@ FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay 
 MESH = $(CARGO) run --quiet -p mesh-cli --bin mesh --
 CARGO ?= cargo
 
-.PHONY: setup demo test lint contracts infra cfn-lint fmt functions clean up down build deploy
+.PHONY: setup demo soak test lint contracts infra cfn-lint fmt functions clean up down build deploy
 
 ## setup: the pinned emulators (MiniStack; moto for Glue) in project-local virtualenvs
 setup: $(VENV)/.installed $(GLUE_VENV)/.installed
@@ -37,6 +37,12 @@ functions:
 ## demo: the reference mesh, end to end, on the embedded emulator
 demo: setup functions
 	$(CARGO) run --quiet -p mesh-cli --bin mesh-demo
+
+## soak: 10,000 orders with 10 % of the functions' AWS calls faulted and
+## function processes killed at crash points, then every event checked by id
+## (SOAK_ORDERS=..., SOAK_FAULT_RATE=..., MESH_SUMMARY=path.json)
+soak: setup functions
+	$(CARGO) run --quiet -p mesh-cli --bin mesh-soak
 
 ## up: deploy the mesh (prefix `mesh`) to the embedded emulator and leave it
 ## running for the AWS CLI; prints the endpoint and commands to paste

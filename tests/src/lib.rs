@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mesh_cli::observe::Observer;
 use mesh_cli::reference::{Client, Endpoints};
-use mesh_local::{DeployOptions, DeployedMesh, Emulator, deploy_mesh};
+use mesh_local::{DeployOptions, DeployedMesh, Emulator, EmulatorOptions, deploy_mesh};
 
 #[derive(Debug)]
 pub struct TestMesh {
@@ -20,7 +20,12 @@ pub struct TestMesh {
 impl TestMesh {
     /// Starts the emulator (or uses `AWS_ENDPOINT_URL`) and deploys both domains.
     pub async fn start(options: DeployOptions) -> anyhow::Result<Self> {
-        let emulator = Emulator::start().await?;
+        Self::start_with(EmulatorOptions::default(), options).await
+    }
+
+    /// [`TestMesh::start`] with options for the embedded emulator (a fault proxy, ...).
+    pub async fn start_with(emulator: EmulatorOptions, options: DeployOptions) -> anyhow::Result<Self> {
+        let emulator = Emulator::start_with(emulator).await?;
         let mesh = deploy_mesh(&emulator, &options).await?;
         let endpoints = Endpoints::of(&mesh)?;
         let observer = Observer::new(&emulator.sdk_config());

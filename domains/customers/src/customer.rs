@@ -39,6 +39,14 @@ impl Customer {
         }]
     }
 
+    /// Whether this customer is the one `command` registers: a retried
+    /// request finds the customer its first attempt stored.
+    #[must_use]
+    pub fn was_registered_by(&self, command: &RegisterCustomer) -> bool {
+        (self.id, &self.name, self.credit_limit_cents)
+            == (command.customer_id, &command.name, command.credit_limit_cents)
+    }
+
     /// Credit currently held for orders.
     #[must_use]
     pub fn reserved_cents(&self) -> u64 {

@@ -31,6 +31,12 @@ macro_rules! uuid_id {
                 Uuid::try_parse(input).map(Self).map_err(|_| InvalidId)
             }
 
+            /// The id a caller derived (e.g. from an idempotency key).
+            #[must_use]
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
             /// The underlying UUID.
             #[must_use]
             pub fn as_uuid(&self) -> &Uuid {

@@ -49,6 +49,13 @@ impl Order {
         }]
     }
 
+    /// Whether this order is the one `command` places: a retried request
+    /// finds the order its first attempt stored (whatever happened since).
+    pub fn was_placed_by(&self, command: &PlaceOrder) -> bool {
+        (self.id, self.customer_id, self.amount_cents, &self.channel)
+            == (command.order_id, command.customer_id, command.amount_cents, &command.channel)
+    }
+
     /// Cancels an approved order, which releases its credit downstream. Any other
     /// status is a conflict: there is no credit to release, or it is already released.
     pub fn cancel(&self) -> Result<Vec<OrderEvent>, OrderError> {

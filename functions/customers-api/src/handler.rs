@@ -7,9 +7,9 @@ use customers::{Customer, CustomerId, RawRegisterCustomer, RegisterCustomer, Val
 use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
-use mesh::store::{Commit, StateStore};
+use mesh::store::{Commit, StateStore, StoreError};
 use mesh_aws::dynamo_store::DynamoStore;
-use mesh_aws::http::{ApiError, FieldProblem, json_body, json_response, path_param, route_key};
+use mesh_aws::http::{ApiError, FieldProblem, entity_id, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
 use serde_json::json;
 use uuid::Uuid;
@@ -49,16 +49,36 @@ async fn register<St: StateStore<Customer>>(
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
     let raw: RawRegisterCustomer =
         serde_json::from_value(json_body(request)?).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
-    let command = RegisterCustomer::parse(raw, CustomerId::generate()).map_err(invalid)?;
-    let customer_id = command.customer_id.to_string();
-    let events = Customer::register(command);
+    let customer_id = CustomerId::from_uuid(entity_id(request, "customer", Uuid::now_v7)?);
+    let command = RegisterCustomer::parse(raw, customer_id).map_err(invalid)?;
+    let customer_id = customer_id.to_string();
+    let events = Customer::register(command.clone());
     let customer =
         Customer::from_events(&events).ok_or_else(|| ApiError::internal("registering produced no customer"))?;
     let meta = EventMeta::root(Uuid::now_v7());
     let envelopes =
         deps.emitter.envelopes(&customer_id, 1, &events, &meta).map_err(|e| ApiError::internal(e.to_string()))?;
-    deps.store.commit(Commit::decided(&customer_id, 0, customer, envelopes, None)).await?;
-    Ok(json_response(201, &json!({ "id": customer_id })))
+    match deps.store.commit(Commit::decided(&customer_id, 0, customer, envelopes, None)).await {
+        Ok(()) => Ok(json_response(201, &json!({ "id": customer_id }))),
+        // A retry of a request that was stored: its key named it, or the
+        // store retried a write that had landed.
+        Err(StoreError::AlreadyExists { .. }) => {
+            let stored = deps.store.load(&customer_id).await?.ok_or_else(|| not_found(&customer_id))?;
+            if !stored.state.was_registered_by(&command) {
+                return Err(ApiError {
+                    status: 422,
+                    message: "this Idempotency-Key was already used for a different customer".into(),
+                    fields: vec![],
+                });
+            }
+            Ok(json_response(201, &json!({ "id": customer_id })))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn not_found(customer_id: &str) -> ApiError {
+    ApiError::not_found(format!("customer {customer_id} not found"))
 }
 
 async fn get<St: StateStore<Customer>>(
@@ -68,12 +88,7 @@ async fn get<St: StateStore<Customer>>(
     let customer_id = CustomerId::parse(path_param(request, "id")?)
         .map_err(|e| ApiError::bad_request("id", e.to_string()))?
         .to_string();
-    let customer = deps
-        .store
-        .load(&customer_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("customer {customer_id} not found")))?
-        .state;
+    let customer = deps.store.load(&customer_id).await?.ok_or_else(|| not_found(&customer_id))?.state;
     Ok(json_response(
         200,
         &json!({
@@ -116,6 +131,26 @@ mod tests {
 
     fn body(response: &ApiGatewayV2httpResponse) -> Value {
         response_json(response)
+    }
+
+    #[tokio::test]
+    async fn a_retried_registration_with_the_same_idempotency_key_names_the_same_customer_once() {
+        let deps = deps();
+        let send = |text: &str| {
+            let mut request = request("POST /customers", None, Some(text));
+            request.headers.insert("idempotency-key", "signup-7".parse().unwrap());
+            request
+        };
+        let ada = r#"{"name": "Ada Lovelace", "credit_limit_cents": 50000}"#;
+
+        let first = handle(&deps, send(ada)).await;
+        let retry = handle(&deps, send(ada)).await;
+        let other = handle(&deps, send(&ada.replace("50000", "1"))).await;
+
+        assert_eq!((first.status_code, retry.status_code), (201, 201), "{:?}", body(&retry));
+        assert_eq!(body(&first)["id"], body(&retry)["id"]);
+        assert_eq!(other.status_code, 422, "{:?}", body(&other));
+        assert_eq!((deps.store.entities(), deps.store.outbox().len()), (1, 1));
     }
 
     #[tokio::test]

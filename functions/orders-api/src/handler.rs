@@ -5,9 +5,9 @@ use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpR
 use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
-use mesh::store::{Commit, StateStore};
+use mesh::store::{Commit, StateStore, StoreError};
 use mesh_aws::dynamo_store::DynamoStore;
-use mesh_aws::http::{ApiError, FieldProblem, json_body, json_response, path_param, route_key};
+use mesh_aws::http::{ApiError, FieldProblem, entity_id, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
 use orders::contract::ORDER_EVENTS_WRITES;
 use orders::{Order, OrderError, OrderEvent, OrderId, PlaceOrder, RawPlaceOrder, ValidationErrors};
@@ -50,12 +50,34 @@ async fn place<St: StateStore<Order>>(
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
     let raw: RawPlaceOrder =
         serde_json::from_value(json_body(request)?).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
-    let command = PlaceOrder::parse(raw, OrderId::generate()).map_err(invalid)?;
-    let order_id = command.order_id.to_string();
-    let events = Order::place(command);
+    let order_id = OrderId::from_uuid(entity_id(request, "order", Uuid::now_v7)?);
+    let command = PlaceOrder::parse(raw, order_id).map_err(invalid)?;
+    let order_id = order_id.to_string();
+    let events = Order::place(command.clone());
     let order = Order::from_events(&events).ok_or_else(|| ApiError::internal("placing produced no order"))?;
-    commit(deps, request, &order_id, 0, order, &events).await?;
-    Ok(json_response(202, &json!({ "id": order_id, "status": "pending" })))
+    match commit(deps, request, &order_id, 0, order, &events).await {
+        Ok(()) => Ok(json_response(202, &json!({ "id": order_id, "status": "pending" }))),
+        Err(CommitError::Store(StoreError::AlreadyExists { .. })) => replay(deps, &command).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The answer to a retried place: the same order, if this request stored it
+/// (its key named it, or the store retried a write that had landed).
+async fn replay<St: StateStore<Order>>(
+    deps: &Deps<St>,
+    command: &PlaceOrder,
+) -> Result<ApiGatewayV2httpResponse, ApiError> {
+    let order_id = command.order_id.to_string();
+    let stored = deps.store.load(&order_id).await?.ok_or_else(|| not_found(&order_id))?;
+    if !stored.state.was_placed_by(command) {
+        return Err(ApiError {
+            status: 422,
+            message: "this Idempotency-Key was already used for a different order".into(),
+            fields: vec![],
+        });
+    }
+    Ok(json_response(202, &json!({ "id": order_id, "status": stored.state.status })))
 }
 
 async fn get<St: StateStore<Order>>(
@@ -75,7 +97,7 @@ async fn cancel<St: StateStore<Order>>(
     let current = deps.store.load(&order_id).await?.ok_or_else(|| not_found(&order_id))?;
     let events = current.state.cancel().map_err(|e: OrderError| ApiError::conflict(e.to_string()))?;
     let order = events.iter().fold(current.state, Order::apply);
-    commit(deps, request, &order_id, current.version, order, &events).await?;
+    commit(deps, request, &order_id, current.version, order, &events).await.map_err(ApiError::from)?;
     Ok(json_response(202, &json!({ "id": order_id, "status": "cancelled" })))
 }
 
@@ -86,12 +108,27 @@ async fn commit<St: StateStore<Order>>(
     version: u64,
     order: Order,
     events: &[OrderEvent],
-) -> Result<(), ApiError> {
+) -> Result<(), CommitError> {
     let envelopes = deps
         .emitter
         .envelopes(order_id, version + 1, events, &request_meta(request))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(deps.store.commit(Commit::decided(order_id, version, order, envelopes, None)).await?)
+        .map_err(|e| CommitError::Api(ApiError::internal(e.to_string())))?;
+    deps.store.commit(Commit::decided(order_id, version, order, envelopes, None)).await.map_err(CommitError::Store)
+}
+
+/// Why a commit failed: callers look at the store's reason before answering.
+enum CommitError {
+    Api(ApiError),
+    Store(StoreError),
+}
+
+impl From<CommitError> for ApiError {
+    fn from(error: CommitError) -> Self {
+        match error {
+            CommitError::Api(error) => error,
+            CommitError::Store(error) => error.into(),
+        }
+    }
 }
 
 /// Each request starts a conversation; its W3C trace context travels along.
@@ -194,6 +231,51 @@ mod tests {
         let problem = &body(&response)["fields"][0];
         assert_eq!(problem["field"], "channel", "{problem}");
         assert!(problem["problem"].as_str().unwrap().contains("lowercase"), "{problem}");
+        assert!(deps.store.outbox().is_empty());
+    }
+
+    fn with_key(mut request: ApiGatewayV2httpRequest, key: &str) -> ApiGatewayV2httpRequest {
+        request.headers.insert("idempotency-key", key.parse().unwrap());
+        request
+    }
+
+    const ORDER: &str = r#"{"customer_id":"0194a6c2-5a00-7000-8000-00000000000c","amount_cents":1250,"channel":"web"}"#;
+
+    #[tokio::test]
+    async fn a_retried_place_with_the_same_idempotency_key_names_the_same_order_and_writes_once() {
+        let deps = deps();
+        let first = handle(&deps, with_key(request("POST /orders", None, Some(ORDER)), "checkout-42")).await;
+        let retry = handle(&deps, with_key(request("POST /orders", None, Some(ORDER)), "checkout-42")).await;
+
+        assert_eq!((first.status_code, retry.status_code), (202, 202), "{:?}", body(&retry));
+        assert_eq!(body(&first)["id"], body(&retry)["id"]);
+        assert_eq!(body(&retry)["status"], "pending");
+        assert_eq!((deps.store.entities(), deps.store.outbox().len()), (1, 1), "one order, one OrderPlaced");
+
+        let other = handle(&deps, with_key(request("POST /orders", None, Some(ORDER)), "checkout-43")).await;
+        assert_ne!(body(&other)["id"], body(&first)["id"], "another key is another order");
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_reused_for_another_order_is_refused_with_422_and_writes_nothing() {
+        let deps = deps();
+        handle(&deps, with_key(request("POST /orders", None, Some(ORDER)), "checkout-42")).await;
+        let other = ORDER.replace("1250", "999");
+
+        let response = handle(&deps, with_key(request("POST /orders", None, Some(&other)), "checkout-42")).await;
+
+        assert_eq!(response.status_code, 422);
+        assert_eq!(body(&response)["error"], "this Idempotency-Key was already used for a different order");
+        assert_eq!((deps.store.entities(), deps.store.outbox().len()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn answers_400_for_an_idempotency_key_that_is_not_visible_ascii() {
+        let deps = deps();
+        let response = handle(&deps, with_key(request("POST /orders", None, Some(ORDER)), "two words")).await;
+
+        assert_eq!(response.status_code, 400);
+        assert_eq!(body(&response)["fields"][0]["field"], "Idempotency-Key");
         assert!(deps.store.outbox().is_empty());
     }
 

@@ -163,10 +163,19 @@ fn cancellation_to_store_error<R: std::fmt::Debug>(
     actions: &[Action],
 ) -> StoreError {
     if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() {
-        let failed =
-            cancelled.cancellation_reasons().iter().position(|reason| reason.code() == Some("ConditionalCheckFailed"));
-        if let Some(action) = failed.and_then(|at| actions.get(at)) {
-            return match action.clone() {
+        let failed: Vec<&Action> = cancelled
+            .cancellation_reasons()
+            .iter()
+            .zip(actions)
+            .filter(|(reason, _)| reason.code() == Some("ConditionalCheckFailed"))
+            .map(|(_, action)| action)
+            .collect();
+        // An event already in the inbox explains every other failed
+        // condition: this very commit landed before (a retried write whose
+        // answer was lost moved the entity's version on, too).
+        let first = failed.iter().find(|a| matches!(a, Action::Inbox { .. })).or(failed.first());
+        if let Some(action) = first {
+            return match (*action).clone() {
                 Action::State { entity_id, expected_version: 0 } => StoreError::AlreadyExists { entity_id },
                 Action::State { entity_id, expected_version } => {
                     StoreError::VersionConflict { entity_id, expected_version }

@@ -102,6 +102,30 @@ pub fn path_param<'a>(request: &'a ApiGatewayV2httpRequest, name: &str) -> Resul
         .ok_or_else(|| ApiError::bad_request(name, "is required in the path"))
 }
 
+/// The header a client sends to make a create request safe to retry: the
+/// same key always names the same new entity.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The id of the entity a create request makes: derived from the client's
+/// `Idempotency-Key` (so a retry names the entity the first attempt created),
+/// or fresh when the client sent none. `kind` keeps the ids of different
+/// kinds of entity apart. A key must be 1 to 255 visible ASCII characters.
+pub fn entity_id(
+    request: &ApiGatewayV2httpRequest,
+    kind: &str,
+    fresh: impl FnOnce() -> uuid::Uuid,
+) -> Result<uuid::Uuid, ApiError> {
+    let Some(value) = request.headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(fresh());
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+    Ok(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{kind}:{key}").as_bytes()))
+}
+
 /// The request body as a JSON object (400 with a clear reason otherwise).
 pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, ApiError> {
     let raw = request.body.as_deref().unwrap_or_default();

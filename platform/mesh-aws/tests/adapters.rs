@@ -107,6 +107,16 @@ async fn maps_a_known_inbox_entry_to_already_applied() {
     assert_eq!(error, StoreError::AlreadyApplied { event_id });
 }
 
+/// A commit retried after its first attempt landed (the answer was lost)
+/// fails both its version check and its inbox check: it was applied.
+#[tokio::test]
+async fn a_known_inbox_entry_explains_a_failed_version_check_too() {
+    let event_id = Uuid::now_v7();
+    let error =
+        commit_failing_with(&["ConditionalCheckFailed", "ConditionalCheckFailed", "None"], 2, Some(event_id)).await;
+    assert_eq!(error, StoreError::AlreadyApplied { event_id });
+}
+
 #[tokio::test]
 async fn refuses_more_writes_than_one_transaction_holds() {
     let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)

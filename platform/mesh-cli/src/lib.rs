@@ -9,4 +9,5 @@ pub mod guard;
 pub mod observe;
 pub mod outbox;
 pub mod reference;
+pub mod soak;
 pub mod workload;

@@ -1,13 +1,15 @@
 //! Reads what the mesh did, straight from its tables, streams and queues.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use analytics::OrderSale;
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_sqs::types::QueueAttributeName;
 use mesh::envelope::Envelope;
 use serde::Deserialize;
+use uuid::Uuid;
 
 /// An order as stored in the orders domain's state table.
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +87,40 @@ impl Observer {
             start = page.last_evaluated_key;
             if start.is_none() {
                 return Ok(rows);
+            }
+        }
+    }
+
+    /// Every event in an outbox table (items TTL has not removed yet).
+    pub async fn outbox(&self, table: &str) -> anyhow::Result<Vec<Envelope>> {
+        let mut events = Vec::new();
+        for item in self.scan(table).await? {
+            let envelope = item.get("envelope").and_then(|v| v.as_s().ok());
+            let envelope = envelope.ok_or_else(|| anyhow::anyhow!("an item of {table} has no envelope"))?;
+            events.push(Envelope::from_json(envelope)?);
+        }
+        Ok(events)
+    }
+
+    /// The event ids a consumer's inbox holds: the events it applied.
+    pub async fn inbox(&self, table: &str) -> anyhow::Result<HashSet<Uuid>> {
+        let mut ids = HashSet::new();
+        for item in self.scan(table).await? {
+            let pk = item.get("pk").and_then(|v| v.as_s().ok());
+            ids.insert(pk.ok_or_else(|| anyhow::anyhow!("an item of {table} has no pk"))?.parse()?);
+        }
+        Ok(ids)
+    }
+
+    async fn scan(&self, table: &str) -> anyhow::Result<Vec<HashMap<String, AttributeValue>>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.dynamodb.scan().table_name(table).set_exclusive_start_key(start).send().await?;
+            items.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
             }
         }
     }

@@ -1,6 +1,8 @@
 //! A client of the reference mesh's public HTTP APIs (orders and customers).
 //! The analytics domain has no API: its sales view is read from its table.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use mesh_local::{DeployedMesh, Domain, Emulator};
@@ -16,8 +18,12 @@ pub struct Endpoints {
     pub analytics_state_table: String,
     pub orders_stream: String,
     pub customers_stream: String,
+    /// (domain, table) of every outbox.
+    pub outboxes: Vec<(String, String)>,
     /// (name, url) of every consumer queue.
     pub queues: Vec<(String, String)>,
+    /// (domain, table) of every consumer's inbox.
+    pub inboxes: Vec<(String, String)>,
     /// (name, url) of every DLQ and on-failure destination.
     pub dead_letters: Vec<(String, String)>,
 }
@@ -34,6 +40,15 @@ impl Endpoints {
             analytics_state_table: analytics.state_table()?.to_string(),
             orders_stream: mesh.ports(Domain::Orders).stream_name()?.to_string(),
             customers_stream: mesh.ports(Domain::Customers).stream_name()?.to_string(),
+            outboxes: vec![
+                ("orders".into(), orders.outbox_table()?.to_string()),
+                ("customers".into(), customers.outbox_table()?.to_string()),
+            ],
+            inboxes: vec![
+                ("customers".into(), customers.inbox_table()?.to_string()),
+                ("orders".into(), orders.inbox_table()?.to_string()),
+                ("analytics".into(), analytics.inbox_table()?.to_string()),
+            ],
             queues: vec![
                 ("customers ← order-events".into(), customers.consumer_queue_url()?.to_string()),
                 ("orders ← customer-credit".into(), orders.consumer_queue_url()?.to_string()),
@@ -47,6 +62,26 @@ impl Endpoints {
                 ("orders relay failures".into(), orders.relay_failure_queue_url()?.to_string()),
             ],
         })
+    }
+}
+
+/// How often [`Client`] sends a request that was answered 5xx or not at all.
+pub const ATTEMPTS: u32 = 6;
+
+/// A request and the answer that means it is done.
+struct Expected {
+    method: &'static str,
+    url: String,
+    body: Option<Value>,
+    status: u16,
+    on_retry: Option<u16>,
+    /// Creates: send an `Idempotency-Key`, the same on every attempt.
+    idempotent: bool,
+}
+
+impl Expected {
+    fn new(method: &'static str, url: String, body: Option<Value>, status: u16) -> Self {
+        Self { method, url, body, status, on_retry: None, idempotent: false }
     }
 }
 
@@ -80,18 +115,32 @@ impl<'a> Client<'a> {
         Ok(self.emulator.http(method, url, body).await?)
     }
 
-    async fn expect(
-        &self,
-        method: &'static str,
-        url: String,
-        body: Option<Value>,
-        status: u16,
-    ) -> anyhow::Result<Value> {
-        let (got, answer) = self.call(method, &url, body).await?;
-        if got != status {
-            return Err(Unexpected { method, url, status: got, body: answer }.into());
+    /// Sends a request until it is answered `status`, the way a careful
+    /// client does: an answer lost on the way or a 5xx is sent again (with
+    /// the same `Idempotency-Key`, so a create lands once), up to
+    /// [`ATTEMPTS`] times; any other answer is final. `on_retry` is a status
+    /// that also means done once the request was sent more than once (a
+    /// cancel that landed on an earlier attempt finds the order cancelled).
+    async fn expect(&self, request: Expected) -> anyhow::Result<Value> {
+        let key = request.idempotent.then(|| uuid::Uuid::new_v4().to_string());
+        let headers: Vec<(&str, &str)> = key.iter().map(|k| ("idempotency-key", k.as_str())).collect();
+        let http = self.emulator.http_client();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = http.http_with_headers(request.method, &request.url, request.body.clone(), &headers).await;
+            let last = attempt >= ATTEMPTS;
+            match outcome {
+                Ok((got, answer)) if got == request.status => return Ok(answer),
+                Ok((got, answer)) if attempt > 1 && Some(got) == request.on_retry => return Ok(answer),
+                Ok((got, answer)) if got < 500 || last => {
+                    let (method, url) = (request.method, request.url);
+                    return Err(Unexpected { method, url, status: got, body: answer }.into());
+                }
+                Err(error) if last => return Err(error.into()),
+                _ => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
+            }
         }
-        Ok(answer)
     }
 
     fn orders(&self, path: &str) -> String {
@@ -104,12 +153,14 @@ impl<'a> Client<'a> {
 
     pub async fn register_customer(&self, name: &str, credit_limit_cents: u64) -> anyhow::Result<String> {
         let body = json!({ "name": name, "credit_limit_cents": credit_limit_cents });
-        let answer = self.expect("POST", self.customers("/customers"), Some(body), 201).await?;
+        let request =
+            Expected { idempotent: true, ..Expected::new("POST", self.customers("/customers"), Some(body), 201) };
+        let answer = self.expect(request).await?;
         id_of(answer)
     }
 
     pub async fn get_customer(&self, id: &str) -> anyhow::Result<Value> {
-        self.expect("GET", self.customers(&format!("/customers/{id}")), None, 200).await
+        self.expect(Expected::new("GET", self.customers(&format!("/customers/{id}")), None, 200)).await
     }
 
     pub async fn place_order(&self, customer_id: &str, amount_cents: u64) -> anyhow::Result<String> {
@@ -127,16 +178,18 @@ impl<'a> Client<'a> {
         if let Some(channel) = channel {
             body["channel"] = json!(channel);
         }
-        let answer = self.expect("POST", self.orders("/orders"), Some(body), 202).await?;
+        let request = Expected { idempotent: true, ..Expected::new("POST", self.orders("/orders"), Some(body), 202) };
+        let answer = self.expect(request).await?;
         id_of(answer)
     }
 
     pub async fn get_order(&self, id: &str) -> anyhow::Result<Value> {
-        self.expect("GET", self.orders(&format!("/orders/{id}")), None, 200).await
+        self.expect(Expected::new("GET", self.orders(&format!("/orders/{id}")), None, 200)).await
     }
 
     pub async fn cancel_order(&self, id: &str) -> anyhow::Result<Value> {
-        self.expect("POST", self.orders(&format!("/orders/{id}/cancel")), None, 202).await
+        let request = Expected::new("POST", self.orders(&format!("/orders/{id}/cancel")), None, 202);
+        self.expect(Expected { on_retry: Some(409), ..request }).await
     }
 
     pub fn orders_url(&self, path: &str) -> String {

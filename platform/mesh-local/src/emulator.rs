@@ -12,6 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
 use crate::HarnessError;
+use crate::faults::FaultProxy;
 use crate::http::HttpClient;
 use crate::paths::{emulator_dir, ensure_dir, harness_dir, tail, workspace_root};
 use crate::process::{process_tree, terminate_tree};
@@ -31,6 +32,10 @@ pub struct EmulatorOptions {
     /// launchers end themselves once their parent is gone, so a crashed test
     /// leaves no server behind.
     pub outlive_this_process: bool,
+    /// Put a [`FaultProxy`] between the functions and MiniStack: the
+    /// functions get its URL as `AWS_ENDPOINT_URL`; the harness's own calls
+    /// go straight to MiniStack. It injects nothing until given a plan.
+    pub fault_proxy: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -40,6 +45,7 @@ impl Default for EmulatorOptions {
             log_level: "INFO".to_owned(),
             extra_env: Vec::new(),
             outlive_this_process: false,
+            fault_proxy: false,
         }
     }
 }
@@ -65,6 +71,7 @@ pub struct Emulator {
     sdk_config: SdkConfig,
     http: HttpClient,
     embedded: Option<Embedded>,
+    faults: Option<FaultProxy>,
     timings: StartupTimings,
 }
 
@@ -114,6 +121,7 @@ impl Emulator {
                 sdk_config,
                 http,
                 embedded: None,
+                faults: None,
                 timings: StartupTimings::default(),
             });
         }
@@ -137,9 +145,11 @@ impl Emulator {
         for _ in 0..3 {
             let port = free_port()?;
             let spawned = Instant::now();
-            let mut embedded = spawn_ministack(&root, &python, port, &options)?;
-            embedded.glue = glue.take();
             let endpoint = format!("http://127.0.0.1:{port}");
+            let faults = if options.fault_proxy { Some(FaultProxy::start(&endpoint).await?) } else { None };
+            let functions_endpoint = faults.as_ref().map_or_else(|| endpoint.clone(), FaultProxy::url);
+            let mut embedded = spawn_ministack(&root, &python, port, &functions_endpoint, &options)?;
+            embedded.glue = glue.take();
             match wait_ready(&http, &endpoint, &mut embedded, options.ready_timeout).await {
                 Ok(()) => {
                     let region = "us-east-1".to_owned();
@@ -152,6 +162,7 @@ impl Emulator {
                         sdk_config,
                         http,
                         embedded: Some(embedded),
+                        faults,
                         timings: StartupTimings { venv, ready: spawned.elapsed() },
                     });
                 }
@@ -170,6 +181,12 @@ impl Emulator {
             terminate_tree(&mut glue, STOP_GRACE)?;
         }
         Err(last_error.unwrap_or_else(|| HarnessError::Environment("no free port for MiniStack".to_owned())))
+    }
+
+    /// The fault proxy in front of the functions' calls, if
+    /// [`EmulatorOptions::fault_proxy`] asked for one.
+    pub fn faults(&self) -> Option<&FaultProxy> {
+        self.faults.as_ref()
     }
 
     /// Where Glue calls go (catalog and schema registry).
@@ -333,7 +350,15 @@ fn free_port() -> Result<u16, HarnessError> {
     Ok(port)
 }
 
-fn spawn_ministack(root: &Path, python: &Path, port: u16, options: &EmulatorOptions) -> Result<Embedded, HarnessError> {
+/// `functions_endpoint` is where the functions it runs send their AWS calls:
+/// MiniStack itself, or a fault proxy in front of it.
+fn spawn_ministack(
+    root: &Path,
+    python: &Path,
+    port: u16,
+    functions_endpoint: &str,
+    options: &EmulatorOptions,
+) -> Result<Embedded, HarnessError> {
     let logs = harness_dir(root).join("logs");
     ensure_dir(&logs)?;
     let log = logs.join(format!("ministack-{port}.log"));
@@ -349,7 +374,6 @@ fn spawn_ministack(root: &Path, python: &Path, port: u16, options: &EmulatorOpti
     let err = out.try_clone().map_err(HarnessError::io(format!("opening {}", log.display())))?;
     let launcher = emulator_dir(root).join("launch_ministack.py");
 
-    let endpoint = format!("http://127.0.0.1:{port}");
     let mut command = Command::new(python);
     command.arg(&launcher).current_dir(&scratch);
     // Functions inherit MiniStack's environment: no AWS setting of the
@@ -363,7 +387,7 @@ fn spawn_ministack(root: &Path, python: &Path, port: u16, options: &EmulatorOpti
         .env("BIND_HOST", "127.0.0.1")
         .env("GATEWAY_PORT", port.to_string())
         .env("MINISTACK_HOST", "localhost")
-        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ENDPOINT_URL", functions_endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")

@@ -51,10 +51,24 @@ impl HttpClient {
         url: &str,
         body: Option<serde_json::Value>,
     ) -> Result<(u16, serde_json::Value), HarnessError> {
+        self.http_with_headers(method, url, body, &[]).await
+    }
+
+    /// [`HttpClient::http`] with more request headers (`Idempotency-Key`, ...).
+    pub async fn http_with_headers(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, serde_json::Value), HarnessError> {
         let fail = |message: String| HarnessError::Http { method: method.to_owned(), url: url.to_owned(), message };
         let method_parsed = Method::from_bytes(method.as_bytes()).map_err(|e| fail(format!("bad method: {e}")))?;
         let mut request = Request::builder().method(method_parsed).uri(url);
         request = request.header(header::ACCEPT, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         let payload = match body {
             Some(value) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");

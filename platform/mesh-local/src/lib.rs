@@ -20,6 +20,7 @@ mod artifacts;
 mod deploy;
 mod emulator;
 mod error;
+pub mod faults;
 mod http;
 mod paths;
 mod process;

@@ -1,0 +1,63 @@
+//! `make soak`: the reference mesh under injected faults and crash points,
+//! then every event checked by id. Exits non-zero on any violation.
+//! `SOAK_ORDERS` and `SOAK_FAULT_RATE` change the size and the fault rate;
+//! `MESH_SUMMARY=path.json` also writes the figures as JSON.
+
+use std::process::ExitCode;
+
+use mesh_cli::observe::Observer;
+use mesh_cli::reference::{Client, Endpoints};
+use mesh_cli::soak::{self, Soak};
+use mesh_local::{DeployOptions, Emulator, EmulatorOptions, deploy_mesh};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("mesh soak failed: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match std::env::var(name) {
+        Ok(value) => value.trim().parse().map_err(|_| anyhow::anyhow!("{name}={value:?} is not a valid number")),
+        Err(_) => Ok(default),
+    }
+}
+
+async fn run() -> anyhow::Result<bool> {
+    let mut soak = Soak::full();
+    soak.workload.orders = setting("SOAK_ORDERS", soak.workload.orders)?;
+    soak.fault_rate = setting("SOAK_FAULT_RATE", soak.fault_rate)?;
+    if !(0.0..=1.0).contains(&soak.fault_rate) {
+        anyhow::bail!("SOAK_FAULT_RATE must be between 0 and 1, not {}", soak.fault_rate);
+    }
+
+    println!("Starting the emulator with a fault proxy in front of the functions...");
+    let emulator = Emulator::start_with(EmulatorOptions { fault_proxy: true, ..EmulatorOptions::default() }).await?;
+    let Some(proxy) = emulator.faults() else {
+        anyhow::bail!("the soak needs the embedded emulator (unset AWS_ENDPOINT_URL): faults go through its proxy");
+    };
+    let options = DeployOptions { progress: true, ..soak::deploy_options() };
+    let mesh = deploy_mesh(&emulator, &options).await?;
+    let client = Client::new(&emulator, Endpoints::of(&mesh)?);
+    let observer = Observer::new(&emulator.sdk_config());
+    println!(
+        "Soaking: {} orders, {:.0} % of the functions' AWS calls faulted, {} crash points...",
+        soak.workload.orders,
+        soak.fault_rate * 100.0,
+        soak.crash_points.len()
+    );
+
+    let report = soak::run(&client, &observer, proxy, &soak).await?;
+    report.print();
+    if let Ok(path) = std::env::var("MESH_SUMMARY") {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+        println!("Figures written to {path}");
+    }
+    Ok(report.violations.is_empty())
+}

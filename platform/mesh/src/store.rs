@@ -215,6 +215,10 @@ pub mod memory {
             }
             if let Some(change) = &commit.change {
                 let current = inner.states.get(&change.entity_id).map_or(0, |v| v.version);
+                // As DynamoDB's conditions do: a new entity must not exist yet.
+                if change.expected_version == 0 && current != 0 {
+                    return Err(StoreError::AlreadyExists { entity_id: change.entity_id.clone() });
+                }
                 if inner.conflicts_to_inject > 0 || current != change.expected_version {
                     inner.conflicts_to_inject = inner.conflicts_to_inject.saturating_sub(1);
                     return Err(StoreError::VersionConflict {

@@ -256,7 +256,7 @@ async fn inject_poison(client: &Client<'_>, observer: &Observer) -> anyhow::Resu
         let unknown = Envelope::new(
             "soak/poison",
             "SoakPoison",
-            &Uuid::now_v7().to_string(),
+            Uuid::now_v7().to_string(),
             1,
             serde_json::json!({ "queue": name }),
             &EventMeta::root(Uuid::now_v7()),

@@ -11,14 +11,7 @@ use mesh_local::{DeployOptions, Emulator, deploy_mesh};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("mesh demo failed: {error:#}");
-            ExitCode::from(2)
-        }
-    }
+    mesh_cli::exit_code(run().await, "mesh demo")
 }
 
 async fn run() -> anyhow::Result<bool> {

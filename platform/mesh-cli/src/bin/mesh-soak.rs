@@ -12,14 +12,7 @@ use mesh_local::{DeployOptions, Emulator, EmulatorOptions, deploy_mesh};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("mesh soak failed: {error:#}");
-            ExitCode::from(2)
-        }
-    }
+    mesh_cli::exit_code(run().await, "mesh soak")
 }
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {

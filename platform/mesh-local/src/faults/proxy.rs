@@ -160,7 +160,11 @@ impl Shared {
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let Ok((stream, peer)) = listener.accept().await else {
+            // Out of file descriptors, most likely: give the others time to close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(Arc::clone(&shared), peer, request));

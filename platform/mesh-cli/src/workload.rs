@@ -493,7 +493,9 @@ async fn redeliver(
 fn decision_latency(events: &[Envelope]) -> Latency {
     let mut placed = HashMap::new();
     let mut samples = Vec::new();
-    for event in events {
+    let mut seen = HashSet::new();
+    // A retried publish puts an event on the stream twice: count it once.
+    for event in events.iter().filter(|e| seen.insert(e.id)) {
         match event.event_type.as_str() {
             "OrderPlaced" => {
                 placed.entry(event.subject.clone()).or_insert(event.time);
@@ -564,6 +566,19 @@ mod tests {
             last_sequence: 2,
             placed: true,
         }
+    }
+
+    #[test]
+    fn a_decision_published_twice_is_one_latency_sample() {
+        use mesh::envelope::EventMeta;
+        let meta = EventMeta::root(uuid::Uuid::now_v7());
+        let placed = Envelope::new("orders/order-events", "OrderPlaced", "o1", 1, serde_json::json!({}), &meta);
+        let mut approved = Envelope::new("orders/order-events", "OrderApproved", "o1", 2, serde_json::json!({}), &meta);
+        approved.time = placed.time + chrono::Duration::milliseconds(1_500);
+
+        let latency = decision_latency(&[placed, approved.clone(), approved]);
+
+        assert_eq!((latency.samples, latency.p50_ms), (1, 1_500));
     }
 
     #[test]

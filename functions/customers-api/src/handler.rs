@@ -65,11 +65,7 @@ async fn register<St: StateStore<Customer>>(
         Err(StoreError::AlreadyExists { .. }) => {
             let stored = deps.store.load(&customer_id).await?.ok_or_else(|| not_found(&customer_id))?;
             if !stored.state.was_registered_by(&command) {
-                return Err(ApiError {
-                    status: 422,
-                    message: "this Idempotency-Key was already used for a different customer".into(),
-                    fields: vec![],
-                });
+                return Err(ApiError::idempotency_key_reused("customer"));
             }
             Ok(json_response(201, &json!({ "id": customer_id })))
         }

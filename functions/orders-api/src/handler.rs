@@ -71,11 +71,7 @@ async fn replay<St: StateStore<Order>>(
     let order_id = command.order_id.to_string();
     let stored = deps.store.load(&order_id).await?.ok_or_else(|| not_found(&order_id))?;
     if !stored.state.was_placed_by(command) {
-        return Err(ApiError {
-            status: 422,
-            message: "this Idempotency-Key was already used for a different order".into(),
-            fields: vec![],
-        });
+        return Err(ApiError::idempotency_key_reused("order"));
     }
     Ok(json_response(202, &json!({ "id": order_id, "status": stored.state.status })))
 }

@@ -46,6 +46,15 @@ impl ApiError {
         Self { status: 503, message: message.into(), fields: vec![] }
     }
 
+    /// 422: the `Idempotency-Key` already named another `kind` of request's entity.
+    pub fn idempotency_key_reused(kind: &str) -> Self {
+        Self {
+            status: 422,
+            message: format!("this Idempotency-Key was already used for a different {kind}"),
+            fields: vec![],
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self { status: 500, message: message.into(), fields: vec![] }
     }

@@ -361,10 +361,10 @@ async fn check_events(client: &Client<'_>, observer: &Observer, report: &mut Soa
         load_mesh(&mesh_local::workspace_root()?).map_err(|problems| anyhow::anyhow!("descriptors: {problems:?}"))?;
     let inboxes: HashMap<&str, &str> = endpoints.inboxes.iter().map(|(d, t)| (d.as_str(), t.as_str())).collect();
     for consumer in mesh.domains.iter().map(|d| &d.descriptor) {
+        let Some(table) = inboxes.get(consumer.domain.as_str()) else { continue };
+        let applied = observer.inbox(table).await?;
         for subscription in &consumer.consumes {
             let producer = subscription.product.domain.as_str();
-            let Some(table) = inboxes.get(consumer.domain.as_str()) else { continue };
-            let applied = observer.inbox(table).await?;
             let wanted =
                 outboxes.get(producer).into_iter().flatten().filter(|e| subscription.events.contains(&e.event_type));
             let mut delivery = Delivery::default();

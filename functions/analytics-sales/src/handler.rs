@@ -203,6 +203,6 @@ mod tests {
     }
 
     fn message(envelope: &Envelope) -> Message {
-        Message { id: "m-1".into(), body: envelope.to_json().unwrap() }
+        Message::new("m-1", envelope.to_json().unwrap())
     }
 }

@@ -20,9 +20,14 @@ impl Deps<KinesisLog, SnsTopic> {
         let topic_arn = config::required("TOPIC_ARN")?;
         let stream_name = config::required("STREAM_NAME")?;
         let sdk = config::sdk_config().await;
+        let mut topic = SnsTopic::new(aws_sdk_sns::Client::new(&sdk), topic_arn);
+        // Set when a subscriber takes the product in strict order.
+        if let Some(ordered) = config::optional("ORDERED_TOPIC_ARN") {
+            topic = topic.with_ordered_topic(ordered);
+        }
         Ok(Self {
             log: KinesisLog::new(aws_sdk_kinesis::Client::new(&sdk), stream_name),
-            topic: SnsTopic::new(aws_sdk_sns::Client::new(&sdk), topic_arn),
+            topic,
             domain: config::required("DOMAIN")?,
             product: config::required("PRODUCT")?,
         })

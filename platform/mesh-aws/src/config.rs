@@ -29,6 +29,11 @@ pub fn required(name: &'static str) -> Result<String, ConfigError> {
     }
 }
 
+/// Reads a setting that may be absent (or empty).
+pub fn optional(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+}
+
 /// Reads an optional duration in seconds.
 pub fn seconds_or(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
     match std::env::var(name) {

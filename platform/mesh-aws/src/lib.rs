@@ -10,6 +10,7 @@ pub mod http;
 pub mod infra;
 pub mod metrics;
 pub mod ports;
+pub mod positions;
 pub mod schema_registry;
 pub mod sqs_batch;
 pub mod stream_batch;

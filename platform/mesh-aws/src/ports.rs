@@ -14,15 +14,74 @@ fn all_failed(count: usize, reason: String) -> Vec<Result<(), PublishError>> {
 
 /// SNS topic: `PublishBatch`, 10 entries and 256 KiB per call; `type` and
 /// `source` travel as message attributes so subscriptions can filter on them.
+/// With a FIFO topic too (a subscriber asked for strict order), each event
+/// is published to both and counts as sent once both took it.
 #[derive(Debug, Clone)]
 pub struct SnsTopic {
     client: aws_sdk_sns::Client,
     topic_arn: String,
+    ordered_topic_arn: Option<String>,
 }
 
 impl SnsTopic {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: String) -> Self {
-        Self { client, topic_arn }
+        Self { client, topic_arn, ordered_topic_arn: None }
+    }
+
+    /// Also publishes to `arn`, a FIFO topic: one message group per entity,
+    /// deduplicated by event id (a relay retry within 5 minutes is dropped).
+    pub fn with_ordered_topic(mut self, arn: String) -> Self {
+        self.ordered_topic_arn = Some(arn);
+        self
+    }
+
+    async fn publish(&self, topic_arn: &str, fifo: bool, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
+        let entries: Result<Vec<_>, String> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let entry = PublishBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .message(&item.envelope)
+                    .message_attributes("type", string_attribute(&item.event_type)?)
+                    .message_attributes("source", string_attribute(&item.source)?);
+                let entry = if fifo {
+                    entry.message_group_id(&item.pk).message_deduplication_id(&item.event_id)
+                } else {
+                    entry
+                };
+                entry.build().map_err(|e| e.to_string())
+            })
+            .collect();
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(reason) => return all_failed(items.len(), reason),
+        };
+        let output = match self
+            .client
+            .publish_batch()
+            .topic_arn(topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                return all_failed(items.len(), aws_sdk_sns::error::DisplayErrorContext(e).to_string());
+            }
+        };
+        let mut results = vec![Err(PublishError("not acknowledged by SNS".into())); items.len()];
+        for ok in output.successful() {
+            if let Some(slot) = ok.id().and_then(|id| id.parse::<usize>().ok()).and_then(|i| results.get_mut(i)) {
+                *slot = Ok(());
+            }
+        }
+        for failed in output.failed() {
+            if let Some(slot) = failed.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+                *slot = Err(PublishError(format!("{}: {}", failed.code(), failed.message().unwrap_or(""))));
+            }
+        }
+        results
     }
 }
 
@@ -46,45 +105,20 @@ impl Port for SnsTopic {
 
     #[instrument(skip_all, fields(topic = %self.topic_arn, count = items.len()))]
     async fn send(&self, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
-        let entries: Result<Vec<_>, String> = items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                PublishBatchRequestEntry::builder()
-                    .id(index.to_string())
-                    .message(&item.envelope)
-                    .message_attributes("type", string_attribute(&item.event_type)?)
-                    .message_attributes("source", string_attribute(&item.source)?)
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .collect();
-        let entries = match entries {
-            Ok(entries) => entries,
-            Err(reason) => return all_failed(items.len(), reason),
+        let mut results = self.publish(&self.topic_arn, false, items).await;
+        let Some(ordered) = &self.ordered_topic_arn else {
+            return results;
         };
-        let output = match self
-            .client
-            .publish_batch()
-            .topic_arn(&self.topic_arn)
-            .set_publish_batch_request_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(e) => {
-                return all_failed(items.len(), aws_sdk_sns::error::DisplayErrorContext(e).to_string());
-            }
-        };
-        let mut results = vec![Err(PublishError("not acknowledged by SNS".into())); items.len()];
-        for ok in output.successful() {
-            if let Some(slot) = ok.id().and_then(|id| id.parse::<usize>().ok()).and_then(|i| results.get_mut(i)) {
-                *slot = Ok(());
-            }
+        // Only the prefix the standard topic took goes on: the relay retries
+        // from the first failure, and a FIFO group must not skip ahead.
+        let taken = results.iter().take_while(|r| r.is_ok()).count();
+        if taken == 0 {
+            return results;
         }
-        for failed in output.failed() {
-            if let Some(slot) = failed.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
-                *slot = Err(PublishError(format!("{}: {}", failed.code(), failed.message().unwrap_or(""))));
+        let fifo = self.publish(ordered, true, &items[..taken]).await;
+        for (slot, outcome) in results.iter_mut().zip(fifo) {
+            if let Err(PublishError(reason)) = outcome {
+                *slot = Err(PublishError(format!("FIFO topic: {reason}")));
             }
         }
         results

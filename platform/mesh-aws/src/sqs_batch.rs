@@ -8,7 +8,11 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_runtime::{LambdaEvent, service_fn};
-use mesh::subscriber::{BatchReport, Handler, Message, handle_batch};
+use mesh::ordering::{Ordering, parse_modes};
+use mesh::subscriber::{BatchReport, Handler, Message, handle_in_order};
+
+use crate::config::{self, ConfigError};
+use crate::positions::DynamoPositions;
 
 /// Message attribute holding why a message was parked in the DLQ.
 pub const ERROR_ATTRIBUTE: &str = "mesh-error";
@@ -21,14 +25,30 @@ pub const SOURCE_ATTRIBUTE: &str = "mesh-source-queue";
 /// redelivery.
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
-    let dead_letters = &DeadLetters::new(aws_sdk_sqs::Client::new(&crate::config::sdk_config().await));
+    let sdk = config::sdk_config().await;
+    let dead_letters = &DeadLetters::new(aws_sdk_sqs::Client::new(&sdk));
+    let ordering = &ordering_from_env(aws_sdk_dynamodb::Client::new(&sdk))?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let mut report = handle_batch(&messages(&event.payload), handler).await;
+        let mut report = handle_in_order(&messages(&event.payload), handler, ordering).await;
         dead_letters.park(&event.payload.records, &mut report).await;
         log_report(&report);
         Ok::<_, lambda_runtime::Error>(batch_response(&report))
     }))
     .await
+}
+
+/// `ORDERING` (set by the template for subscriptions with an `order:`) and
+/// the inbox table that keeps the entities' positions.
+fn ordering_from_env(client: aws_sdk_dynamodb::Client) -> Result<Ordering<DynamoPositions>, ConfigError> {
+    let text = config::optional("ORDERING").unwrap_or_default();
+    let modes = parse_modes(&text).map_err(|_| ConfigError::Invalid {
+        name: "ORDERING",
+        value: text.clone(),
+        problem: "expected <domain>/<product>=<any|sequence|strict>, comma-separated",
+    })?;
+    let retention = config::seconds_or("INBOX_RETENTION_SECONDS", std::time::Duration::from_secs(14 * 24 * 3600))?;
+    let table = if modes.is_empty() { String::new() } else { config::required("INBOX_TABLE")? };
+    Ok(Ordering::new(modes, DynamoPositions::new(client, table, retention)))
 }
 
 /// The DLQs of the queues a function consumes: `<queue>-dlq` in the queue's
@@ -84,11 +104,18 @@ impl DeadLetters {
         let reason: String = reason.chars().take(1024).collect();
         attributes.insert(ERROR_ATTRIBUTE.to_owned(), string(&reason).map_err(|e| e.to_string())?);
         attributes.insert(SOURCE_ATTRIBUTE.to_owned(), string(source).map_err(|e| e.to_string())?);
+        // A FIFO DLQ takes the message's group, deduplicated by its id.
+        let (group, deduplication) = match group_of(record) {
+            Some(group) => (Some(group.to_owned()), record.message_id.clone()),
+            None => (None, None),
+        };
         self.sqs
             .send_message()
             .queue_url(url)
             .message_body(record.body.clone().unwrap_or_default())
             .set_message_attributes(Some(attributes))
+            .set_message_group_id(group)
+            .set_message_deduplication_id(deduplication)
             .send()
             .await
             .map_err(|e| format!("SendMessage to the DLQ of {source}: {}", DisplayErrorContext(e)))?;
@@ -114,12 +141,26 @@ impl DeadLetters {
     }
 }
 
-/// `arn:aws:sqs:<region>:<account>:<queue>` → (`<account>`, `<queue>-dlq`).
+/// `arn:aws:sqs:<region>:<account>:<queue>` → (`<account>`, `<queue>-dlq`),
+/// or `<queue>-dlq.fifo` for `<queue>.fifo`.
 fn dead_letter_queue(source_arn: &str) -> Result<(String, String), String> {
     match source_arn.split(':').collect::<Vec<_>>()[..] {
-        ["arn", _, "sqs", _, account, queue] if !queue.is_empty() => Ok((account.to_owned(), format!("{queue}-dlq"))),
+        ["arn", _, "sqs", _, account, queue] if !queue.is_empty() => Ok((account.to_owned(), dead_letter_name(queue))),
         _ => Err(format!("{source_arn} is not an SQS queue ARN")),
     }
+}
+
+/// The platform's DLQ name for a subscription queue.
+pub fn dead_letter_name(queue: &str) -> String {
+    match queue.strip_suffix(".fifo") {
+        Some(base) => format!("{base}-dlq.fifo"),
+        None => format!("{queue}-dlq"),
+    }
+}
+
+/// A FIFO queue's record carries its group (the entity id).
+fn group_of(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get("MessageGroupId").map(String::as_str)
 }
 
 pub fn messages(event: &SqsEvent) -> Vec<Message> {
@@ -129,6 +170,7 @@ pub fn messages(event: &SqsEvent) -> Vec<Message> {
         .map(|record| Message {
             id: record.message_id.clone().unwrap_or_default(),
             body: record.body.clone().unwrap_or_default(),
+            group: group_of(record).map(str::to_owned),
         })
         .collect()
 }
@@ -151,12 +193,17 @@ pub fn log_report(report: &BatchReport) {
         if failed.poison {
             tracing::error!(message_id = %failed.id, reason = %failed.reason, "message refused");
         } else {
-            tracing::warn!(message_id = %failed.id, reason = %failed.reason, "message will be retried");
+            tracing::warn!(message_id = %failed.id, reason = %failed.reason, "message will be redelivered");
         }
+    }
+    if report.out_of_order > 0 {
+        tracing::error!(count = report.out_of_order, "events applied after a later event of their entity");
     }
     tracing::info!(
         applied = report.applied,
         duplicates = report.duplicates,
+        stale = report.stale,
+        held_back = report.held_back,
         failed = report.failed.len(),
         "batch handled"
     );
@@ -171,6 +218,10 @@ mod tests {
         assert_eq!(
             dead_letter_queue("arn:aws:sqs:eu-west-1:123456789012:mesh-orders-customer-credit"),
             Ok(("123456789012".to_owned(), "mesh-orders-customer-credit-dlq".to_owned()))
+        );
+        assert_eq!(
+            dead_letter_queue("arn:aws:sqs:eu-west-1:123456789012:mesh-customers-order-events.fifo"),
+            Ok(("123456789012".to_owned(), "mesh-customers-order-events-dlq.fifo".to_owned()))
         );
         assert!(dead_letter_queue("arn:aws:sns:eu-west-1:123456789012:topic").is_err());
     }

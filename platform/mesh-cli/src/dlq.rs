@@ -1,7 +1,8 @@
 //! A subscription's dead letters: what is there and why (`mesh dlq list`),
 //! and moving them back once the cause is fixed (`mesh dlq redrive`).
 //! A subscription is `<consumer domain>/<consumed product>`; its queues are
-//! `<prefix>-<domain>-<product>` and `...-dlq`, the platform's naming.
+//! `<prefix>-<domain>-<product>` and `...-dlq` (`.fifo` for a subscription
+//! in strict order), the platform's naming.
 
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
@@ -27,12 +28,12 @@ pub fn queues(mesh: &Mesh, prefix: &str, subscription: &str) -> Result<(String, 
         .split_once('/')
         .ok_or_else(|| format!("`{subscription}` is not <consumer domain>/<consumed product>"))?;
     let consumer = mesh.domain(domain).ok_or_else(|| format!("no domain `{domain}` in the descriptors"))?;
-    if !consumer.consumes.iter().any(|s| s.product.product == product) {
+    let Some(consumed) = consumer.consumes.iter().find(|s| s.product.product == product) else {
         let known: Vec<String> = consumer.consumes.iter().map(|s| format!("{domain}/{}", s.product.product)).collect();
         return Err(format!("{domain} consumes no product `{product}`; its subscriptions: {}", known.join(", ")));
-    }
-    let queue = format!("{prefix}-{domain}-{product}");
-    Ok((queue.clone(), format!("{queue}-dlq")))
+    };
+    let (queue, dlq) = mesh_aws::infra::queue_names(domain, consumed);
+    Ok((queue.replace("${Prefix}", prefix), dlq.replace("${Prefix}", prefix)))
 }
 
 async fn url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
@@ -111,6 +112,7 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Resul
             .max_number_of_messages(10)
             .visibility_timeout(60)
             .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await
             .map_err(|e| format!("ReceiveMessage {dlq}: {}", DisplayErrorContext(e)))?;
@@ -125,10 +127,19 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Resul
                 .filter(|(name, _)| name.as_str() != ERROR_ATTRIBUTE && name.as_str() != SOURCE_ATTRIBUTE)
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect();
+            // Back to a FIFO queue: its entity's group, a fresh deduplication id.
+            let group = message
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                .filter(|_| queue.ends_with(".fifo"))
+                .cloned();
+            let deduplication = group.as_ref().and(message.message_id().map(str::to_owned));
             sqs.send_message()
                 .queue_url(&queue_url)
                 .message_body(message.body().unwrap_or_default())
                 .set_message_attributes(Some(attributes))
+                .set_message_group_id(group)
+                .set_message_deduplication_id(deduplication)
                 .send()
                 .await
                 .map_err(|e| format!("SendMessage {queue}: {}", DisplayErrorContext(e)))?;

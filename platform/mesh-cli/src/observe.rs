@@ -8,8 +8,20 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_sqs::types::QueueAttributeName;
 use mesh::envelope::Envelope;
+use mesh_aws::positions::POSITION_PREFIX;
 use serde::Deserialize;
 use uuid::Uuid;
+
+/// An entity's position in a product a consumer takes in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub source: String,
+    pub subject: String,
+    /// The last sequence applied.
+    pub sequence: u64,
+    /// Events applied after a later one of the entity.
+    pub out_of_order: u64,
+}
 
 /// An order as stored in the orders domain's state table.
 #[derive(Debug, Clone, Deserialize)]
@@ -104,12 +116,31 @@ impl Observer {
 
     /// The event ids a consumer's inbox holds: the events it applied.
     pub async fn inbox(&self, table: &str) -> anyhow::Result<HashSet<Uuid>> {
-        let mut ids = HashSet::new();
+        Ok(self.inbox_and_positions(table).await?.0)
+    }
+
+    /// The event ids in a consumer's inbox table, and the entity positions
+    /// kept beside them for the products it takes in order.
+    pub async fn inbox_and_positions(&self, table: &str) -> anyhow::Result<(HashSet<Uuid>, Vec<Position>)> {
+        let (mut ids, mut positions) = (HashSet::new(), Vec::new());
         for item in self.scan(table).await? {
             let pk = item.get("pk").and_then(|v| v.as_s().ok());
-            ids.insert(pk.ok_or_else(|| anyhow::anyhow!("an item of {table} has no pk"))?.parse()?);
+            let pk = pk.ok_or_else(|| anyhow::anyhow!("an item of {table} has no pk"))?;
+            let Some(key) = pk.strip_prefix(POSITION_PREFIX) else {
+                ids.insert(pk.parse()?);
+                continue;
+            };
+            let (source, subject) =
+                key.rsplit_once('#').ok_or_else(|| anyhow::anyhow!("{table}: position key {pk} has no subject"))?;
+            let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+            positions.push(Position {
+                source: source.to_owned(),
+                subject: subject.to_owned(),
+                sequence: number("sequence").unwrap_or(0),
+                out_of_order: number("out_of_order").unwrap_or(0),
+            });
         }
-        Ok(ids)
+        Ok((ids, positions))
     }
 
     async fn scan(&self, table: &str) -> anyhow::Result<Vec<HashMap<String, AttributeValue>>> {

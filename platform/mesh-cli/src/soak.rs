@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::MessageAttributeValue;
-use mesh::descriptor::load_mesh;
+use mesh::descriptor::{Order, load_mesh};
 use mesh::envelope::{Envelope, EventMeta};
 use mesh_local::DeployOptions;
 use mesh_local::faults::{CrashPoint, FaultPlan, FaultProxy, FaultStats};
@@ -16,7 +16,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::dlq;
-use crate::observe::Observer;
+use crate::observe::{Observer, Position};
 use crate::reference::Client;
 use crate::workload::{self, Summary, Workload};
 
@@ -91,6 +91,18 @@ pub fn crash_points(times: usize) -> Vec<CrashPoint> {
     ]
 }
 
+/// What one subscription taken in order ended with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OrderCheck {
+    pub order: String,
+    /// Entities with events of the subscribed types.
+    pub entities: usize,
+    /// Entities whose position is not their last subscribed event. Must be 0.
+    pub behind: usize,
+    /// Events applied after a later event of their entity. Must be 0.
+    pub out_of_order: u64,
+}
+
 /// Events written, delivered and applied by one subscription.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Delivery {
@@ -147,9 +159,12 @@ pub struct SoakReport {
     /// Must be 0.
     pub ordering_violations: usize,
     pub ordering_violations_by_stream: BTreeMap<String, usize>,
-    /// Subscriptions with strict (FIFO) order in the mesh: none yet, so
-    /// there is no FIFO order to check.
+    /// Subscriptions with strict (FIFO) order in the mesh.
     pub fifo_subscriptions: usize,
+    /// Per subscription taken in order (`order: sequence` or `strict`): the
+    /// entity positions the platform kept. Their out-of-order applications
+    /// count in `ordering_violations`.
+    pub ordered: BTreeMap<String, OrderCheck>,
     /// The reasons of the messages in each DLQ and on-failure queue.
     pub dead_letters: BTreeMap<String, Vec<String>>,
     pub poison_injected: usize,
@@ -187,7 +202,13 @@ impl SoakReport {
             "  ordering violations            {} {:?}",
             self.ordering_violations, self.ordering_violations_by_stream
         );
-        println!("  FIFO subscriptions             {} (none to check)", self.fifo_subscriptions);
+        println!("  FIFO subscriptions             {}", self.fifo_subscriptions);
+        for (subscription, o) in &self.ordered {
+            println!(
+                "  {subscription:<38} order {}: {} entities, {} positions behind, {} applied out of order",
+                o.order, o.entities, o.behind, o.out_of_order
+            );
+        }
         for (queue, reasons) in &self.dead_letters {
             println!("  {queue:<30} {} messages", reasons.len());
             for reason in reasons {
@@ -330,6 +351,23 @@ async fn check_dead_letters(
     Ok(())
 }
 
+/// Compares the positions a consumer's platform kept with the events it
+/// should have applied: every entity ends at its last subscribed event.
+pub fn order_check(order: &str, wanted: &[&Envelope], positions: &[&Position]) -> OrderCheck {
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    for event in wanted {
+        let entry = last.entry(event.subject.as_str()).or_default();
+        *entry = (*entry).max(event.sequence);
+    }
+    let kept: HashMap<&str, u64> = positions.iter().map(|p| (p.subject.as_str(), p.sequence)).collect();
+    OrderCheck {
+        order: order.to_owned(),
+        entities: last.len(),
+        behind: last.iter().filter(|(subject, sequence)| kept.get(*subject) != Some(sequence)).count(),
+        out_of_order: positions.iter().map(|p| p.out_of_order).sum(),
+    }
+}
+
 /// Every event by id: outbox → stream → subscriptions → effects, and order.
 async fn check_events(client: &Client<'_>, observer: &Observer, report: &mut SoakReport) -> anyhow::Result<()> {
     let endpoints = client.endpoints();
@@ -362,15 +400,34 @@ async fn check_events(client: &Client<'_>, observer: &Observer, report: &mut Soa
     let inboxes: HashMap<&str, &str> = endpoints.inboxes.iter().map(|(d, t)| (d.as_str(), t.as_str())).collect();
     for consumer in mesh.domains.iter().map(|d| &d.descriptor) {
         let Some(table) = inboxes.get(consumer.domain.as_str()) else { continue };
-        let applied = observer.inbox(table).await?;
+        let (applied, positions) = observer.inbox_and_positions(table).await?;
         for subscription in &consumer.consumes {
             let producer = subscription.product.domain.as_str();
-            let wanted =
-                outboxes.get(producer).into_iter().flatten().filter(|e| subscription.events.contains(&e.event_type));
+            let wanted: Vec<&Envelope> = outboxes
+                .get(producer)
+                .into_iter()
+                .flatten()
+                .filter(|e| subscription.events.contains(&e.event_type))
+                .collect();
             let mut delivery = Delivery::default();
-            for event in wanted {
+            for event in &wanted {
                 delivery.expected += 1;
                 delivery.applied += usize::from(applied.contains(&event.id));
+            }
+            let name = format!("{} ← {}", consumer.domain, subscription.product);
+            if !subscription.order.is_any() {
+                let source = subscription.product.to_string();
+                let kept: Vec<&Position> = positions.iter().filter(|p| p.source == source).collect();
+                let check = order_check(subscription.order.name(), &wanted, &kept);
+                if check.behind > 0 || check.out_of_order > 0 {
+                    report.violations.push(format!(
+                        "{name} (order {}): {} entity positions behind, {} events applied out of order",
+                        check.order, check.behind, check.out_of_order
+                    ));
+                }
+                report.ordering_violations += check.out_of_order as usize;
+                report.fifo_subscriptions += usize::from(subscription.order == Order::Strict);
+                report.ordered.insert(name.clone(), check);
             }
             let missing = delivery.expected - delivery.applied;
             if missing > 0 {
@@ -379,7 +436,7 @@ async fn check_events(client: &Client<'_>, observer: &Observer, report: &mut Soa
                     .push(format!("{} never applied {missing} events of {}", consumer.domain, subscription.product));
             }
             report.lost += missing;
-            report.delivered.insert(format!("{} ← {}", consumer.domain, subscription.product), delivery);
+            report.delivered.insert(name, delivery);
         }
     }
 
@@ -462,6 +519,24 @@ mod tests {
     fn event(subject: &str, sequence: u64, event_type: &str, cause: Option<&Envelope>) -> Envelope {
         let meta = cause.map_or_else(|| EventMeta::root(Uuid::now_v7()), EventMeta::caused_by);
         Envelope::new("o/p", event_type, subject, sequence, json!({}), &meta)
+    }
+
+    #[test]
+    fn every_entity_must_end_at_its_last_subscribed_event() {
+        let (a1, a3, b1) = (event("a", 1, "X", None), event("a", 3, "X", None), event("b", 1, "X", None));
+        let position = |subject: &str, sequence, out_of_order| Position {
+            source: "o/p".into(),
+            subject: subject.into(),
+            sequence,
+            out_of_order,
+        };
+        let (a, b) = (position("a", 3, 0), position("b", 1, 0));
+        let check = order_check("strict", &[&a1, &a3, &b1], &[&a, &b]);
+        assert_eq!((check.entities, check.behind, check.out_of_order), (2, 0, 0));
+        let (stuck, flagged) = (position("a", 1, 0), position("b", 1, 1));
+        let check = order_check("strict", &[&a1, &a3, &b1], &[&stuck, &flagged]);
+        assert_eq!((check.behind, check.out_of_order), (1, 1));
+        assert_eq!(order_check("sequence", &[&a1], &[]).behind, 1);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod contract;
 pub mod descriptor;
 pub mod envelope;
 pub mod event;
+pub mod ordering;
 pub mod outbox;
 pub mod relay;
 pub mod schemas;

@@ -1,10 +1,13 @@
 //! The queue subscriber: hands each message of a batch to the domain's
 //! handler and reports the ones to redeliver (partial batch failure).
 
+use std::collections::HashSet;
 use std::future::Future;
 
+use crate::descriptor::Order;
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::event::ReadError;
+use crate::ordering::{Gate, NoPositions, Ordering, Positions, gate};
 use crate::schemas::LookupError;
 use crate::store::{Applied, ReactError};
 
@@ -13,6 +16,14 @@ use crate::store::{Applied, ReactError};
 pub struct Message {
     pub id: String,
     pub body: String,
+    /// A FIFO queue's `MessageGroupId` (the entity id).
+    pub group: Option<String>,
+}
+
+impl Message {
+    pub fn new(id: impl Into<String>, body: impl Into<String>) -> Self {
+        Self { id: id.into(), body: body.into(), group: None }
+    }
 }
 
 /// Why a message could not be handled.
@@ -25,6 +36,9 @@ pub enum HandleError {
     /// Worth another delivery (a throttle, a conflict, an outage).
     #[error("retryable failure: {0}")]
     Retryable(String),
+    /// Early: its entity's previous event has not been applied yet.
+    #[error("held back: {0}")]
+    HeldBack(String),
 }
 
 impl From<EnvelopeError> for HandleError {
@@ -67,6 +81,12 @@ pub struct BatchReport {
     pub failed: Vec<FailedMessage>,
     pub applied: usize,
     pub duplicates: usize,
+    /// Dropped: at or below the entity's position (`order: sequence`).
+    pub stale: usize,
+    /// Redelivered later: their predecessor was not applied yet.
+    pub held_back: usize,
+    /// Applied after a later event of the same entity (`order: strict`).
+    pub out_of_order: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,25 +97,108 @@ pub struct FailedMessage {
 }
 
 /// Handles every message of the batch in order; a failure of one never
-/// stops the others.
+/// stops the others, except the rest of its FIFO group.
 pub async fn handle_batch<H: Handler>(messages: &[Message], handler: &H) -> BatchReport {
+    handle_in_order(messages, handler, &Ordering::<NoPositions>::default()).await
+}
+
+/// [`handle_batch`], keeping each entity's position for the products taken
+/// in order. In a FIFO group, the messages after a failed one are not
+/// handled but returned with it, so the group keeps its order.
+pub async fn handle_in_order<H: Handler, P: Positions>(
+    messages: &[Message],
+    handler: &H,
+    ordering: &Ordering<P>,
+) -> BatchReport {
     let mut report = BatchReport::default();
+    let mut stopped_groups: HashSet<&str> = HashSet::new();
     for message in messages {
+        if let Some(group) = message.group.as_deref().filter(|g| stopped_groups.contains(g)) {
+            report.failed.push(FailedMessage {
+                id: message.id.clone(),
+                reason: format!("held behind a failed message of FIFO group {group}"),
+                poison: false,
+            });
+            continue;
+        }
         let outcome = match Envelope::from_json(&message.body) {
-            Ok(envelope) => handler.handle(&envelope).await,
+            Ok(envelope) => handle_one(&envelope, handler, ordering).await,
             Err(error) => Err(error.into()),
         };
         match outcome {
-            Ok(Applied::Changed) => report.applied += 1,
-            Ok(Applied::Duplicate) => report.duplicates += 1,
-            Err(error) => report.failed.push(FailedMessage {
-                id: message.id.clone(),
-                poison: matches!(error, HandleError::Poison(_)),
-                reason: error.to_string(),
-            }),
+            Ok(Handled::Applied) => report.applied += 1,
+            Ok(Handled::OutOfOrder) => {
+                report.applied += 1;
+                report.out_of_order += 1;
+            }
+            Ok(Handled::Duplicate) => report.duplicates += 1,
+            Ok(Handled::Stale) => report.stale += 1,
+            Err(error) => {
+                if let HandleError::HeldBack(_) = error {
+                    report.held_back += 1;
+                }
+                if let Some(group) = &message.group {
+                    stopped_groups.insert(group);
+                }
+                report.failed.push(FailedMessage {
+                    id: message.id.clone(),
+                    poison: matches!(error, HandleError::Poison(_)),
+                    reason: error.to_string(),
+                });
+            }
         }
     }
     report
+}
+
+enum Handled {
+    Applied,
+    /// Applied after a later event of its entity (a broken FIFO promise).
+    OutOfOrder,
+    Duplicate,
+    Stale,
+}
+
+async fn handle_one<H: Handler, P: Positions>(
+    envelope: &Envelope,
+    handler: &H,
+    ordering: &Ordering<P>,
+) -> Result<Handled, HandleError> {
+    let order = ordering.of(&envelope.source);
+    if order.is_any() {
+        return Ok(match handler.handle(envelope).await? {
+            Applied::Changed => Handled::Applied,
+            Applied::Duplicate => Handled::Duplicate,
+        });
+    }
+    let (source, subject, sequence) = (&envelope.source, &envelope.subject, envelope.sequence);
+    let positions = &ordering.positions;
+    let unavailable = |e: crate::store::StoreError| HandleError::Retryable(format!("entity position: {e}"));
+    if order == Order::Sequence {
+        match gate(positions.last(source, subject).await.map_err(unavailable)?, sequence) {
+            Gate::Apply => {}
+            Gate::Stale { .. } => return Ok(Handled::Stale),
+            Gate::Early { last } => {
+                let last = last.map_or_else(|| "none".to_owned(), |l| l.to_string());
+                return Err(HandleError::HeldBack(format!(
+                    "event {sequence} of {source} {subject} waits for event {} (last applied: {last})",
+                    sequence - 1
+                )));
+            }
+        }
+    }
+    let applied = handler.handle(envelope).await?;
+    // A duplicate moves the position too: the commit may have landed in a
+    // delivery that crashed before moving it.
+    let moved = positions.advance(source, subject, sequence).await.map_err(unavailable)?;
+    if !moved && applied == Applied::Changed {
+        positions.flag_out_of_order(source, subject, sequence).await.map_err(unavailable)?;
+        return Ok(Handled::OutOfOrder);
+    }
+    Ok(match applied {
+        Applied::Changed => Handled::Applied,
+        Applied::Duplicate => Handled::Duplicate,
+    })
 }
 
 #[cfg(test)]
@@ -109,6 +212,7 @@ mod tests {
 
     use super::*;
     use crate::envelope::EventMeta;
+    use crate::ordering::Ordering;
 
     #[derive(Default)]
     struct Recorder {
@@ -126,14 +230,14 @@ mod tests {
 
     fn message(id: &str, event_type: &str) -> Message {
         let envelope = Envelope::new("o/p", event_type, "e", 1, json!({}), &EventMeta::root(Uuid::now_v7()));
-        Message { id: id.into(), body: envelope.to_json().unwrap() }
+        Message::new(id, envelope.to_json().unwrap())
     }
 
     #[tokio::test]
     async fn reports_only_the_messages_that_failed() {
         let batch = [
             message("m1", "OrderPlaced"),
-            Message { id: "m2".into(), body: "not json".into() },
+            Message::new("m2", "not json"),
             message("m3", "Unknown"),
             message("m4", "OrderPlaced"),
         ];
@@ -151,5 +255,60 @@ mod tests {
         handle_batch(std::slice::from_ref(&first), &recorder).await;
         let report = handle_batch(&[first], &recorder).await;
         assert_eq!((report.applied, report.duplicates), (0, 1));
+    }
+
+    fn numbered(id: &str, subject: &str, sequence: u64) -> Message {
+        let meta = EventMeta::root(Uuid::now_v7());
+        let envelope = Envelope::new("o/p", "OrderPlaced", subject, sequence, json!({}), &meta);
+        Message::new(id, envelope.to_json().unwrap())
+    }
+
+    fn in_order(order: Order) -> Ordering<crate::ordering::memory::MemoryPositions> {
+        Ordering::new([("o/p".to_owned(), order)].into(), Default::default())
+    }
+
+    #[tokio::test]
+    async fn holds_back_an_early_event_until_its_predecessor_is_applied() {
+        let (recorder, ordering) = (Recorder::default(), in_order(Order::Sequence));
+        let second = numbered("m2", "e", 2);
+        let report = handle_in_order(std::slice::from_ref(&second), &recorder, &ordering).await;
+        assert_eq!((report.applied, report.held_back), (0, 1));
+        assert_eq!(report.failed[0].reason, "held back: event 2 of o/p e waits for event 1 (last applied: none)");
+        assert!(!report.failed[0].poison);
+
+        let report = handle_in_order(&[numbered("m1", "e", 1), second], &recorder, &ordering).await;
+        assert_eq!((report.applied, report.held_back, report.failed.len()), (2, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn drops_a_stale_event_without_handing_it_over() {
+        let (recorder, ordering) = (Recorder::default(), in_order(Order::Sequence));
+        handle_in_order(&[numbered("m1", "e", 1), numbered("m2", "e", 2)], &recorder, &ordering).await;
+        let late = numbered("m1-again", "e", 1);
+        let report = handle_in_order(&[late], &recorder, &ordering).await;
+        assert_eq!((report.applied, report.stale, report.failed.len()), (0, 1, 0));
+        assert_eq!(recorder.seen.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_message_stops_the_rest_of_its_fifo_group_only() {
+        let grouped = |message: Message, group: &str| Message { group: Some(group.into()), ..message };
+        let batch = [
+            grouped(message("a1", "Unknown"), "a"),
+            grouped(message("b1", "OrderPlaced"), "b"),
+            grouped(message("a2", "OrderPlaced"), "a"),
+        ];
+        let report = handle_batch(&batch, &Recorder::default()).await;
+        assert_eq!(report.applied, 1);
+        let failed: Vec<_> = report.failed.iter().map(|f| (f.id.as_str(), f.reason.as_str())).collect();
+        assert_eq!(failed[1], ("a2", "held behind a failed message of FIFO group a"));
+    }
+
+    #[tokio::test]
+    async fn counts_an_event_applied_after_a_later_one_in_strict_order() {
+        let (recorder, ordering) = (Recorder::default(), in_order(Order::Strict));
+        let report = handle_in_order(&[numbered("m3", "e", 3), numbered("m1", "e", 1)], &recorder, &ordering).await;
+        assert_eq!((report.applied, report.out_of_order), (2, 1));
+        assert_eq!(ordering.positions.out_of_order(), 1);
     }
 }

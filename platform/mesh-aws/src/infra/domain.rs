@@ -2,7 +2,7 @@
 //! outbox and inbox tables, the outbox relay, one queue + DLQ +
 //! subscription + function per consumed product, the HTTP API, and alarms.
 
-use mesh::descriptor::{Descriptor, Mesh, Product, Subscription};
+use mesh::descriptor::{Descriptor, Mesh, Order, Product, Subscription};
 use serde_norway::Value;
 
 use super::alarms;
@@ -25,6 +25,27 @@ pub fn subscription_id(subscription: &Subscription) -> String {
 /// The parameter through which a consumer's stack gets the consumed topic.
 pub fn consumed_topic_parameter(subscription: &Subscription) -> String {
     format!("{}TopicArn", subscription_id(subscription))
+}
+
+/// The producer's ports output a subscription's queue is subscribed to: the
+/// FIFO topic for strict order, the standard one otherwise.
+pub fn consumed_topic_output(subscription: &Subscription) -> &'static str {
+    if subscription.order == Order::Strict { "OrderedTopicArn" } else { "TopicArn" }
+}
+
+/// A subscription's queue name (with `${Prefix}`) and its DLQ's: FIFO
+/// queues must end in `.fifo`.
+pub fn queue_names(domain: &str, subscription: &Subscription) -> (String, String) {
+    let base = format!("${{Prefix}}-{domain}-{}", subscription.product.product);
+    match subscription.order {
+        Order::Strict => (format!("{base}.fifo"), format!("{base}-dlq.fifo")),
+        Order::Any | Order::Sequence => (base.clone(), format!("{base}-dlq")),
+    }
+}
+
+/// Whether the domain's product has a FIFO topic its relay publishes to.
+pub fn ordered_topic(mesh: &Mesh, domain: &Descriptor, product: &Product) -> bool {
+    !mesh.strict_subscribers(&domain.domain, &product.name).is_empty()
 }
 
 pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
@@ -52,6 +73,16 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
             &format!("ARN of this domain's {} stream (output StreamArn of the {name}-ports stack).", product.name),
             "^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[A-Za-z0-9_.-]{1,128}$",
         );
+        if ordered_topic(mesh, domain, product) {
+            params::topic_arn(
+                &mut t,
+                "OrderedTopicArn",
+                format!(
+                    "ARN of this domain's {} FIFO topic (output OrderedTopicArn of the {name}-ports stack).",
+                    product.name
+                ),
+            );
+        }
         params::string(
             &mut t,
             "KeyArn",
@@ -64,8 +95,10 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
             &mut t,
             &consumed_topic_parameter(subscription),
             format!(
-                "ARN of the {} topic (output TopicArn of the {}-ports stack).",
-                subscription.product, subscription.product.domain
+                "ARN of the {} topic (output {} of the {}-ports stack).",
+                subscription.product,
+                consumed_topic_output(subscription),
+                subscription.product.domain
             ),
         );
     }
@@ -114,7 +147,7 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
 
     tables(&mut t, domain, product, &key_arn);
     if let Some(product) = product {
-        relay(&mut t, domain, product, &key_arn);
+        relay(&mut t, domain, product, &key_arn, ordered_topic(mesh, domain, product));
     }
     let mut handlers: Vec<&str> = Vec::new();
     for subscription in &domain.consumes {
@@ -273,8 +306,19 @@ fn store_environment(domain: &Descriptor, product: Option<&Product>, inbox: bool
     environment
 }
 
-fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Value) {
+fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Value, ordered: bool) {
     let name = &domain.domain;
+    let mut environment = vec![
+        ("DOMAIN".to_owned(), s(name.clone())),
+        ("PRODUCT".to_owned(), s(product.name.clone())),
+        ("TOPIC_ARN".to_owned(), r("TopicArn")),
+        ("STREAM_NAME".to_owned(), r("StreamName")),
+    ];
+    let mut topics = vec![r("TopicArn")];
+    if ordered {
+        environment.push(("ORDERED_TOPIC_ARN".to_owned(), r("OrderedTopicArn")));
+        topics.push(r("OrderedTopicArn"));
+    }
     t.stateful(
         "RelayFailureQueue",
         Some(
@@ -297,12 +341,7 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
         description: format!("Outbox relay: the outbox stream to the {} topic and stream.", product.name),
         timeout_seconds: RELAY_TIMEOUT,
         memory_mb: 256,
-        environment: vec![
-            ("DOMAIN".to_owned(), s(name.clone())),
-            ("PRODUCT".to_owned(), s(product.name.clone())),
-            ("TOPIC_ARN".to_owned(), r("TopicArn")),
-            ("STREAM_NAME".to_owned(), r("StreamName")),
-        ],
+        environment,
         statements: vec![
             Statement::new(
                 "OutboxStream",
@@ -312,7 +351,7 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
             // ListStreams has no resource type in IAM: it applies to "*" only
             // (it lists stream ARNs, no data). Lambda's stream poller needs it.
             Statement::new("OutboxStreamList", &["dynamodb:ListStreams"], vec![s("*")]),
-            Statement::new("Topic", &["sns:Publish"], vec![r("TopicArn")]),
+            Statement::new("Topic", &["sns:Publish"], topics),
             Statement::new("Stream", &["kinesis:PutRecord", "kinesis:PutRecords"], vec![r("StreamArn")]),
             // The mapping's on-failure destination is written with this role.
             Statement::new("OnFailure", &["sqs:SendMessage"], vec![att("RelayFailureQueue", "Arn")]),
@@ -346,7 +385,8 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
 fn subscription_queues(t: &mut Template, domain: &Descriptor, subscription: &Subscription, key_arn: &Value) {
     let name = &domain.domain;
     let id = subscription_id(subscription);
-    let queue_name = format!("${{Prefix}}-{name}-{}", subscription.product.product);
+    let (queue_name, dlq_name) = queue_names(name, subscription);
+    let fifo = subscription.order == Order::Strict;
     let (queue, dlq) = (format!("{id}Queue"), format!("{id}Dlq"));
     t.stateful(
         &dlq,
@@ -359,33 +399,39 @@ fn subscription_queues(t: &mut Template, domain: &Descriptor, subscription: &Sub
         )),
         "AWS::SQS::Queue",
         OnDelete::Delete,
-        map([
-            ("QueueName", sub(format!("{queue_name}-dlq"))),
-            ("MessageRetentionPeriod", 1_209_600.into()),
-            ("KmsMasterKeyId", key_arn.clone()),
-            (
-                "RedriveAllowPolicy",
-                map([("redrivePermission", s("byQueue")), ("sourceQueueArns", list([arn("sqs", &queue_name)]))]),
-            ),
-            ("Tags", queue_tags(name, "dlq")),
-        ]),
+        fifo_queue(
+            fifo,
+            [
+                ("QueueName", sub(dlq_name)),
+                ("MessageRetentionPeriod", 1_209_600.into()),
+                ("KmsMasterKeyId", key_arn.clone()),
+                (
+                    "RedriveAllowPolicy",
+                    map([("redrivePermission", s("byQueue")), ("sourceQueueArns", list([arn("sqs", &queue_name)]))]),
+                ),
+                ("Tags", queue_tags(name, "dlq")),
+            ],
+        ),
     );
     t.stateful(
         &queue,
         Some("Shorter retention than the DLQ's 14 days: a message keeps its age when moved."),
         "AWS::SQS::Queue",
         OnDelete::Delete,
-        map([
-            ("QueueName", sub(queue_name.clone())),
-            ("VisibilityTimeout", r("QueueVisibilityTimeout")),
-            ("MessageRetentionPeriod", 345_600.into()),
-            ("KmsMasterKeyId", key_arn.clone()),
-            (
-                "RedrivePolicy",
-                map([("deadLetterTargetArn", att(&dlq, "Arn")), ("maxReceiveCount", r("MaxReceiveCount"))]),
-            ),
-            ("Tags", queue_tags(name, "subscription")),
-        ]),
+        fifo_queue(
+            fifo,
+            [
+                ("QueueName", sub(queue_name.clone())),
+                ("VisibilityTimeout", r("QueueVisibilityTimeout")),
+                ("MessageRetentionPeriod", 345_600.into()),
+                ("KmsMasterKeyId", key_arn.clone()),
+                (
+                    "RedrivePolicy",
+                    map([("deadLetterTargetArn", att(&dlq, "Arn")), ("maxReceiveCount", r("MaxReceiveCount"))]),
+                ),
+                ("Tags", queue_tags(name, "subscription")),
+            ],
+        ),
     );
     let topic = r(&consumed_topic_parameter(subscription));
     t.resource(
@@ -434,10 +480,35 @@ fn subscription_queues(t: &mut Template, domain: &Descriptor, subscription: &Sub
     );
 }
 
+/// A queue's properties, `FifoQueue: true` first for a FIFO queue
+/// (deduplication by the id the relay sets: the event id).
+fn fifo_queue<const N: usize>(fifo: bool, properties: [(&str, Value); N]) -> Value {
+    let mut all = Vec::with_capacity(N + 2);
+    if fifo {
+        all.push(("FifoQueue", true.into()));
+        all.push(("ContentBasedDeduplication", false.into()));
+    }
+    all.extend(properties);
+    map(all)
+}
+
 fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Product>, handler: &str, key_arn: &Value) {
     let subscriptions: Vec<&Subscription> = domain.consumes.iter().filter(|s| s.handler == handler).collect();
     let consumed: Vec<String> = subscriptions.iter().map(|s| s.product.to_string()).collect();
     let mut statements = store_statements(product, true);
+    // The platform keeps each entity's position for these products, in the inbox table.
+    let ordered: Vec<String> = subscriptions
+        .iter()
+        .filter(|s| !s.order.is_any())
+        .map(|s| format!("{}={}", s.product, s.order.name()))
+        .collect();
+    if !ordered.is_empty() {
+        statements.push(Statement::new(
+            "Positions",
+            &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            vec![att("InboxTable", "Arn")],
+        ));
+    }
     // Reading an event written with a schema version this function was not
     // built with: the writer's schema, from the producer's registry.
     let mut registries = Vec::new();
@@ -459,6 +530,9 @@ fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Pro
     statements.push(key_use(key_arn.clone(), &["dynamodb", "sqs"]));
     let mut environment = store_environment(domain, product, true);
     environment.push(("MESH_PREFIX".to_owned(), r("Prefix")));
+    if !ordered.is_empty() {
+        environment.push(("ORDERING".to_owned(), s(ordered.join(","))));
+    }
     Function {
         stem: camel(handler),
         crate_name: handler.to_owned(),

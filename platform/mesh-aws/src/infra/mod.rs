@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use mesh::descriptor::Mesh;
 
 pub use alarms::{NAMESPACE as METRICS_NAMESPACE, OUTBOX_EVENT_AGE};
-pub use domain::{RELAY_CRATE, consumed_topic_parameter, route_id, subscription_id};
+pub use domain::{RELAY_CRATE, consumed_topic_parameter, queue_names, route_id, subscription_id};
 pub use platform::REGISTRAR_CRATE;
 
 use crate::catalog::catalog_template;
@@ -209,10 +209,16 @@ pub fn plan(mesh: &Mesh) -> Vec<PlannedStack> {
             for key in ["TopicArn", "StreamName", "StreamArn", "KeyArn"] {
                 parameters.push((key.to_owned(), output(&ports, key)));
             }
+            if domain.products.iter().any(|product| domain::ordered_topic(mesh, domain, product)) {
+                parameters.push(("OrderedTopicArn".to_owned(), output(&ports, "OrderedTopicArn")));
+            }
         }
         for subscription in &domain.consumes {
             let producer = format!("{}-ports", subscription.product.domain);
-            parameters.push((consumed_topic_parameter(subscription), output(&producer, "TopicArn")));
+            parameters.push((
+                consumed_topic_parameter(subscription),
+                output(&producer, domain::consumed_topic_output(subscription)),
+            ));
         }
         parameters.push(("AlarmActionArn".to_owned(), Source::Setting("AlarmActionArn")));
         stacks.push(PlannedStack {

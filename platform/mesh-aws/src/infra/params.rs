@@ -5,7 +5,8 @@ use serde_norway::Value;
 use super::cfn::{Template, map, s, strings};
 
 const PREFIX_PATTERN: &str = "^[a-z][a-z0-9-]{0,19}$";
-const TOPIC_ARN_PATTERN: &str = "^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$";
+/// A standard or FIFO (`.fifo`) topic.
+const TOPIC_ARN_PATTERN: &str = "^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,251}(\\.fifo)?$";
 
 pub fn prefix(t: &mut Template) {
     t.parameter(

@@ -9,6 +9,9 @@ use super::cfn::{OnDelete, Template, arn, att, list, map, r, s, strings, sub};
 use super::key::{KEY, add_domain_key};
 use super::params;
 
+/// The FIFO topic's logical id, and the output that carries its ARN.
+pub const ORDERED_TOPIC: &str = "OrderedTopic";
+
 pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Template {
     let name = &domain.domain;
     let mut t = Template::new(format!(
@@ -40,26 +43,46 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
         None,
         "AWS::SNS::Topic",
         map([
-            ("TopicName", sub(resource_name)),
+            ("TopicName", sub(resource_name.clone())),
             ("DisplayName", s(format!("{name} {}", product.name))),
             ("KmsMasterKeyId", att(KEY, "Arn")),
             ("Tags", tags("sns")),
         ]),
     );
+    // Only when a consumer asks for strict order (a FIFO queue can only
+    // subscribe to a FIFO topic); the relay publishes to both topics.
+    let strict = mesh.strict_subscribers(name, &product.name);
+    if !strict.is_empty() {
+        t.resource(
+            ORDERED_TOPIC,
+            Some("Strict per-entity order for the subscribers that ask for it: MessageGroupId = entity id."),
+            "AWS::SNS::Topic",
+            map([
+                ("TopicName", sub(format!("{resource_name}.fifo"))),
+                ("DisplayName", s(format!("{name} {} (ordered)", product.name))),
+                ("FifoTopic", true.into()),
+                ("ContentBasedDeduplication", false.into()),
+                ("KmsMasterKeyId", att(KEY, "Arn")),
+                ("Tags", tags("sns-fifo")),
+            ]),
+        );
+    }
     // Governance on AWS, not only in `mesh validate`: a subscription from
     // any queue but a granted domain's is refused by SNS itself.
-    let granted: Vec<_> = product
-        .access
-        .subscribers
-        .iter()
-        .map(|subscriber| arn("sqs", &format!("${{Prefix}}-{subscriber}-{}", product.name)))
-        .collect();
+    let mut granted = Vec::new();
+    for subscriber in &product.access.subscribers {
+        let queue = format!("${{Prefix}}-{subscriber}-{}", product.name);
+        // A strict subscriber's queue is FIFO (see `domain::queue_names`).
+        let queue = if strict.contains(&subscriber.as_str()) { format!("{queue}.fifo") } else { queue };
+        granted.push(arn("sqs", &queue));
+    }
+    let topics = if strict.is_empty() { vec![r("Topic")] } else { vec![r("Topic"), r(ORDERED_TOPIC)] };
     t.resource(
         "TopicPolicy",
         Some("Only the subscribers the descriptor grants (access.subscribers) may subscribe."),
         "AWS::SNS::TopicPolicy",
         map([
-            ("Topics", list([r("Topic")])),
+            ("Topics", list(topics.clone())),
             (
                 "PolicyDocument",
                 map([
@@ -71,7 +94,7 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
                             ("Effect", s("Deny")),
                             ("Principal", map([("AWS", s("*"))])),
                             ("Action", strings(["sns:Subscribe"])),
-                            ("Resource", r("Topic")),
+                            ("Resource", if strict.is_empty() { r("Topic") } else { list(topics) }),
                             ("Condition", map([("StringNotEquals", map([("sns:Endpoint", list(granted))]))])),
                         ])]),
                     ),
@@ -98,6 +121,16 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
         &format!("ARN of the {} SNS topic (consumers subscribe their queues to it).", product.name),
         r("Topic"),
     );
+    if !strict.is_empty() {
+        t.output(
+            "OrderedTopicArn",
+            &format!(
+                "ARN of the {} FIFO topic (strict-order subscribers subscribe their FIFO queues to it).",
+                product.name
+            ),
+            r(ORDERED_TOPIC),
+        );
+    }
     t.output("TopicName", &format!("Name of the {} SNS topic.", product.name), att("Topic", "TopicName"));
     t.output("StreamName", &format!("Name of the {} Kinesis stream.", product.name), r("Stream"));
     t.output("StreamArn", &format!("ARN of the {} Kinesis stream.", product.name), att("Stream", "Arn"));

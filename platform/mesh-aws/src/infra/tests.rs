@@ -109,7 +109,7 @@ fn roles_name_every_action_and_scope_every_resource() {
                         // Parameters holding this domain's own ports and key.
                         (None, Some((tag, text))) if tag == "!Ref" => {
                             assert!(
-                                ["TopicArn", "StreamArn", "KeyArn"].contains(&text.as_str()),
+                                ["TopicArn", "OrderedTopicArn", "StreamArn", "KeyArn"].contains(&text.as_str()),
                                 "{name}: {role_id}/{sid}: !Ref {text}"
                             );
                         }
@@ -192,7 +192,7 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
             "OutboxStream: dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator \
              on !GetAtt OutboxTable.StreamArn",
             "OutboxStreamList: dynamodb:ListStreams on *",
-            "Topic: sns:Publish on !Ref TopicArn",
+            "Topic: sns:Publish on !Ref TopicArn,!Ref OrderedTopicArn",
             "Stream: kinesis:PutRecord,kinesis:PutRecords on !Ref StreamArn",
             "OnFailure: sqs:SendMessage on !GetAtt RelayFailureQueue.Arn",
             "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
@@ -281,6 +281,28 @@ fn the_outbox_age_alarm_fires_past_the_products_freshness_promise() {
 }
 
 #[test]
+fn a_strict_subscription_gets_a_fifo_topic_queue_and_dlq() {
+    let ports = &templates()["orders-ports.yaml"];
+    let (_, topic) = resources(ports, "AWS::SNS::Topic").into_iter().find(|(id, _)| *id == "OrderedTopic").unwrap();
+    assert_eq!(topic["FifoTopic"].as_bool(), Some(true));
+    assert_eq!(intrinsic(&topic["TopicName"]).unwrap().1, "${Prefix}-orders-order-events.fifo");
+    let customers = &templates()["customers.yaml"];
+    let queues = resources(customers, "AWS::SQS::Queue");
+    let fifo: Vec<String> = queues
+        .iter()
+        .filter(|(_, q)| q["FifoQueue"].as_bool() == Some(true))
+        .map(|(_, q)| intrinsic(&q["QueueName"]).unwrap().1)
+        .collect();
+    assert_eq!(fifo, ["${Prefix}-customers-order-events-dlq.fifo", "${Prefix}-customers-order-events.fifo"]);
+    // The relay publishes to both topics; the standard subscribers are unchanged.
+    let orders = &templates()["orders.yaml"];
+    assert!(orders["Parameters"]["OrderedTopicArn"].is_mapping());
+    assert!(templates()["customers-ports.yaml"]["Resources"].get("OrderedTopic").is_none());
+    let analytics = &templates()["analytics.yaml"];
+    assert!(resources(analytics, "AWS::SQS::Queue").iter().all(|(_, q)| q["FifoQueue"].is_null()));
+}
+
+#[test]
 fn a_topic_accepts_subscriptions_only_from_granted_domains() {
     let t = &templates()["orders-ports.yaml"];
     let (_, policy) = resources(t, "AWS::SNS::TopicPolicy").into_iter().next().unwrap();
@@ -295,7 +317,8 @@ fn a_topic_accepts_subscriptions_only_from_granted_domains() {
     assert_eq!(
         endpoints,
         [
-            "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-order-events",
+            // customers takes the product in strict order: its queue is FIFO.
+            "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-order-events.fifo",
             "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-analytics-order-events",
         ]
     );

@@ -131,6 +131,56 @@ pub struct Subscription {
     pub events: Vec<String>,
     /// The function that handles the events.
     pub handler: String,
+    /// What the platform guarantees about the order events of one entity
+    /// reach the handler in.
+    #[serde(default, skip_serializing_if = "Order::is_any")]
+    pub order: Order,
+}
+
+/// Per-entity delivery order of a subscription.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// A standard queue, no promise: the handler is idempotent by event id
+    /// and its merge does not depend on arrival order.
+    #[default]
+    Any,
+    /// A standard queue, and the platform keeps each entity's last applied
+    /// `sequence`: a stale event is dropped, an early one is held back
+    /// (redelivered) until its predecessor is applied. Only for a
+    /// subscription to every event type of the product, otherwise a gap
+    /// cannot be told from a filtered event.
+    Sequence,
+    /// A FIFO queue fed by the product's FIFO topic: `MessageGroupId` = the
+    /// entity id, deduplication id = the event id.
+    Strict,
+}
+
+impl Order {
+    pub fn is_any(&self) -> bool {
+        *self == Self::Any
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::Sequence => "sequence",
+            Self::Strict => "strict",
+        }
+    }
+}
+
+impl FromStr for Order {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "any" => Ok(Self::Any),
+            "sequence" => Ok(Self::Sequence),
+            "strict" => Ok(Self::Strict),
+            _ => Err(format!("`{text}` is not an order (any, sequence, strict)")),
+        }
+    }
 }
 
 /// `<domain>/<product>`.

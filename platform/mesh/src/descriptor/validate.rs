@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::model::{Descriptor, Product};
+use super::model::{Descriptor, Order, Product};
 use super::yaml::{self, Located};
 use crate::contract::{SchemaVersion, check_versions};
 
@@ -56,6 +56,21 @@ pub struct Mesh {
 impl Mesh {
     pub fn domain(&self, name: &str) -> Option<&Descriptor> {
         self.domains.iter().map(|d| &d.descriptor).find(|d| d.domain == name)
+    }
+
+    /// The domains that take `producer`'s `product` in strict order: the
+    /// product then also has a FIFO topic, and they subscribe FIFO queues.
+    pub fn strict_subscribers(&self, producer: &str, product: &str) -> Vec<&str> {
+        self.domains
+            .iter()
+            .map(|d| &d.descriptor)
+            .filter(|d| {
+                d.consumes
+                    .iter()
+                    .any(|s| s.order == Order::Strict && s.product.domain == producer && s.product.product == product)
+            })
+            .map(|d| d.domain.as_str())
+            .collect()
     }
 
     /// Every version of one event type's schema, oldest first.
@@ -304,6 +319,23 @@ fn check_mesh(mesh: &mut Mesh, unloaded: &[String], problems: &mut Vec<Problem>)
                         format!("{wanted} v{} has no event type `{event_type}`", subscription.version),
                     ));
                 }
+            }
+            let missing: Vec<&str> = product
+                .events
+                .iter()
+                .map(|ev| ev.event_type.as_str())
+                .filter(|t| !subscription.events.iter().any(|wanted| wanted == t))
+                .collect();
+            if subscription.order == Order::Sequence && !missing.is_empty() {
+                problems.push(problem(
+                    "/order",
+                    format!(
+                        "`order: sequence` needs every event type of {wanted} v{} (a gap left by a filtered type \
+                         would hold the next event back forever), but {} are not consumed: add them or use `order: strict`",
+                        subscription.version,
+                        missing.join(", ")
+                    ),
+                ));
             }
         }
     }

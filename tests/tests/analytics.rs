@@ -94,9 +94,10 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
     let placed_unnamed = log.iter().find(|e| e.subject == *unnamed && e.event_type == "OrderPlaced").unwrap();
     assert_eq!(placed_unnamed.data.get("channel"), Some(&Value::Null));
 
-    // Out of order, straight into the view's queue: the approval overtakes
-    // the placement, then the placement arrives, then a stale copy of the
-    // approval under a new id (as a replay would send it).
+    // Out of order, straight into the view's queue (`order: sequence`): the
+    // approval overtakes the placement and is held back, the placement is
+    // applied, then the approval on its redelivery; a stale copy of the
+    // approval under a new id (as a replay would send it) is dropped.
     let order = Uuid::now_v7().to_string();
     let approval =
         event("OrderApproved", &order, 2, 1, json!({"order_id": order, "customer_id": ada, "amount_cents": 700}));
@@ -108,14 +109,18 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
         json!({"order_id": order, "customer_id": ada, "amount_cents": 700, "channel": "partner"}),
     );
     send(&mesh, &approval).await;
-    let (row, _) = sale(&mesh, &order, |s| s.status == SaleStatus::Approved).await.unwrap();
-    assert_eq!((row.channel.as_deref(), row.placed, row.last_sequence), (None, false, 2), "{row:?}");
-    send(&mesh, &placement).await;
-    let (row, version) = sale(&mesh, &order, |s| s.placed).await.unwrap();
-    assert_eq!(view(&row), (SaleStatus::Approved, Some("partner")));
-    assert_eq!(version, 2);
-    send(&mesh, &Envelope { id: Uuid::now_v7(), ..approval }).await;
     let queue = mesh.endpoints.queues[2].1.clone();
+    eventually("the early approval to be received and held back", SETTLE, || async {
+        Ok((mesh.observer.queue_in_flight(&queue).await? == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert!(!sales(&mesh).await.unwrap().contains_key(&order), "an event was applied before its predecessor");
+    send(&mesh, &placement).await;
+    let (row, version) = sale(&mesh, &order, |s| s.status == SaleStatus::Approved).await.unwrap();
+    assert_eq!(view(&row), (SaleStatus::Approved, Some("partner")));
+    assert_eq!((row.placed, row.last_sequence, version), (true, 2, 2), "{row:?}");
+    send(&mesh, &Envelope { id: Uuid::now_v7(), ..approval }).await;
     eventually("the analytics queue to drain", SETTLE, || async {
         Ok((mesh.observer.queue_depth(&queue).await? == 0).then_some(()))
     })

@@ -139,9 +139,14 @@ async fn send_raw(mesh: &TestMesh, queue: &str, entries: Vec<(String, String)>) 
         .into_iter()
         .enumerate()
         .map(|(n, (event_type, body))| {
+            // A FIFO queue (a strict-order subscription): each message its
+            // own group and deduplication id, so every copy is delivered.
+            let fifo = queue.ends_with(".fifo").then(|| Uuid::now_v7().to_string());
             SendMessageBatchRequestEntry::builder()
                 .id(n.to_string())
                 .message_body(body)
+                .set_message_group_id(fifo.clone())
+                .set_message_deduplication_id(fifo)
                 .message_attributes(
                     "type",
                     MessageAttributeValue::builder().data_type("String").string_value(event_type).build().unwrap(),
@@ -150,7 +155,8 @@ async fn send_raw(mesh: &TestMesh, queue: &str, entries: Vec<(String, String)>) 
                 .unwrap()
         })
         .collect();
-    sqs.send_message_batch().queue_url(queue).set_entries(Some(entries)).send().await.unwrap();
+    let sent = sqs.send_message_batch().queue_url(queue).set_entries(Some(entries)).send().await.unwrap();
+    assert!(sent.failed().is_empty(), "{:?}", sent.failed());
 }
 
 #[tokio::test]
@@ -266,7 +272,13 @@ async fn a_poison_message_is_parked_in_the_dlq_with_its_reason_while_the_rest_of
     let descriptors = mesh::descriptor::load_mesh(&root).unwrap();
     let (source, dead_letters) =
         mesh_cli::dlq::queues(&descriptors, mesh.mesh.prefix(), "customers/order-events").unwrap();
-    assert_eq!(format!("{source}-dlq"), dead_letters);
+    assert_eq!(
+        (source.as_str(), dead_letters.as_str()),
+        (
+            format!("{}-customers-order-events.fifo", mesh.mesh.prefix()).as_str(),
+            format!("{}-customers-order-events-dlq.fifo", mesh.mesh.prefix()).as_str()
+        )
+    );
     let listed = mesh_cli::dlq::list(&sqs, &dead_letters, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(

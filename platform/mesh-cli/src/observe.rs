@@ -183,6 +183,36 @@ impl Observer {
     }
 
     /// Visible plus in-flight messages of a queue.
+    /// Sends `body` to a consumer queue as SNS would deliver it (raw, with its
+    /// `type` attribute), to test what the consumer does with it. A FIFO
+    /// queue takes it in `group` (the entity id), with a fresh deduplication
+    /// id so that a deliberate copy is delivered.
+    pub async fn send_to_queue(&self, queue: &str, body: &str, event_type: &str, group: &str) -> anyhow::Result<()> {
+        let attribute = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(event_type)
+            .build()?;
+        let fifo = queue.ends_with(".fifo");
+        self.sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(body)
+            .message_attributes("type", attribute)
+            .set_message_group_id(fifo.then(|| group.to_owned()))
+            .set_message_deduplication_id(fifo.then(|| Uuid::now_v7().to_string()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Messages received and not yet deleted (being handled, or failed and
+    /// waiting for their visibility timeout).
+    pub async fn queue_in_flight(&self, url: &str) -> anyhow::Result<u64> {
+        let name = QueueAttributeName::ApproximateNumberOfMessagesNotVisible;
+        let attributes = self.sqs.get_queue_attributes().queue_url(url).attribute_names(name.clone()).send().await?;
+        Ok(attributes.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
     pub async fn queue_depth(&self, url: &str) -> anyhow::Result<u64> {
         let attributes = self
             .sqs

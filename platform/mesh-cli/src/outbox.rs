@@ -96,7 +96,11 @@ pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<R
     let failures = output(&own, &domain_stack, "RelayFailureQueueUrl")?;
     let table = output(&own, &domain_stack, "OutboxTable")?;
     let log = KinesisLog::new(aws_sdk_kinesis::Client::new(config), output(&ports, &ports_stack, "StreamName")?.into());
-    let topic = SnsTopic::new(aws_sdk_sns::Client::new(config), output(&ports, &ports_stack, "TopicArn")?.into());
+    let mut topic = SnsTopic::new(aws_sdk_sns::Client::new(config), output(&ports, &ports_stack, "TopicArn")?.into());
+    // Strict-order subscribers read the FIFO topic: the relay publishes to both.
+    if let Some(ordered) = ports.get("OrderedTopicArn") {
+        topic = topic.with_ordered_topic(ordered.clone());
+    }
     let sqs = aws_sdk_sqs::Client::new(config);
     let mut outbox = None;
     let mut done = Redriven::default();

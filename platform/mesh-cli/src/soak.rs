@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::MessageAttributeValue;
 use mesh::descriptor::{Order, load_mesh};
 use mesh::envelope::{Envelope, EventMeta};
 use mesh_local::DeployOptions;
@@ -285,15 +284,8 @@ async fn inject_poison(client: &Client<'_>, observer: &Observer) -> anyhow::Resu
         for (event_type, body) in
             [("OrderPlaced", format!("not an envelope ({name})")), ("SoakPoison", unknown.to_json()?)]
         {
-            let attribute = MessageAttributeValue::builder().data_type("String").string_value(event_type).build()?;
-            observer
-                .sqs()
-                .send_message()
-                .queue_url(queue)
-                .message_body(&body)
-                .message_attributes("type", attribute)
-                .send()
-                .await?;
+            // Each poison message its own group: it blocks nothing on a FIFO queue.
+            observer.send_to_queue(queue, &body, event_type, &Uuid::now_v7().to_string()).await?;
             bodies.insert(body);
         }
     }

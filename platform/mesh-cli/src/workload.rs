@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use analytics::{ChannelTotals, OrderSale, SaleStatus, totals_by_channel};
-use aws_sdk_sqs::types::MessageAttributeValue;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use mesh::envelope::Envelope;
@@ -476,15 +475,7 @@ async fn redeliver(
         .chain(to_orders.take(count - 2 * third).map(|e| (e, &endpoints.queues[1].1)));
     let mut sent = 0;
     for (event, queue) in picks {
-        let attribute = MessageAttributeValue::builder().data_type("String").string_value(&event.event_type).build()?;
-        observer
-            .sqs()
-            .send_message()
-            .queue_url(queue)
-            .message_body(event.to_json()?)
-            .message_attributes("type", attribute)
-            .send()
-            .await?;
+        observer.send_to_queue(queue, &event.to_json()?, &event.event_type, &event.subject).await?;
         sent += 1;
     }
     Ok(sent)

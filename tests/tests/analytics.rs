@@ -128,8 +128,36 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
     .unwrap();
     assert_eq!(sales(&mesh).await.unwrap()[&order].1, 2, "a stale event changed the row");
 
+    // An event whose predecessor never comes is held back on every receive,
+    // then parked in the DLQ with why; nothing of it reaches the view.
+    let orphan = Uuid::now_v7().to_string();
+    let approval =
+        event("OrderApproved", &orphan, 2, 1, json!({"order_id": orphan, "customer_id": ada, "amount_cents": 100}));
+    send(&mesh, &approval).await;
+    let sqs = aws_sdk_sqs::Client::new(&mesh.emulator.sdk_config());
+    let (_, analytics_dlq) = mesh.endpoints.dead_letters.iter().find(|(name, _)| name.contains("analytics")).unwrap();
+    let parked = eventually("the orphan to be parked in the analytics DLQ", Duration::from_secs(90), || async {
+        let listed = mesh_cli::dlq::list(&sqs, analytics_dlq.rsplit('/').next().unwrap(), 10)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        Ok(listed.into_iter().next())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        parked.reason.as_deref(),
+        Some(
+            format!(
+                "held back: event 2 of orders/order-events {orphan} waits for event 1 (last applied: none) \
+                 (still on receive 3 of 3)"
+            )
+            .as_str()
+        )
+    );
+    assert!(!sales(&mesh).await.unwrap().contains_key(&orphan));
     for (name, dlq) in &mesh.endpoints.dead_letters {
-        assert_eq!(mesh.observer.queue_depth(dlq).await.unwrap(), 0, "{name}");
+        let expected = u64::from(dlq == analytics_dlq);
+        assert_eq!(mesh.observer.queue_depth(dlq).await.unwrap(), expected, "{name}");
     }
     mesh.stop().await.unwrap();
 }

@@ -24,6 +24,14 @@ async fn under_faults_and_crashes_nothing_is_lost_nothing_applied_twice_and_orde
     assert_eq!(report.lost, 0);
     assert!((report.effects_per_event - 1.0).abs() < f64::EPSILON, "{}", report.effects_per_event);
     assert_eq!(report.ordering_violations, 0);
+    // Both orders the descriptors ask for were checked, entity by entity.
+    let orders: Vec<(&str, &str)> = report.ordered.iter().map(|(name, o)| (name.as_str(), o.order.as_str())).collect();
+    assert_eq!(
+        orders,
+        [("analytics ← orders/order-events", "sequence"), ("customers ← orders/order-events", "strict")]
+    );
+    assert_eq!(report.fifo_subscriptions, 1);
+    assert!(report.ordered.values().all(|o| o.entities == soak.workload.orders && o.behind == 0));
     assert!(report.faults.injected() > 0, "no fault was injected: {:?}", report.faults);
     assert_eq!(
         report.faults.crashes.len(),

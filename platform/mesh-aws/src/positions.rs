@@ -68,7 +68,9 @@ impl Positions for DynamoPositions {
             .table_name(&self.table)
             .key("pk", Self::key(source, subject))
             .update_expression("SET #s = :s, expires_at = :e")
-            .condition_expression("attribute_not_exists(#s) OR #s < :s")
+            // `<=`: a retried call whose first attempt landed (its answer was
+            // lost) finds the position at its own sequence, and that is a move.
+            .condition_expression("attribute_not_exists(#s) OR #s <= :s")
             .expression_attribute_names("#s", "sequence")
             .expression_attribute_values(":s", AttributeValue::N(sequence.to_string()))
             .expression_attribute_values(":e", self.expires_at())

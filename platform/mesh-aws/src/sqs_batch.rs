@@ -9,7 +9,7 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_runtime::{LambdaEvent, service_fn};
 use mesh::ordering::{Ordering, parse_modes};
-use mesh::subscriber::{BatchReport, Handler, Message, handle_in_order};
+use mesh::subscriber::{BatchReport, FailedMessage, Handler, Message, handle_in_order};
 
 use crate::config::{self, ConfigError};
 use crate::positions::DynamoPositions;
@@ -26,7 +26,8 @@ pub const SOURCE_ATTRIBUTE: &str = "mesh-source-queue";
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     let sdk = config::sdk_config().await;
-    let dead_letters = &DeadLetters::new(aws_sdk_sqs::Client::new(&sdk));
+    let max_receives = config::optional("MAX_RECEIVE_COUNT").and_then(|n| n.parse().ok());
+    let dead_letters = &DeadLetters::new(aws_sdk_sqs::Client::new(&sdk)).with_max_receives(max_receives);
     let ordering = &ordering_from_env(aws_sdk_dynamodb::Client::new(&sdk))?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let mut report = handle_in_order(&messages(&event.payload), handler, ordering).await;
@@ -57,11 +58,31 @@ fn ordering_from_env(client: aws_sdk_dynamodb::Client) -> Result<Ordering<Dynamo
 pub struct DeadLetters {
     sqs: aws_sdk_sqs::Client,
     urls: Mutex<HashMap<String, String>>,
+    /// The queues' `maxReceiveCount`: an event still held back on its last
+    /// receive is parked here with why, rather than moved by SQS without.
+    max_receives: Option<u32>,
 }
 
 impl DeadLetters {
     pub fn new(sqs: aws_sdk_sqs::Client) -> Self {
-        Self { sqs, urls: Mutex::default() }
+        Self { sqs, urls: Mutex::default(), max_receives: None }
+    }
+
+    pub fn with_max_receives(mut self, max_receives: Option<u32>) -> Self {
+        self.max_receives = max_receives;
+        self
+    }
+
+    /// Whether `failed` goes to the DLQ now: poison, or an early event whose
+    /// predecessor did not come in all its receives.
+    fn must_park(&self, failed: &FailedMessage, record: &SqsMessage) -> Option<String> {
+        if failed.poison {
+            return Some(failed.reason.clone());
+        }
+        let receives: u32 = record.attributes.get("ApproximateReceiveCount")?.parse().ok()?;
+        let last = self.max_receives?;
+        (failed.held_back && receives >= last)
+            .then(|| format!("{} (still on receive {receives} of {last})", failed.reason))
     }
 
     /// Sends every poison message of `report` to its queue's DLQ, with its
@@ -70,13 +91,14 @@ impl DeadLetters {
     /// redelivers it and, after `maxReceiveCount`, moves it to the DLQ itself.
     pub async fn park(&self, records: &[SqsMessage], report: &mut BatchReport) {
         let mut parked = Vec::new();
-        for failed in report.failed.iter().filter(|f| f.poison) {
+        for failed in &report.failed {
             let Some(record) = records.iter().find(|r| r.message_id.as_deref() == Some(failed.id.as_str())) else {
                 continue;
             };
-            match self.send(record, &failed.reason).await {
+            let Some(reason) = self.must_park(failed, record) else { continue };
+            match self.send(record, &reason).await {
                 Ok(()) => {
-                    tracing::error!(message_id = %failed.id, reason = %failed.reason, "message parked in the DLQ");
+                    tracing::error!(message_id = %failed.id, %reason, "message parked in the DLQ");
                     parked.push(failed.id.clone());
                 }
                 Err(problem) => {
@@ -212,6 +234,30 @@ pub fn log_report(report: &BatchReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(poison: bool, held_back: bool) -> FailedMessage {
+        FailedMessage { id: "m".into(), reason: "why".into(), poison, held_back }
+    }
+
+    fn received(times: u32) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.attributes.insert("ApproximateReceiveCount".into(), times.to_string());
+        record
+    }
+
+    #[test]
+    fn parks_poison_at_once_and_an_early_event_on_its_last_receive() {
+        let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::Config::builder().behavior_version_latest().build());
+        let dead_letters = DeadLetters::new(sqs).with_max_receives(Some(3));
+        assert_eq!(dead_letters.must_park(&failed(true, false), &received(1)), Some("why".into()));
+        assert_eq!(dead_letters.must_park(&failed(false, true), &received(2)), None);
+        assert_eq!(
+            dead_letters.must_park(&failed(false, true), &received(3)),
+            Some("why (still on receive 3 of 3)".into())
+        );
+        // A passing failure (a throttle) is left to SQS's own redrive.
+        assert_eq!(dead_letters.must_park(&failed(false, false), &received(3)), None);
+    }
 
     #[test]
     fn finds_the_dlq_by_the_platforms_naming() {

@@ -445,11 +445,9 @@ async fn check_events(client: &Client<'_>, observer: &Observer, report: &mut Soa
             e.never, e.twice, e.more
         ));
     }
-    if report.ordering_violations > 0 {
-        report.violations.push(format!(
-            "{} events reached a stream after a later event of their entity",
-            report.ordering_violations
-        ));
+    let on_streams: usize = report.ordering_violations_by_stream.values().sum();
+    if on_streams > 0 {
+        report.violations.push(format!("{on_streams} events reached a stream after a later event of their entity"));
     }
     Ok(())
 }

@@ -25,8 +25,9 @@ pub trait Positions: Send + Sync {
     /// The last sequence of `subject` from `source` that was applied.
     fn last(&self, source: &str, subject: &str) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 
-    /// Moves the position to `sequence`; `false` if it was already there or
-    /// past it (nothing changes then).
+    /// Moves the position to `sequence`; `false` if it was already past it
+    /// (nothing changes then). Already at it counts as moved: a retried call
+    /// must not read its own landed write as a later event.
     fn advance(
         &self,
         source: &str,
@@ -144,7 +145,7 @@ pub mod memory {
         async fn advance(&self, source: &str, subject: &str, sequence: u64) -> Result<bool, StoreError> {
             let mut positions = self.lock();
             let entry = positions.entry((source.to_owned(), subject.to_owned())).or_default();
-            let moved = entry.0 < sequence;
+            let moved = entry.0 <= sequence;
             entry.0 = entry.0.max(sequence);
             Ok(moved)
         }
@@ -157,6 +158,7 @@ pub mod memory {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

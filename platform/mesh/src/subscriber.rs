@@ -94,6 +94,8 @@ pub struct FailedMessage {
     pub id: String,
     pub reason: String,
     pub poison: bool,
+    /// Early for its entity: it may succeed once its predecessor is applied.
+    pub held_back: bool,
 }
 
 /// Handles every message of the batch in order; a failure of one never
@@ -118,6 +120,7 @@ pub async fn handle_in_order<H: Handler, P: Positions>(
                 id: message.id.clone(),
                 reason: format!("held behind a failed message of FIFO group {group}"),
                 poison: false,
+                held_back: false,
             });
             continue;
         }
@@ -134,15 +137,15 @@ pub async fn handle_in_order<H: Handler, P: Positions>(
             Ok(Handled::Duplicate) => report.duplicates += 1,
             Ok(Handled::Stale) => report.stale += 1,
             Err(error) => {
-                if let HandleError::HeldBack(_) = error {
-                    report.held_back += 1;
-                }
+                let held_back = matches!(error, HandleError::HeldBack(_));
+                report.held_back += usize::from(held_back);
                 if let Some(group) = &message.group {
                     stopped_groups.insert(group);
                 }
                 report.failed.push(FailedMessage {
                     id: message.id.clone(),
                     poison: matches!(error, HandleError::Poison(_)),
+                    held_back,
                     reason: error.to_string(),
                 });
             }

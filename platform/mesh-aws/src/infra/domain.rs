@@ -532,6 +532,8 @@ fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Pro
     environment.push(("MESH_PREFIX".to_owned(), r("Prefix")));
     if !ordered.is_empty() {
         environment.push(("ORDERING".to_owned(), s(ordered.join(","))));
+        // An event still held back on its last receive is parked with why.
+        environment.push(("MAX_RECEIVE_COUNT".to_owned(), r("MaxReceiveCount")));
     }
     Function {
         stem: camel(handler),

@@ -34,6 +34,27 @@ pub struct Soak {
 }
 
 impl Soak {
+    /// [`Soak::full`] with `SOAK_ORDERS` and `SOAK_FAULT_RATE` as `setting`
+    /// finds them (the environment, for `make soak`).
+    pub fn from_settings(setting: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut soak = Self::full();
+        if let Some(value) = setting("SOAK_ORDERS") {
+            soak.workload.orders = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|orders| *orders > 0)
+                .ok_or_else(|| format!("SOAK_ORDERS={value:?} is not a positive whole number of orders"))?;
+        }
+        if let Some(value) = setting("SOAK_FAULT_RATE") {
+            soak.fault_rate =
+                value.trim().parse().ok().filter(|rate| (0.0..=1.0).contains(rate)).ok_or_else(|| {
+                    format!("SOAK_FAULT_RATE={value:?} is not a fraction between 0 and 1 (0.1 = 10 %)")
+                })?;
+        }
+        Ok(soak)
+    }
+
     /// `make soak`: 10,000 orders, 10 % faults, every crash point.
     pub fn full() -> Self {
         let workload = Workload {
@@ -509,6 +530,24 @@ mod tests {
     fn event(subject: &str, sequence: u64, event_type: &str, cause: Option<&Envelope>) -> Envelope {
         let meta = cause.map_or_else(|| EventMeta::root(Uuid::now_v7()), EventMeta::caused_by);
         Envelope::new("o/p", event_type, subject, sequence, json!({}), &meta)
+    }
+
+    #[test]
+    fn reads_its_size_and_rate_or_says_which_setting_is_wrong() {
+        let given = |pairs: &'static [(&str, &str)]| {
+            move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+        };
+        let soak = Soak::from_settings(given(&[("SOAK_ORDERS", "500"), ("SOAK_FAULT_RATE", "0.25")])).unwrap();
+        assert_eq!((soak.workload.orders, soak.fault_rate), (500, 0.25));
+        assert_eq!(Soak::from_settings(given(&[])).unwrap().workload.orders, 10_000);
+        assert_eq!(
+            Soak::from_settings(given(&[("SOAK_ORDERS", "10k")])).err().unwrap(),
+            "SOAK_ORDERS=\"10k\" is not a positive whole number of orders"
+        );
+        assert_eq!(
+            Soak::from_settings(given(&[("SOAK_FAULT_RATE", "10")])).err().unwrap(),
+            "SOAK_FAULT_RATE=\"10\" is not a fraction between 0 and 1 (0.1 = 10 %)"
+        );
     }
 
     #[test]

@@ -15,20 +15,8 @@ async fn main() -> ExitCode {
     mesh_cli::exit_code(run().await, "mesh soak")
 }
 
-fn setting<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(value) => value.trim().parse().map_err(|_| anyhow::anyhow!("{name}={value:?} is not a valid number")),
-        Err(_) => Ok(default),
-    }
-}
-
 async fn run() -> anyhow::Result<bool> {
-    let mut soak = Soak::full();
-    soak.workload.orders = setting("SOAK_ORDERS", soak.workload.orders)?;
-    soak.fault_rate = setting("SOAK_FAULT_RATE", soak.fault_rate)?;
-    if !(0.0..=1.0).contains(&soak.fault_rate) {
-        anyhow::bail!("SOAK_FAULT_RATE must be between 0 and 1, not {}", soak.fault_rate);
-    }
+    let soak = Soak::from_settings(|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
 
     println!("Starting the emulator with a fault proxy in front of the functions...");
     let emulator = Emulator::start_with(EmulatorOptions { fault_proxy: true, ..EmulatorOptions::default() }).await?;

@@ -509,6 +509,24 @@ mod tests {
     }
 
     #[test]
+    fn refuses_sequence_order_on_a_subscription_that_filters_event_types() {
+        let root = copy();
+        edit(&root, "domains/customers/domain.yaml", "order: strict", "order: sequence");
+
+        let found = problems(&root);
+
+        assert_eq!(
+            found,
+            ["domains/customers/domain.yaml:41:12: consumes[0].order: `order: sequence` needs every event type of \
+                 orders/order-events v1 (a gap left by a filtered type would hold the next event back forever), but \
+                 OrderApproved, OrderRejected are not consumed: add them or use `order: strict`"]
+        );
+        let mesh = load_mesh(&repository()).unwrap();
+        assert_eq!(mesh.strict_subscribers("orders", "order-events"), ["customers"]);
+        assert!(mesh.strict_subscribers("customers", "customer-credit").is_empty());
+    }
+
+    #[test]
     fn refuses_what_the_platform_cannot_deploy_naming_why() {
         let root = copy();
         edit(&root, "domains/orders/domain.yaml", "handler: orders-api", "handler: orders-gone");

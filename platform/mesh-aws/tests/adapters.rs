@@ -194,6 +194,54 @@ async fn publishes_type_and_source_as_sns_attributes_and_maps_failed_entries() {
     assert_eq!(rule.num_calls(), 1);
 }
 
+/// With a FIFO topic: each event goes to both topics, the FIFO copy in its
+/// entity's group and deduplicated by event id, and only the prefix the
+/// standard topic took goes on (a group must not skip ahead of a failure).
+#[tokio::test]
+async fn publishes_the_standard_topics_prefix_to_the_fifo_topic_grouped_by_entity() {
+    let standard = mock!(aws_sdk_sns::Client::publish_batch)
+        .match_requests(|request| request.topic_arn() == Some("arn:aws:sns:us-east-1:000000000000:t"))
+        .then_output(|| {
+            PublishBatchOutput::builder()
+                .successful(PublishBatchResultEntry::builder().id("0").message_id("m0").build())
+                .successful(PublishBatchResultEntry::builder().id("1").message_id("m1").build())
+                .failed(BatchResultErrorEntry::builder().id("2").code("Throttled").sender_fault(false).build().unwrap())
+                .build()
+        });
+    let items = outbox_items(3);
+    let expected: Vec<(String, String)> = items[..2].iter().map(|i| (i.pk.clone(), i.event_id.clone())).collect();
+    let fifo = mock!(aws_sdk_sns::Client::publish_batch)
+        .match_requests(move |request| {
+            let sent: Vec<(String, String)> = request
+                .publish_batch_request_entries()
+                .iter()
+                .map(|e| {
+                    (
+                        e.message_group_id().unwrap_or("").to_owned(),
+                        e.message_deduplication_id().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect();
+            request.topic_arn() == Some("arn:aws:sns:us-east-1:000000000000:t.fifo") && sent == expected
+        })
+        .then_output(|| {
+            PublishBatchOutput::builder()
+                .successful(PublishBatchResultEntry::builder().id("0").message_id("f0").build())
+                .failed(BatchResultErrorEntry::builder().id("1").code("Throttled").sender_fault(false).build().unwrap())
+                .build()
+        });
+    let topic = SnsTopic::new(
+        mock_client!(aws_sdk_sns, aws_smithy_mocks::RuleMode::MatchAny, [&standard, &fifo]),
+        "arn:aws:sns:us-east-1:000000000000:t".into(),
+    )
+    .with_ordered_topic("arn:aws:sns:us-east-1:000000000000:t.fifo".into());
+    let results = topic.send(&items.iter().collect::<Vec<_>>()).await;
+    assert!(results[0].is_ok());
+    assert_eq!(results[1].as_ref().unwrap_err().0, "FIFO topic: Throttled: ");
+    assert_eq!(results[2].as_ref().unwrap_err().0, "Throttled: ");
+    assert_eq!((standard.num_calls(), fifo.num_calls()), (1, 1));
+}
+
 #[test]
 fn decodes_a_recorded_outbox_stream_event() {
     let event: Event = serde_json::from_str(include_str!("fixtures/outbox-stream-event.json")).unwrap();

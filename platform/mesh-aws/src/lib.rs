@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod config;
 pub mod dynamo_store;
+pub mod esm;
 pub mod http;
 pub mod infra;
 pub mod metrics;

@@ -377,3 +377,38 @@ async fn events_the_relay_gave_up_on_are_published_by_an_outbox_redrive() {
     assert_eq!(mesh.observer.queue_depth(&failures).await.unwrap(), 0, "the failure records are handled");
     mesh.stop().await.unwrap();
 }
+
+/// `EventSourceMappings=Disabled` (for an endpoint that cannot run
+/// functions, where a driver plays the mappings): every mapping exists with
+/// the real `Enabled: false`, and nothing is consumed, so an event waits on
+/// its stream and the order stays pending.
+#[tokio::test]
+async fn mappings_deployed_disabled_exist_and_consume_nothing() {
+    let mut options = DeployOptions::default();
+    options.extra_parameters.insert("EventSourceMappings".into(), "Disabled".into());
+    let mesh = TestMesh::start(options).await.unwrap();
+    let lambda = aws_sdk_lambda::Client::new(&mesh.emulator.sdk_config());
+    let listed = lambda.list_event_source_mappings().send().await.unwrap();
+    let prefix = format!(":function:{}-", mesh.mesh.prefix());
+    let states: Vec<(String, String)> = listed
+        .event_source_mappings()
+        .iter()
+        .filter(|m| m.function_arn().is_some_and(|arn| arn.contains(&prefix)))
+        .map(|m| {
+            let function = m.function_arn().unwrap_or_default().rsplit(':').next().unwrap_or_default().to_owned();
+            (function, m.state().unwrap_or_default().to_owned())
+        })
+        .collect();
+    // Two relays and three consumers.
+    assert_eq!(states.len(), 5, "{states:?}");
+    assert!(states.iter().all(|(_, state)| state == "Disabled"), "{states:?}");
+
+    let client = mesh.client();
+    let customer = client.register_customer("Hedy", 10_000).await.unwrap();
+    let order = client.place_order(&customer, 1_000).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(client.get_order(&order).await.unwrap()["status"], "pending");
+    let inbox = mesh.endpoints.inboxes.iter().find(|(domain, _)| domain == "customers").unwrap().1.clone();
+    assert!(mesh.observer.inbox(&inbox).await.unwrap().is_empty(), "a disabled mapping delivered");
+    mesh.stop().await.unwrap();
+}

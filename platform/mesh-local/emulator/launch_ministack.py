@@ -676,6 +676,8 @@ _svc._poll_kinesis = _poll_kinesis
 # mesh: CloudFormation passes a `!Ref`'d parameter as a string; AWS coerces it
 # to the property's integer type, MiniStack stores "3", and GetEventSourceMapping
 # then answers a string where the SDK expects an integer. Coerce like AWS does.
+# `Enabled: false` is kept but the mapping is still created in State
+# "Enabled"; set the state the property asks for, as AWS does.
 def _mesh_integer_esm_props(create):
     def wrapped(logical_id, props, stack_name):
         props = dict(props)
@@ -683,7 +685,13 @@ def _mesh_integer_esm_props(create):
                     "BatchSize", "MaximumBatchingWindowInSeconds"):
             if isinstance(props.get(key), str):
                 props[key] = int(props[key])
-        return create(logical_id, props, stack_name)
+        if "Enabled" in props:
+            props["Enabled"] = _mesh_bool(props["Enabled"])
+        esm_id, attributes = create(logical_id, props, stack_name)
+        esm = _svc._esms.get(esm_id)
+        if esm is not None and not props.get("Enabled", True):
+            esm["State"] = "Disabled"
+        return esm_id, attributes
     return wrapped
 
 

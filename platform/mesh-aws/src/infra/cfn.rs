@@ -49,6 +49,11 @@ pub fn if_(condition: &str, then: Value, otherwise: Value) -> Value {
     tagged("If", list([s(condition), then, otherwise]))
 }
 
+/// `!Equals [a, b]`.
+pub fn equals(a: Value, b: Value) -> Value {
+    tagged("Equals", list([a, b]))
+}
+
 /// `!Not [!Equals [a, b]]`.
 pub fn not_equals(a: Value, b: Value) -> Value {
     tagged("Not", list([tagged("Equals", list([a, b]))]))

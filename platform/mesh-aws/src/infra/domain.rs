@@ -6,7 +6,7 @@ use mesh::descriptor::{Descriptor, Mesh, Order, Product, Subscription};
 use serde_norway::Value;
 
 use super::alarms;
-use super::cfn::{OnDelete, Template, arn, att, camel, list, map, not_equals, r, s, strings, sub};
+use super::cfn::{OnDelete, Template, arn, att, camel, if_, list, map, not_equals, r, s, strings, sub};
 use super::iam::{Function, Statement, function_name, key_use, registry_arns};
 use super::key::{KEY, add_domain_key};
 use super::params;
@@ -136,6 +136,9 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
     }
     params::alarm_action(&mut t);
     t.condition("HasAlarmAction", not_equals(r("AlarmActionArn"), s("")));
+    if product.is_some() || consumes {
+        params::event_source_mappings(&mut t);
+    }
 
     // A producer's key is created with its ports; a read-side domain has none.
     let key_arn = if product.is_some() {
@@ -171,6 +174,7 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
             map([
                 ("EventSourceArn", att(&format!("{id}Queue"), "Arn")),
                 ("FunctionName", r(&format!("{}Function", camel(&subscription.handler)))),
+                ("Enabled", if_(params::MAPPINGS_ENABLED, true.into(), false.into())),
                 ("BatchSize", 10.into()),
                 ("FunctionResponseTypes", strings(["ReportBatchItemFailures"])),
                 ("ScalingConfig", map([("MaximumConcurrency", 2.into())])),
@@ -369,6 +373,7 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
         map([
             ("EventSourceArn", att("OutboxTable", "StreamArn")),
             ("FunctionName", r("RelayFunction")),
+            ("Enabled", if_(params::MAPPINGS_ENABLED, true.into(), false.into())),
             ("StartingPosition", s("TRIM_HORIZON")),
             ("BatchSize", 100.into()),
             ("MaximumBatchingWindowInSeconds", 0.into()),

@@ -2,7 +2,7 @@
 
 use serde_norway::Value;
 
-use super::cfn::{Template, map, s, strings};
+use super::cfn::{Template, equals, map, r, s, strings};
 
 const PREFIX_PATTERN: &str = "^[a-z][a-z0-9-]{0,19}$";
 /// A standard or FIFO (`.fifo`) topic.
@@ -110,4 +110,27 @@ pub fn alarm_action(t: &mut Template) {
             ("AllowedPattern", s("^(arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]*:.+)?$")),
         ]),
     );
+}
+
+/// The condition under which the stack's event source mappings poll.
+pub const MAPPINGS_ENABLED: &str = "MappingsEnabled";
+
+/// `EventSourceMappings`: `Disabled` deploys every mapping with the real
+/// `Enabled: false`, for an endpoint that cannot run functions; a driver
+/// (`mesh dev`) reads the mappings back and plays them.
+pub fn event_source_mappings(t: &mut Template) {
+    t.parameter(
+        "EventSourceMappings",
+        map([
+            ("Type", s("String")),
+            ("Default", s("Enabled")),
+            ("AllowedValues", strings(["Enabled", "Disabled"])),
+            (
+                "Description",
+                s("Disabled: the mappings are created turned off (Enabled: false), for an endpoint that cannot \
+                   run functions; a driver such as `mesh dev` plays them instead."),
+            ),
+        ]),
+    );
+    t.condition(MAPPINGS_ENABLED, equals(r("EventSourceMappings"), s("Enabled")));
 }

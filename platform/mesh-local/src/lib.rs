@@ -24,6 +24,7 @@ pub mod faults;
 mod http;
 mod paths;
 mod process;
+pub mod runtime_api;
 mod template;
 mod venv;
 mod verify;

@@ -9,6 +9,10 @@ use std::time::Duration;
 /// deploying or checking the mesh.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
+    /// A mapping driver could not play a mapping as the endpoint describes it.
+    #[error("event source mapping driver: {0}")]
+    Driver(String),
+
     /// The descriptors or contracts are invalid (an ungranted subscription,
     /// a breaking schema change...): nothing was deployed.
     #[error("the mesh's descriptors are invalid, nothing was deployed:\n{0}")]

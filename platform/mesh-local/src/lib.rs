@@ -18,6 +18,7 @@
 
 mod artifacts;
 mod deploy;
+pub mod driver;
 mod emulator;
 mod error;
 pub mod faults;

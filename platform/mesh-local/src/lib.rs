@@ -23,6 +23,7 @@ mod emulator;
 mod error;
 pub mod faults;
 mod http;
+mod loopback;
 mod paths;
 mod process;
 pub mod runtime_api;

@@ -11,8 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
@@ -94,7 +92,9 @@ impl LocalFunction {
             TcpListener::bind(("127.0.0.1", 0)).await.map_err(HarnessError::io("binding a local Runtime API"))?;
         let address = listener.local_addr().map_err(HarnessError::io("reading the Runtime API's address"))?;
         let shared = Arc::new(Shared { function_arn: function_arn.to_owned(), timeout, ..Shared::default() });
-        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        let served = Arc::clone(&shared);
+        let server =
+            tokio::spawn(crate::loopback::serve(listener, move |_, request| route(Arc::clone(&served), request)));
         let name = function_arn.rsplit(':').next().unwrap_or(function_arn);
         let mut child = tokio::process::Command::new(bootstrap)
             .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -140,20 +140,6 @@ impl Drop for LocalFunction {
     fn drop(&mut self) {
         self.process.abort();
         self.server.abort();
-    }
-}
-
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| route(Arc::clone(&shared), request));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
     }
 }
 

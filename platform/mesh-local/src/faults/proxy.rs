@@ -9,10 +9,9 @@ use std::time::Duration;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::Serialize;
@@ -124,7 +123,10 @@ impl FaultProxy {
             client: Client::builder(TokioExecutor::new()).build_http(),
             state: Mutex::new(State::new(FaultPlan::default())),
         });
-        let task = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        let served = Arc::clone(&shared);
+        let task = tokio::spawn(crate::loopback::serve(listener, move |peer, request| {
+            handle(Arc::clone(&served), peer, request)
+        }));
         Ok(Self { address, shared, task })
     }
 
@@ -155,23 +157,6 @@ impl Drop for FaultProxy {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            // Out of file descriptors, most likely: give the others time to close.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| handle(Arc::clone(&shared), peer, request));
-            // An error here is a connection the proxy dropped on purpose, or
-            // one the client closed: either way there is nothing to add.
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
     }
 }
 

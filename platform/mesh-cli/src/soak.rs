@@ -61,7 +61,7 @@ impl Soak {
             customers: 200,
             orders: 10_000,
             redeliveries: 300,
-            settle_timeout: Duration::from_secs(1_800),
+            settle_timeout: Duration::from_secs(3_600),
             ..Workload::default()
         };
         Self { workload, fault_rate: 0.10, seed: 0x5EED, crash_points: crash_points(3) }

@@ -57,7 +57,9 @@ impl Default for Workload {
             cancel_every: 5,
             redeliveries: 50,
             concurrency: 8,
-            settle_timeout: Duration::from_secs(300),
+            // A deadline, not a wait: the emulator serves a FIFO subscription
+            // (customers' strict order) one batch at a time.
+            settle_timeout: Duration::from_secs(900),
             show_progress: true,
         }
     }

@@ -46,6 +46,12 @@ pub fn seconds_or(name: &'static str, default: Duration) -> Result<Duration, Con
     }
 }
 
+/// How long a consumed event id (and an entity's position) is remembered:
+/// `INBOX_RETENTION_SECONDS`, 14 days by default.
+pub fn inbox_retention() -> Result<Duration, ConfigError> {
+    seconds_or("INBOX_RETENTION_SECONDS", 14 * DAY)
+}
+
 /// The settings every domain function shares.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -69,7 +75,7 @@ impl Settings {
             state_table: required("STATE_TABLE")?,
             outbox_table: required("OUTBOX_TABLE")?,
             outbox_retention: seconds_or("OUTBOX_RETENTION_SECONDS", 7 * DAY)?,
-            inbox_retention: seconds_or("INBOX_RETENTION_SECONDS", 14 * DAY)?,
+            inbox_retention: inbox_retention()?,
         })
     }
 }
@@ -116,7 +122,7 @@ impl ViewSettings {
             domain: required("DOMAIN")?,
             state_table: required("STATE_TABLE")?,
             inbox_table: required("INBOX_TABLE")?,
-            inbox_retention: seconds_or("INBOX_RETENTION_SECONDS", 14 * DAY)?,
+            inbox_retention: inbox_retention()?,
         })
     }
 

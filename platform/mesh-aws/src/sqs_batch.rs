@@ -47,7 +47,7 @@ fn ordering_from_env(client: aws_sdk_dynamodb::Client) -> Result<Ordering<Dynamo
         value: text.clone(),
         problem: "expected <domain>/<product>=<any|sequence|strict>, comma-separated",
     })?;
-    let retention = config::seconds_or("INBOX_RETENTION_SECONDS", std::time::Duration::from_secs(14 * 24 * 3600))?;
+    let retention = config::inbox_retention()?;
     let table = if modes.is_empty() { String::new() } else { config::required("INBOX_TABLE")? };
     Ok(Ordering::new(modes, DynamoPositions::new(client, table, retention)))
 }

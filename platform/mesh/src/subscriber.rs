@@ -162,6 +162,15 @@ enum Handled {
     Stale,
 }
 
+impl From<Applied> for Handled {
+    fn from(applied: Applied) -> Self {
+        match applied {
+            Applied::Changed => Self::Applied,
+            Applied::Duplicate => Self::Duplicate,
+        }
+    }
+}
+
 async fn handle_one<H: Handler, P: Positions>(
     envelope: &Envelope,
     handler: &H,
@@ -169,10 +178,7 @@ async fn handle_one<H: Handler, P: Positions>(
 ) -> Result<Handled, HandleError> {
     let order = ordering.of(&envelope.source);
     if order.is_any() {
-        return Ok(match handler.handle(envelope).await? {
-            Applied::Changed => Handled::Applied,
-            Applied::Duplicate => Handled::Duplicate,
-        });
+        return Ok(handler.handle(envelope).await?.into());
     }
     let (source, subject, sequence) = (&envelope.source, &envelope.subject, envelope.sequence);
     let positions = &ordering.positions;
@@ -198,10 +204,7 @@ async fn handle_one<H: Handler, P: Positions>(
         positions.flag_out_of_order(source, subject, sequence).await.map_err(unavailable)?;
         return Ok(Handled::OutOfOrder);
     }
-    Ok(match applied {
-        Applied::Changed => Handled::Applied,
-        Applied::Duplicate => Handled::Duplicate,
-    })
+    Ok(applied.into())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay 
 MESH = $(CARGO) run --quiet -p mesh-cli --bin mesh --
 CARGO ?= cargo
 
-.PHONY: setup demo soak test lint contracts infra cfn-lint fmt functions clean up down build deploy
+.PHONY: setup demo soak test test-localstack lint contracts infra cfn-lint fmt functions clean up down build deploy
 
 ## setup: the pinned emulators (MiniStack; moto for Glue) in project-local virtualenvs
 setup: $(VENV)/.installed $(GLUE_VENV)/.installed
@@ -72,6 +72,12 @@ test: setup functions
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+## test-localstack: the integration and end-to-end suite against LocalStack
+## 4.8.1 (installed and started here, no Docker: the harness runs the
+## functions), or against AWS_ENDPOINT_URL when set
+test-localstack: functions
+	tools/test-localstack.sh
 
 ## lint: formatting, clippy with warnings denied, the data contracts and the templates
 lint: contracts cfn-lint

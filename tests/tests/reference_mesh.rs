@@ -371,6 +371,14 @@ async fn events_the_relay_gave_up_on_are_published_by_an_outbox_redrive() {
     assert_eq!(client.get_order(&order).await.unwrap()["status"], "pending", "no event left the outbox");
 
     kinesis.create_stream().stream_name(&stream).shard_count(1).send().await.unwrap();
+    // A stream takes writes once it is active (LocalStack's kinesis-mock takes half a second).
+    eventually("the stream to be active again", SETTLE, || async {
+        let summary = kinesis.describe_stream_summary().stream_name(&stream).send().await?;
+        let status = summary.stream_description_summary().map(|s| s.stream_status().as_str().to_owned());
+        Ok((status.as_deref() == Some("ACTIVE")).then_some(()))
+    })
+    .await
+    .unwrap();
     let done = mesh_cli::outbox::redrive(&config, mesh.mesh.prefix(), "orders").await.unwrap();
     assert!(done.batches >= 1 && done.events >= 1, "{done:?}");
     order_status(&mesh, &order, "approved").await.unwrap();

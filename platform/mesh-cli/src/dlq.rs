@@ -5,7 +5,7 @@
 //! in strict order), the platform's naming.
 
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use mesh::descriptor::Mesh;
 use mesh_aws::sqs_batch::{ERROR_ATTRIBUTE, SOURCE_ATTRIBUTE};
 
@@ -98,12 +98,16 @@ pub async fn list(sqs: &aws_sdk_sqs::Client, dlq: &str, max: usize) -> Result<Ve
     Ok(letters)
 }
 
-/// Moves every message of `dlq` back to `queue`, with its own attributes
-/// (not the DLQ's reason): each is sent, then deleted from the DLQ, so a
-/// crash in between duplicates a message (which the consumer's inbox
-/// absorbs) and never loses one. Returns how many moved.
+/// Moves every message that was in `dlq` when the redrive began back to
+/// `queue`, with its own attributes (not the DLQ's reason): each is sent,
+/// then deleted from the DLQ, so a crash in between duplicates a message
+/// (which the consumer's inbox absorbs) and never loses one. A message
+/// parked again while the redrive runs (still poison, and the consumer was
+/// quick) is left in the DLQ, or a redrive would chase it for ever. Returns
+/// how many moved.
 pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Result<usize, String> {
     let (queue_url, dlq_url) = (url(sqs, queue).await?, url(sqs, dlq).await?);
+    let began = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
     let mut moved = 0;
     loop {
         let batch = sqs
@@ -113,13 +117,30 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Resul
             .visibility_timeout(60)
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
             .map_err(|e| format!("ReceiveMessage {dlq}: {}", DisplayErrorContext(e)))?;
-        if batch.messages().is_empty() {
+        let (older, parked_since): (Vec<&Message>, Vec<&Message>) = batch.messages().iter().partition(|m| {
+            let sent = m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp));
+            sent.and_then(|s| s.parse::<u128>().ok()).is_none_or(|sent| sent < began)
+        });
+        for message in &parked_since {
+            // Visible again at once, for `dlq list` and the next redrive.
+            if let Some(handle) = message.receipt_handle() {
+                sqs.change_message_visibility()
+                    .queue_url(&dlq_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .map_err(|e| format!("ChangeMessageVisibility {dlq}: {}", DisplayErrorContext(e)))?;
+            }
+        }
+        if older.is_empty() {
             return Ok(moved);
         }
-        for message in batch.messages() {
+        for message in older {
             let attributes: std::collections::HashMap<String, MessageAttributeValue> = message
                 .message_attributes()
                 .into_iter()

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod dev;
 pub mod dlq;
 pub mod guard;
 pub mod observe;

@@ -15,7 +15,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mesh_aws::infra::{PlannedStack, Source};
 
 use crate::artifacts::{FUNCTIONS, build_function_zips};
-use crate::paths::{infra_dir, workspace_root};
+use crate::host::{FunctionHost, HostedApi, emulator_settings, function_names};
+use crate::paths::{infra_dir, target_dir, workspace_root};
 use crate::template::Template;
 use crate::{Emulator, HarnessError};
 
@@ -300,6 +301,8 @@ pub struct DeployedMesh {
     first_wave: usize,
     timings: DeployTimings,
     stack_timeout: Duration,
+    /// The functions, run here when the endpoint cannot run them.
+    host: Option<FunctionHost>,
 }
 
 /// Checks the descriptors and contracts (governance included: nothing is
@@ -388,6 +391,12 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
         settings.insert("RetentionPeriodHours".to_owned(), hours.to_string());
     }
 
+    let capabilities = emulator.capabilities();
+    if !capabilities.runs_functions {
+        // The endpoint would mark them enabled and never poll: the host plays them.
+        settings.insert("EventSourceMappings".to_owned(), "Disabled".to_owned());
+    }
+
     // The order and wiring `make deploy` uses: each wave holds every stack
     // whose inputs are all deployed, created in parallel.
     let mut pending = mesh_aws::infra::plan(&mesh);
@@ -426,11 +435,15 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
             let cfn = cfn.clone();
             let progress = progress.clone();
             let name = stack.name.clone();
+            let run_custom_resources = !capabilities.runs_functions && name.ends_with(CATALOG_SUFFIX);
             async move {
                 values?;
                 let outputs =
                     deploy_stack_with(&cfn, &stack_name, &template, &params, options.stack_timeout, progress.as_ref())
                         .await?;
+                if run_custom_resources {
+                    register_products(emulator, &template, &params).await?;
+                }
                 Ok::<_, HarnessError>((name, outputs))
             }
         });
@@ -457,11 +470,26 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
     for domain in Domain::ALL {
         if domain.has_product() {
             ports.insert(domain, PortsStack(take(&format!("{}-ports", domain.name()))?));
-            catalogs.insert(domain, take(&format!("{}-catalog", domain.name()))?);
+            catalogs.insert(domain, take(&format!("{}{CATALOG_SUFFIX}", domain.name()))?);
         }
         domains.insert(domain, DomainStack { outputs: take(domain.name())?, domain });
     }
     let all = order.iter().map(|name| deployed[name].clone()).collect();
+    let host = if capabilities.runs_functions {
+        None
+    } else {
+        let mut apis = Vec::new();
+        for stack in domains.values() {
+            if let Ok(function_name) = stack.api_function_name() {
+                let routes = http_api_routes(stack.outputs.template())?;
+                apis.push(HostedApi { function_name: function_name.to_owned(), routes });
+            }
+        }
+        let config = emulator.sdk_config();
+        let functions = function_names(&config, &prefix).await?;
+        let binaries = target_dir(&root).join("debug");
+        Some(FunctionHost::start(&config, &emulator_settings(emulator), &functions, &binaries, &apis).await?)
+    };
 
     Ok(DeployedMesh {
         all,
@@ -477,6 +505,7 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
         domains,
         timings,
         stack_timeout: options.stack_timeout,
+        host,
     })
 }
 
@@ -503,6 +532,11 @@ impl DeployedMesh {
     /// A domain's stack.
     pub fn domain(&self, domain: Domain) -> &DomainStack {
         &self.domains[&domain]
+    }
+
+    /// The functions running on this machine, when the endpoint cannot run them.
+    pub fn function_host(&self) -> Option<&FunctionHost> {
+        self.host.as_ref()
     }
 
     /// A producer's catalog stack (its `Custom::DataProduct` resources).
@@ -535,6 +569,13 @@ impl DeployedMesh {
     pub fn api_url(&self, domain: Domain, path: &str) -> Result<String, HarnessError> {
         let stack = self.domain(domain);
         let path = path.trim_start_matches('/');
+        if let Some(host) = &self.host {
+            let function = stack.api_function_name()?;
+            let base = host.api_url(function).ok_or_else(|| {
+                HarnessError::Environment(format!("the function host serves no HTTP API for {function}"))
+            })?;
+            return Ok(format!("{base}/{path}"));
+        }
         if let Some(endpoint) = stack.outputs().get("HttpApiEndpoint").filter(|e| e.starts_with("https://")) {
             return Ok(format!("{}/{path}", endpoint.trim_end_matches('/')));
         }
@@ -553,6 +594,49 @@ impl DeployedMesh {
         futures_join_all(base.iter().map(|s| delete_stack(&cfn, s.name(), timeout))).await?;
         delete_bucket(&self.s3, &self.artifact_bucket).await
     }
+}
+
+/// The catalog stacks' names end with it.
+const CATALOG_SUFFIX: &str = "-catalog";
+
+/// What a catalog stack's `Custom::DataProduct` resources do, for an
+/// endpoint that runs no custom resources (LocalStack community skips the
+/// type, so the stack completes with nothing registered): each resource's
+/// `Spec` (a `!Sub` over the stack's parameters) synced into Glue by the
+/// registrar's own code, as its function would.
+async fn register_products(
+    emulator: &Emulator,
+    template: &Path,
+    parameters: &BTreeMap<String, String>,
+) -> Result<(), HarnessError> {
+    let registrar = mesh_aws::catalog::Registrar::new(emulator.glue_client());
+    let template = Template::load(template)?;
+    for (id, resource) in template.resources.iter().filter(|(_, r)| r.resource_type == "Custom::DataProduct") {
+        let sub = match resource.properties.get("Spec") {
+            Some(serde_norway::Value::Tagged(tagged)) if tagged.tag == "Sub" => tagged.value.as_str(),
+            _ => None,
+        };
+        let Some(spec) = sub else {
+            return Err(HarnessError::Environment(format!("{id}: Spec is not a !Sub string")));
+        };
+        let spec =
+            parameters.iter().fold(spec.to_owned(), |spec, (name, value)| spec.replace(&format!("${{{name}}}"), value));
+        let spec: mesh_aws::catalog::CatalogSpec = serde_json::from_str(&spec)
+            .map_err(|e| HarnessError::Environment(format!("{id}: Spec does not parse: {e}")))?;
+        registrar.sync(&spec).await.map_err(|e| HarnessError::Environment(format!("registering {id} in Glue: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The route keys (`POST /orders`) of the HTTP API in `template`.
+fn http_api_routes(template: &Path) -> Result<Vec<String>, HarnessError> {
+    let template = Template::load(template)?;
+    Ok(template
+        .resources
+        .values()
+        .filter(|r| r.resource_type == "AWS::ApiGatewayV2::Route")
+        .filter_map(|r| r.properties.get("RouteKey").and_then(|k| k.as_str()).map(str::to_owned))
+        .collect())
 }
 
 /// Creates one stack from `template` and waits for `CREATE_COMPLETE`. Only

@@ -73,6 +73,22 @@ pub struct Emulator {
     embedded: Option<Embedded>,
     faults: Option<FaultProxy>,
     timings: StartupTimings,
+    capabilities: Capabilities,
+    /// moto, serving Glue for an external endpoint that does not.
+    glue_server: Option<Child>,
+}
+
+/// What the endpoint serves beyond the core services (DynamoDB, streams,
+/// SNS, SQS, Kinesis, S3, CloudFormation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// It runs the deployed functions (MiniStack, AWS, LocalStack with
+    /// Docker). Without: `MESH_FUNCTIONS=harness`, and
+    /// [`crate::deploy_mesh`] runs them here ([`crate::host::FunctionHost`]).
+    pub runs_functions: bool,
+    /// It serves Glue (the Data Catalog and the Schema Registry). An
+    /// endpoint without it gets the harness's moto, as MiniStack does.
+    pub glue: bool,
 }
 
 #[derive(Debug)]
@@ -85,6 +101,15 @@ struct Embedded {
     log: PathBuf,
     scratch: PathBuf,
     stopped: bool,
+}
+
+/// Whether the endpoint answers Glue at all: an endpoint without it (LocalStack
+/// community) answers 501 Not Implemented.
+async fn serves_glue(glue: &aws_sdk_glue::Client) -> bool {
+    match glue.get_databases().max_results(1).send().await {
+        Ok(_) => true,
+        Err(error) => error.raw_response().is_none_or(|r| r.status().as_u16() != 501),
+    }
 }
 
 /// The signal MiniStack's log shows when the port was taken between our probe and its bind.
@@ -114,7 +139,17 @@ impl Emulator {
             );
             let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
             let glue_endpoint = non_empty_env("AWS_ENDPOINT_URL_GLUE").unwrap_or_else(|| endpoint.clone());
-            return Ok(Self {
+            let runs_functions = match non_empty_env("MESH_FUNCTIONS").as_deref() {
+                None | Some("endpoint") => true,
+                Some("harness") => false,
+                Some(other) => {
+                    return Err(HarnessError::Environment(format!(
+                        "MESH_FUNCTIONS={other}: say `endpoint` (it runs the functions, the default) or \
+                         `harness` (it cannot: the harness runs them on this machine)"
+                    )));
+                }
+            };
+            let mut emulator = Self {
                 endpoint,
                 glue_endpoint,
                 region,
@@ -123,7 +158,22 @@ impl Emulator {
                 embedded: None,
                 faults: None,
                 timings: StartupTimings::default(),
-            });
+                capabilities: Capabilities { runs_functions, glue: true },
+                glue_server: None,
+            };
+            emulator.capabilities.glue = serves_glue(&emulator.glue_client()).await;
+            if !emulator.capabilities.glue {
+                let root = workspace_root()?;
+                let python = tokio::task::spawn_blocking(move || ensure_venv(&root, Venv::Glue))
+                    .await
+                    .map_err(|e| HarnessError::Environment(format!("virtualenv setup panicked: {e}")))??;
+                let root = workspace_root()?;
+                let (server, glue_endpoint) =
+                    start_glue(&root, &python, &emulator.http, options.ready_timeout, false).await?;
+                emulator.glue_server = server;
+                emulator.glue_endpoint = glue_endpoint;
+            }
+            return Ok(emulator);
         }
 
         let root = workspace_root()?;
@@ -164,6 +214,8 @@ impl Emulator {
                         embedded: Some(embedded),
                         faults,
                         timings: StartupTimings { venv, ready: spawned.elapsed() },
+                        capabilities: Capabilities { runs_functions: true, glue: true },
+                        glue_server: None,
                     });
                 }
                 Err(err) => {
@@ -187,6 +239,11 @@ impl Emulator {
     /// [`EmulatorOptions::fault_proxy`] asked for one.
     pub fn faults(&self) -> Option<&FaultProxy> {
         self.faults.as_ref()
+    }
+
+    /// What the endpoint serves beyond the core services.
+    pub fn capabilities(&self) -> Capabilities {
+        self.capabilities
     }
 
     /// Where Glue calls go (catalog and schema registry).
@@ -286,8 +343,12 @@ impl Emulator {
     }
 
     /// Ends the embedded emulator and every process it started (SIGTERM, then
-    /// SIGKILL after a short grace). Idempotent; a no-op for an external endpoint.
+    /// SIGKILL after a short grace). Idempotent; for an external endpoint,
+    /// only the Glue server the harness added.
     pub fn stop(&mut self) -> Result<(), HarnessError> {
+        if let Some(mut server) = self.glue_server.take() {
+            terminate_tree(&mut server, STOP_GRACE)?;
+        }
         match &mut self.embedded {
             Some(embedded) => stop_embedded(embedded),
             None => Ok(()),

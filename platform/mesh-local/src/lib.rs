@@ -22,6 +22,7 @@ pub mod driver;
 mod emulator;
 mod error;
 pub mod faults;
+pub mod host;
 mod http;
 mod loopback;
 mod paths;
@@ -36,7 +37,7 @@ pub use deploy::{
     DeployOptions, DeployTimings, DeployedMesh, Domain, DomainStack, PortsStack, StackOutputs, deploy_mesh,
     deploy_stack,
 };
-pub use emulator::{Emulator, EmulatorOptions, StartupTimings, stop_detached};
+pub use emulator::{Capabilities, Emulator, EmulatorOptions, StartupTimings, stop_detached};
 pub use error::HarnessError;
 pub use http::HttpClient;
 pub use paths::workspace_root;

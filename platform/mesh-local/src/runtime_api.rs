@@ -115,6 +115,12 @@ impl LocalFunction {
         Ok(Self { shared, server, process, timeout })
     }
 
+    /// The process ended (or its Runtime API stopped): it takes no more
+    /// invocations, and Lambda would start a new one.
+    pub fn has_exited(&self) -> bool {
+        lock(&self.shared.dead).is_some()
+    }
+
     /// Hands `event` to the function and waits for its answer.
     pub async fn invoke(&self, event: &Value) -> Result<Value, InvokeError> {
         if let Some(error) = lock(&self.shared.dead).clone() {
@@ -175,6 +181,14 @@ async fn route(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respon
     })
 }
 
+/// An X-Ray trace header, as Lambda sends with every invocation (the
+/// runtime exports it as `_X_AMZN_TRACE_ID`, and the SDK forwards it on
+/// each call: an empty one makes SNS-to-SQS delivery fail on LocalStack).
+fn trace_id(now: Duration) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("Root=1-{:08x}-{};Parent={};Sampled=0", now.as_secs(), &random[..24], &random[16..32])
+}
+
 /// Blocks until an invocation is queued, as Lambda's `/invocation/next` does.
 async fn next(shared: &Shared) -> Response<Full<Bytes>> {
     loop {
@@ -186,7 +200,7 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
                 ("lambda-runtime-aws-request-id", id),
                 ("lambda-runtime-deadline-ms", deadline.as_millis().to_string()),
                 ("lambda-runtime-invoked-function-arn", shared.function_arn.clone()),
-                ("lambda-runtime-trace-id", String::new()),
+                ("lambda-runtime-trace-id", trace_id(deadline)),
             ] {
                 if let Ok(value) = value.parse() {
                     headers.insert(name, value);

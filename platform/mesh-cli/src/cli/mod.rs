@@ -66,6 +66,15 @@ enum Command {
         #[command(subcommand)]
         command: catalog::CatalogCommand,
     },
+    /// Run a deployed function's handler here on its real queues and streams
+    /// (its mappings are disabled on the endpoint until Ctrl-C).
+    Dev {
+        /// The deployed function's name (`<prefix>-analytics-sales`).
+        function: String,
+        /// A binary already built, instead of `cargo build -p <its crate>`.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +139,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Infra { command } => load(&cli.root).and_then(|mesh| infra::run(&cli.root, &mesh, command)),
         Command::Catalog { command } => catalog::run(&cli.root, command).await,
         Command::Dlq { command } => dlq(&cli.root, command).await,
+        Command::Dev { function, binary } => {
+            let config = mesh_aws::config::sdk_config().await;
+            crate::dev::run(&config, &function, binary.as_deref(), &cli.root).await.map_err(|e| e.to_string())
+        }
         Command::Outbox { command: OutboxCommand::Redrive { domain, prefix } } => {
             match load(&cli.root).and_then(|mesh| {
                 mesh.domain(&domain)

@@ -1,8 +1,7 @@
-//! Plays an event source mapping the endpoint does not run (deployed with
-//! `EventSourceMappings=Disabled`): reads the mapping back, polls its
-//! source, builds the exact event Lambda would send (`aws_lambda_events`),
-//! invokes a [`LocalFunction`] and settles the batch by Lambda's rules
-//! (`mesh_aws::esm`). Queues for now; streams come next.
+//! A queue mapping: receive a batch, hand what passes the filters to the
+//! function as an `SqsEvent`, delete what Lambda would delete. What is not
+//! deleted comes back after the queue's visibility timeout, and SQS's own
+//! redrive policy parks it in the DLQ after `maxReceiveCount` receives.
 
 use std::collections::HashMap;
 
@@ -10,9 +9,9 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_lambda::types::FunctionResponseType;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use mesh_aws::esm::filter::{Filter, passes, queue_record};
-use mesh_aws::esm::{Outcome, queue};
-use serde_json::Value;
+use mesh_aws::esm::queue;
 
+use super::{filters, invoke, queue_url};
 use crate::HarnessError;
 use crate::runtime_api::{InvokeError, LocalFunction};
 
@@ -43,27 +42,13 @@ impl QueueMapping {
             .await
             .map_err(HarnessError::aws(format!("GetEventSourceMapping {uuid}")))?;
         let queue_arn = mapping.event_source_arn().unwrap_or_default().to_owned();
-        let [_, _, _, region, account, name] = queue_arn.splitn(6, ':').collect::<Vec<_>>()[..] else {
-            return Err(HarnessError::Driver(format!("mapping {uuid}: {queue_arn} is not a queue ARN")));
-        };
-        let queue_url = sqs
-            .get_queue_url()
-            .queue_name(name)
-            .queue_owner_aws_account_id(account)
-            .send()
-            .await
-            .map_err(HarnessError::aws(format!("GetQueueUrl {name}")))?
-            .queue_url()
-            .unwrap_or_default()
-            .to_owned();
-        let mut filters = Vec::new();
-        for filter in mapping.filter_criteria().map(|c| c.filters()).unwrap_or_default() {
-            let pattern = filter.pattern().unwrap_or("{}");
-            filters.push(Filter::parse(pattern).map_err(|e| HarnessError::Driver(format!("mapping {uuid}: {e}")))?);
-        }
+        let region = queue_arn.split(':').nth(3).unwrap_or_default().to_owned();
+        let queue_url =
+            queue_url(sqs, &queue_arn).await.map_err(|e| HarnessError::Driver(format!("mapping {uuid}: {e}")))?;
+        let filters = filters(uuid, mapping.filter_criteria())?;
         Ok(Self {
             uuid: uuid.to_owned(),
-            region: region.to_owned(),
+            region,
             queue_arn,
             queue_url,
             function_arn: mapping.function_arn().unwrap_or_default().to_owned(),
@@ -125,14 +110,8 @@ pub async fn play_queue_once(
     }
     let mut event = SqsEvent::default();
     event.records = records;
-    let payload = serde_json::to_value(&event).map_err(|e| HarnessError::Driver(e.to_string()))?;
-    let outcome = match function.invoke(&payload).await {
-        Ok(response) => Outcome::Returned { failures: item_failures(&response) },
-        Err(error) => {
-            played.error = Some(error);
-            Outcome::Failed
-        }
-    };
+    let (outcome, error) = invoke(function, &event).await?;
+    played.error = error;
     let ids: Vec<&str> = event.records.iter().map(|r| r.message_id.as_deref().unwrap_or_default()).collect();
     let done = queue::to_delete(&ids, &outcome, mapping.report_batch_item_failures);
     for record in event.records.iter().filter(|r| done.contains(&r.message_id.as_deref().unwrap_or_default())) {
@@ -141,12 +120,6 @@ pub async fn play_queue_once(
     played.deleted = done.len();
     played.returned = event.records.len() - done.len();
     Ok(played)
-}
-
-/// `batchItemFailures[].itemIdentifier` of a response, if it has the list.
-fn item_failures(response: &Value) -> Option<Vec<Option<String>>> {
-    let list = response.get("batchItemFailures")?.as_array()?;
-    Some(list.iter().map(|f| f.get("itemIdentifier").and_then(Value::as_str).map(str::to_owned)).collect())
 }
 
 async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, handle: &str) -> Result<(), HarnessError> {

@@ -385,7 +385,7 @@ pub async fn run(config: &SdkConfig, function: &str, binary: Option<&Path>, root
         let note = if mapping.disabled_here {
             "disabled on the endpoint while attached"
         } else {
-            "was already disabled, stays so"
+            "already disabled on the endpoint: played here too, left disabled on detach"
         };
         println!("  {} {} ({note})", mapping.uuid, mapping.source_arn);
     }

@@ -1,6 +1,6 @@
 //! A function for the mapping driver's tests whose answer each record
-//! scripts. A DynamoDB record's `NewImage`, or an SQS message's JSON body,
-//! holds `pk` (the record's name in the log) and optionally `fail`:
+//! scripts. A DynamoDB record's `NewImage`, an SQS message's JSON body or a
+//! Kinesis record's JSON data holds `pk` (the record's name in the log) and optionally `fail`:
 //! - `"item"`: reported in `batchItemFailures` (its sequence number or
 //!   message id as `itemIdentifier`), every time;
 //! - `"item-once"`: reported only the first time this process sees it;
@@ -14,6 +14,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde::Deserialize;
@@ -88,6 +89,19 @@ fn scripted(payload: Value) -> Result<Vec<Scripted>, Error> {
                     Ok(Scripted {
                         script: serde_json::from_str(message.body.as_deref().unwrap_or_default())?,
                         item_identifier: message.message_id.unwrap_or_default(),
+                    })
+                })
+                .collect()
+        }
+        "aws:kinesis" => {
+            let event: KinesisEvent = serde_json::from_value(payload)?;
+            event
+                .records
+                .into_iter()
+                .map(|record| {
+                    Ok(Scripted {
+                        script: serde_json::from_slice(&record.kinesis.data)?,
+                        item_identifier: record.kinesis.sequence_number,
                     })
                 })
                 .collect()

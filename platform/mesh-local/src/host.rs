@@ -95,7 +95,6 @@ impl FunctionHost {
     ) -> Result<Self, HarnessError> {
         let lambda = aws_sdk_lambda::Client::new(config);
         let sqs = aws_sdk_sqs::Client::new(config);
-        let streams = aws_sdk_dynamodbstreams::Client::new(config);
         let mut host = Self { apis: BTreeMap::new(), mappings: BTreeMap::new(), tasks: Vec::new() };
 
         for name in functions {
@@ -121,10 +120,7 @@ impl FunctionHost {
                     tokio::spawn(play_queue(mapping, sqs.clone(), Arc::clone(&hosted)))
                 } else {
                     let mapping = StreamMapping::read(&lambda, &sqs, uuid).await?;
-                    tokio::spawn(play_stream(
-                        StreamPlayer::new(mapping, streams.clone(), sqs.clone()),
-                        Arc::clone(&hosted),
-                    ))
+                    tokio::spawn(play_stream(StreamPlayer::new(mapping, config), Arc::clone(&hosted)))
                 };
                 host.tasks.push(task);
                 host.mappings.entry(name.clone()).or_default().push(uuid.to_owned());

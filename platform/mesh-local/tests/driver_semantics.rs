@@ -39,6 +39,7 @@ struct Fixture {
     streams: aws_sdk_dynamodbstreams::Client,
     sqs: aws_sdk_sqs::Client,
     lambda: aws_sdk_lambda::Client,
+    config: aws_config::SdkConfig,
 }
 
 #[derive(Debug)]
@@ -59,6 +60,7 @@ impl Fixture {
             streams: aws_sdk_dynamodbstreams::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),
+            config,
             name,
             log,
         }
@@ -191,7 +193,7 @@ impl Fixture {
 
     async fn stream_player(&self, uuid: &str) -> StreamPlayer {
         let mapping = StreamMapping::read(&self.lambda, &self.sqs, uuid).await.unwrap();
-        StreamPlayer::new(mapping, self.streams.clone(), self.sqs.clone())
+        StreamPlayer::new(mapping, &self.config)
     }
 
     /// Each invocation's batch as `(pk, itemIdentifier)` pairs, in order.
@@ -526,4 +528,57 @@ async fn filter_criteria_delete_queue_messages_that_match_no_filter() {
     assert_eq!(fixture.batches(), names(&[&["q1", "q3"]]));
     // The filtered-out message is deleted too, not left to come back.
     assert_eq!(fixture.messages_in(&queue).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kinesis_batch_is_filtered_on_its_data_and_retried_from_the_first_failed_record() {
+    let fixture = Fixture::start("kinesis").await;
+    let kinesis = aws_sdk_kinesis::Client::new(&fixture.config);
+    kinesis.create_stream().stream_name(&fixture.name).shard_count(1).send().await.unwrap();
+    let mut stream = None;
+    for _ in 0..100 {
+        let summary = kinesis.describe_stream_summary().stream_name(&fixture.name).send().await.unwrap();
+        let summary = summary.stream_description_summary().unwrap();
+        if summary.stream_status().as_str() == "ACTIVE" {
+            stream = Some(summary.stream_arn().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stream = stream.expect("the stream became active");
+    for (pk, kind, fail) in
+        [("k1", "keep", "none"), ("k2", "drop", "none"), ("k3", "keep", "item-once"), ("k4", "keep", "none")]
+    {
+        let data = json!({ "pk": pk, "kind": kind, "fail": fail }).to_string();
+        kinesis
+            .put_record()
+            .stream_arn(&stream)
+            .partition_key("one-shard")
+            .data(aws_sdk_kinesis::primitives::Blob::new(data))
+            .send()
+            .await
+            .unwrap();
+    }
+    let function_arn = fixture.function().await;
+    let filter = Filter::builder().pattern(json!({ "data": { "kind": ["keep"] } }).to_string()).build();
+    let uuid = fixture
+        .create(
+            fixture
+                .mapping_of(&stream)
+                .starting_position(EventSourcePosition::TrimHorizon)
+                .batch_size(10)
+                .maximum_retry_attempts(2)
+                .function_response_types(FunctionResponseType::ReportBatchItemFailures)
+                .filter_criteria(FilterCriteria::builder().filters(filter).build()),
+        )
+        .await;
+    let mut player = fixture.stream_player(&uuid).await;
+    let function = fixture.spawn(&function_arn).await;
+
+    let played = play_stream(&mut player, &function).await;
+
+    // k2 never reaches the function; the retry starts at k3.
+    assert_eq!(fixture.batches(), names(&[&["k1", "k3", "k4"], &["k3", "k4"]]));
+    assert_eq!((played.read, played.filtered_out, played.invocations.clone()), (4, 1, vec![3, 2]));
+    assert_eq!((played.given_up, played.errors.len()), (0, 0));
 }

@@ -6,10 +6,11 @@
 //! (`mesh_aws::esm`).
 
 mod queue;
+mod source;
 mod stream;
 
 pub use queue::{Played, QueueMapping, play_queue_once};
-pub use stream::{PlayedStream, StreamMapping, StreamPlayer};
+pub use stream::{PlayedStream, Position, StreamMapping, StreamPlayer};
 
 use mesh_aws::esm::Outcome;
 use serde::Serialize;
@@ -40,6 +41,19 @@ fn item_failures(response: &Value) -> Option<Vec<Option<String>>> {
 /// `-1` (or nothing) means "no limit" in a mapping's settings.
 fn limit(value: Option<i32>) -> Option<u32> {
     value.and_then(|v| u32::try_from(v).ok())
+}
+
+/// Mapping `uuid` as the endpoint describes it.
+async fn describe(
+    lambda: &aws_sdk_lambda::Client,
+    uuid: &str,
+) -> Result<aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingOutput, HarnessError> {
+    lambda
+        .get_event_source_mapping()
+        .uuid(uuid)
+        .send()
+        .await
+        .map_err(HarnessError::aws(format!("GetEventSourceMapping {uuid}")))
 }
 
 /// A mapping's filter criteria, parsed.

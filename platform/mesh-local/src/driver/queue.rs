@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use mesh_aws::esm::filter::{Filter, passes, queue_record};
 use mesh_aws::esm::queue;
 
-use super::{filters, invoke, queue_url};
+use super::{describe, filters, invoke, queue_url};
 use crate::HarnessError;
 use crate::runtime_api::{InvokeError, LocalFunction};
 
@@ -35,12 +35,7 @@ impl QueueMapping {
         sqs: &aws_sdk_sqs::Client,
         uuid: &str,
     ) -> Result<Self, HarnessError> {
-        let mapping = lambda
-            .get_event_source_mapping()
-            .uuid(uuid)
-            .send()
-            .await
-            .map_err(HarnessError::aws(format!("GetEventSourceMapping {uuid}")))?;
+        let mapping = describe(lambda, uuid).await?;
         let queue_arn = mapping.event_source_arn().unwrap_or_default().to_owned();
         let region = queue_arn.split(':').nth(3).unwrap_or_default().to_owned();
         let queue_url =

@@ -1,23 +1,25 @@
-//! A DynamoDB stream mapping: every shard read in order (a child shard only
-//! once its parent is drained), records that pass the filters handed to the
-//! function as a DynamoDB `Event`, and each shard's batch retried, bisected
-//! or given up to the on-failure destination by [`mesh_aws::esm::stream::Shard`].
+//! A stream mapping (DynamoDB Streams or Kinesis): every shard read in
+//! order (a child shard only once its parent is drained), records that pass
+//! the filters handed to the function as a DynamoDB `Event` or a
+//! `KinesisEvent`, and each shard's batch retried, bisected or given up to
+//! the on-failure destination by [`mesh_aws::esm::stream::Shard`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamRecord, StreamViewType};
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use aws_config::SdkConfig;
 use aws_sdk_lambda::types::FunctionResponseType;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use mesh_aws::esm::filter::{Filter, passes};
-use mesh_aws::esm::stream::{GivenUp, Shard, ShardRecord, Step, StreamKind, StreamSettings, on_failure_record};
+use mesh_aws::esm::stream::{GivenUp, Shard, Step, StreamSettings, on_failure_record};
 
-use super::{filters, invoke, limit, queue_url};
+pub use super::source::Position;
+use super::source::{Delivered, Reader, event};
+use super::{describe, filters, invoke, limit, queue_url};
 use crate::HarnessError;
 use crate::runtime_api::{InvokeError, LocalFunction};
 
-/// A DynamoDB stream mapping as the endpoint describes it.
+/// A stream mapping as the endpoint describes it.
 #[derive(Debug, Clone)]
 pub struct StreamMapping {
     pub uuid: String,
@@ -28,7 +30,7 @@ pub struct StreamMapping {
     /// `MaximumBatchingWindowInSeconds`: how long a batch smaller than the
     /// batch size waits for more records.
     pub batching_window: Duration,
-    pub starting_position: ShardIteratorType,
+    pub starting_position: Position,
     pub filters: Vec<Filter>,
     /// `DestinationConfig.OnFailure`, when it is a queue.
     pub on_failure_queue_url: Option<String>,
@@ -41,15 +43,13 @@ impl StreamMapping {
         sqs: &aws_sdk_sqs::Client,
         uuid: &str,
     ) -> Result<Self, HarnessError> {
-        let mapping = lambda
-            .get_event_source_mapping()
-            .uuid(uuid)
-            .send()
-            .await
-            .map_err(HarnessError::aws(format!("GetEventSourceMapping {uuid}")))?;
+        let mapping = describe(lambda, uuid).await?;
         let stream_arn = mapping.event_source_arn().unwrap_or_default().to_owned();
-        if !stream_arn.starts_with("arn:aws:dynamodb:") || !stream_arn.contains("/stream/") {
-            return Err(HarnessError::Driver(format!("mapping {uuid}: {stream_arn} is not a DynamoDB stream")));
+        let dynamodb = stream_arn.starts_with("arn:aws:dynamodb:") && stream_arn.contains("/stream/");
+        if !dynamodb && !stream_arn.starts_with("arn:aws:kinesis:") {
+            return Err(HarnessError::Driver(format!(
+                "mapping {uuid}: {stream_arn} is neither a DynamoDB nor a Kinesis stream"
+            )));
         }
         let region = stream_arn.split(':').nth(3).unwrap_or_default().to_owned();
         let on_failure_queue_url =
@@ -63,8 +63,11 @@ impl StreamMapping {
                 None => None,
             };
         let starting_position = match mapping.starting_position().map(|p| p.as_str()) {
-            Some("LATEST") => ShardIteratorType::Latest,
-            _ => ShardIteratorType::TrimHorizon,
+            Some("LATEST") => Position::Latest,
+            Some("TRIM_HORIZON") | None => Position::TrimHorizon,
+            Some(other) => {
+                return Err(HarnessError::Driver(format!("mapping {uuid}: starting position {other} is not played")));
+            }
         };
         Ok(Self {
             uuid: uuid.to_owned(),
@@ -114,20 +117,6 @@ impl PlayedStream {
     }
 }
 
-/// A stream record as Lambda hands it over.
-#[derive(Debug, Clone)]
-struct Delivered(EventRecord);
-
-impl ShardRecord for Delivered {
-    fn sequence_number(&self) -> &str {
-        self.0.change.sequence_number.as_deref().unwrap_or_default()
-    }
-
-    fn arrival(&self) -> DateTime<Utc> {
-        self.0.change.approximate_creation_date_time
-    }
-}
-
 #[derive(Debug)]
 struct ShardState {
     parent: Option<String>,
@@ -149,14 +138,20 @@ impl ShardState {
 #[derive(Debug)]
 pub struct StreamPlayer {
     mapping: StreamMapping,
-    streams: aws_sdk_dynamodbstreams::Client,
+    reader: Reader,
     sqs: aws_sdk_sqs::Client,
     shards: BTreeMap<String, ShardState>,
 }
 
 impl StreamPlayer {
-    pub fn new(mapping: StreamMapping, streams: aws_sdk_dynamodbstreams::Client, sqs: aws_sdk_sqs::Client) -> Self {
-        Self { mapping, streams, sqs, shards: BTreeMap::new() }
+    /// A player for `mapping`, reading its stream with clients from `config`.
+    pub fn new(mapping: StreamMapping, config: &SdkConfig) -> Self {
+        let reader = if mapping.stream_arn.starts_with("arn:aws:kinesis:") {
+            Reader::Kinesis(aws_sdk_kinesis::Client::new(config))
+        } else {
+            Reader::DynamoDb(aws_sdk_dynamodbstreams::Client::new(config))
+        };
+        Self { mapping, reader, sqs: aws_sdk_sqs::Client::new(config), shards: BTreeMap::new() }
     }
 
     pub fn mapping(&self) -> &StreamMapping {
@@ -185,32 +180,16 @@ impl StreamPlayer {
 
     /// Adds the shards the stream has that this player does not know yet.
     async fn discover(&mut self) -> Result<(), HarnessError> {
-        let mut start: Option<String> = None;
-        loop {
-            let described = self
-                .streams
-                .describe_stream()
-                .stream_arn(&self.mapping.stream_arn)
-                .set_exclusive_start_shard_id(start.clone())
-                .send()
-                .await
-                .map_err(HarnessError::aws(format!("DescribeStream {}", self.mapping.stream_arn)))?;
-            let Some(description) = described.stream_description() else { return Ok(()) };
-            for shard in description.shards() {
-                let Some(id) = shard.shard_id() else { continue };
-                self.shards.entry(id.to_owned()).or_insert_with(|| ShardState {
-                    parent: shard.parent_shard_id().map(str::to_owned),
-                    iterator: None,
-                    started: false,
-                    shard: Shard::new(self.mapping.settings.clone()),
-                    waiting_since: None,
-                });
-            }
-            start = description.last_evaluated_shard_id().map(str::to_owned);
-            if start.is_none() {
-                return Ok(());
-            }
+        for (id, parent) in self.reader.shards(&self.mapping.stream_arn).await? {
+            self.shards.entry(id).or_insert_with(|| ShardState {
+                parent,
+                iterator: None,
+                started: false,
+                shard: Shard::new(self.mapping.settings.clone()),
+                waiting_since: None,
+            });
         }
+        Ok(())
     }
 
     /// Reads the next page of shard `id` while it has fewer records waiting
@@ -220,43 +199,22 @@ impl StreamPlayer {
         let state = self.shards.get_mut(id).ok_or_else(|| HarnessError::Driver(format!("no shard {id}")))?;
         if !state.started {
             // A child shard starts at its beginning: its parent was read to the end.
-            let position = if state.parent.is_some() {
-                ShardIteratorType::TrimHorizon
-            } else {
-                self.mapping.starting_position.clone()
-            };
-            let iterator = self
-                .streams
-                .get_shard_iterator()
-                .stream_arn(&self.mapping.stream_arn)
-                .shard_id(id)
-                .shard_iterator_type(position)
-                .send()
-                .await
-                .map_err(HarnessError::aws(format!("GetShardIterator {id}")))?;
-            state.iterator = iterator.shard_iterator().map(str::to_owned);
+            let position = if state.parent.is_some() { Position::TrimHorizon } else { self.mapping.starting_position };
+            state.iterator = self.reader.iterator(&self.mapping.stream_arn, id, position).await?;
             state.started = true;
         }
         let Some(iterator) = state.iterator.clone().filter(|_| state.shard.pending() < batch_size) else {
             return Ok(());
         };
-        let page = self
-            .streams
-            .get_records()
-            .shard_iterator(iterator)
-            .limit(i32::try_from(batch_size.min(1000)).unwrap_or(1000))
-            .send()
-            .await
-            .map_err(HarnessError::aws(format!("GetRecords {id}")))?;
-        state.iterator = page.next_shard_iterator().map(str::to_owned);
-        played.read += page.records().len();
+        let mapping = &self.mapping;
+        let limit = i32::try_from(batch_size).unwrap_or(i32::MAX);
+        let page = self.reader.page(&mapping.stream_arn, &mapping.region, id, iterator, limit).await?;
+        state.iterator = page.next;
+        played.read += page.records.len();
         let mut passed = Vec::new();
-        for record in page.records() {
-            let delivered = event_record(record, &self.mapping);
-            let view = serde_json::to_value(&delivered)
-                .map_err(|e| HarnessError::Driver(format!("serializing a stream record: {e}")))?;
-            if passes(&self.mapping.filters, &view) {
-                passed.push(Delivered(delivered));
+        for record in page.records {
+            if passes(&mapping.filters, &record.filter_view()?) {
+                passed.push(record);
             } else {
                 played.filtered_out += 1;
             }
@@ -287,9 +245,7 @@ impl StreamPlayer {
             Step::GiveUp(given_up) => Some(given_up),
             Step::Invoke(records) => {
                 played.invocations.push(records.len());
-                let mut event = Event::default();
-                event.records = records.into_iter().map(|r| r.0).collect();
-                let (outcome, error) = invoke(function, &event).await?;
+                let (outcome, error) = invoke(function, &event(records)?).await?;
                 played.errors.extend(error);
                 state.shard.complete(&outcome)
             }
@@ -307,7 +263,7 @@ impl StreamPlayer {
     async fn give_up(&self, shard_id: &str, given_up: &GivenUp<Delivered>) -> Result<serde_json::Value, HarnessError> {
         let mapping = &self.mapping;
         let record = on_failure_record(
-            StreamKind::DynamoDb,
+            self.reader.kind(),
             given_up,
             &mapping.stream_arn,
             shard_id,
@@ -325,36 +281,4 @@ impl StreamPlayer {
         }
         Ok(record)
     }
-}
-
-/// A stream record as Lambda puts it in a DynamoDB `Event`.
-fn event_record(record: &Record, mapping: &StreamMapping) -> EventRecord {
-    let mut event = EventRecord::default();
-    event.aws_region = mapping.region.clone();
-    event.event_id = record.event_id().unwrap_or_default().to_owned();
-    event.event_name = record.event_name().map(|n| n.as_str().to_owned()).unwrap_or_default();
-    event.event_source = Some("aws:dynamodb".to_owned());
-    event.event_version = Some(record.event_version().unwrap_or("1.1").to_owned());
-    event.event_source_arn = Some(mapping.stream_arn.clone());
-    if let Some(change) = record.dynamodb() {
-        let mut stream = StreamRecord::default();
-        if let Some(created) = change.approximate_creation_date_time() {
-            stream.approximate_creation_date_time =
-                DateTime::from_timestamp(created.secs(), created.subsec_nanos()).unwrap_or_default();
-        }
-        stream.keys = change.keys().cloned().unwrap_or_default().into();
-        stream.new_image = change.new_image().cloned().unwrap_or_default().into();
-        stream.old_image = change.old_image().cloned().unwrap_or_default().into();
-        stream.sequence_number = change.sequence_number().map(str::to_owned);
-        stream.size_bytes = change.size_bytes().unwrap_or_default();
-        stream.stream_view_type = change.stream_view_type().and_then(|v| match v.as_str() {
-            "NEW_IMAGE" => Some(StreamViewType::NewImage),
-            "OLD_IMAGE" => Some(StreamViewType::OldImage),
-            "NEW_AND_OLD_IMAGES" => Some(StreamViewType::NewAndOldImages),
-            "KEYS_ONLY" => Some(StreamViewType::KeysOnly),
-            _ => None,
-        });
-        event.change = stream;
-    }
-    event
 }

@@ -221,13 +221,22 @@ impl Drop for Fixture {
     }
 }
 
-/// `<target>/<profile>/examples/scripted_function`, built first: a run of
-/// this test alone (`--test driver_semantics`) does not build examples.
+/// `<target>/<profile>/examples/scripted_function`. A workspace test run
+/// has just built it; a run of this test alone (`--test driver_semantics`)
+/// does not build examples, so a missing or older binary is built here
+/// (in a workspace run, a nested `cargo build -p mesh-local` would rebuild
+/// the crate's dependencies with other features: minutes).
 fn scripted_function() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
             let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_owned();
+            let binary = profile_dir.join("examples").join("scripted_function");
+            let source = workspace_root().unwrap().join("platform/mesh-local/examples/scripted_function.rs");
+            let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+            if modified(&binary).is_some_and(|built| modified(&source).is_some_and(|edited| built >= edited)) {
+                return binary;
+            }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let mut build = std::process::Command::new(cargo);
             build.current_dir(workspace_root().unwrap()).args([
@@ -241,7 +250,7 @@ fn scripted_function() -> PathBuf {
                 build.arg("--release");
             }
             assert!(build.status().unwrap().success(), "building the scripted_function example failed");
-            profile_dir.join("examples").join("scripted_function")
+            binary
         })
         .clone()
 }

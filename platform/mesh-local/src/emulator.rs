@@ -164,10 +164,10 @@ impl Emulator {
             emulator.capabilities.glue = serves_glue(&emulator.glue_client()).await;
             if !emulator.capabilities.glue {
                 let root = workspace_root()?;
-                let python = tokio::task::spawn_blocking(move || ensure_venv(&root, Venv::Glue))
+                let venv_root = root.clone();
+                let python = tokio::task::spawn_blocking(move || ensure_venv(&venv_root, Venv::Glue))
                     .await
                     .map_err(|e| HarnessError::Environment(format!("virtualenv setup panicked: {e}")))??;
-                let root = workspace_root()?;
                 let (server, glue_endpoint) =
                     start_glue(&root, &python, &emulator.http, options.ready_timeout, false).await?;
                 emulator.glue_server = server;

@@ -108,13 +108,10 @@ impl FunctionHost {
                 .send()
                 .await
                 .map_err(HarnessError::aws(format!("ListEventSourceMappings {name}")))?;
-            for uuid in listed.event_source_mappings().iter().filter_map(|m| m.uuid()) {
-                let source = listed
-                    .event_source_mappings()
-                    .iter()
-                    .find(|m| m.uuid() == Some(uuid))
-                    .and_then(|m| m.event_source_arn())
-                    .unwrap_or_default();
+            for listed in listed.event_source_mappings() {
+                let (Some(uuid), source) = (listed.uuid(), listed.event_source_arn().unwrap_or_default()) else {
+                    continue;
+                };
                 let task = if source.starts_with("arn:aws:sqs:") {
                     let mapping = QueueMapping::read(&lambda, &sqs, uuid).await?;
                     tokio::spawn(play_queue(mapping, sqs.clone(), Arc::clone(&hosted)))

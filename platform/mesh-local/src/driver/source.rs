@@ -61,30 +61,19 @@ impl Delivered {
     }
 }
 
-/// The event one invocation hands over, as JSON.
+/// The event one invocation hands over, as JSON: a DynamoDB `Event` or a
+/// `KinesisEvent` (a batch comes from one stream, so never both).
 pub(super) fn event(records: Vec<Delivered>) -> Result<Value, HarnessError> {
-    let failed = |e: serde_json::Error| HarnessError::Driver(format!("serializing an event: {e}"));
-    if matches!(records.first(), Some(Delivered::Kinesis(_))) {
-        let mut event = KinesisEvent::default();
-        event.records = records
-            .into_iter()
-            .filter_map(|r| match r {
-                Delivered::Kinesis(record) => Some(record),
-                Delivered::DynamoDb(_) => None,
-            })
-            .collect();
-        serde_json::to_value(&event).map_err(failed)
-    } else {
-        let mut event = Event::default();
-        event.records = records
-            .into_iter()
-            .filter_map(|r| match r {
-                Delivered::DynamoDb(record) => Some(record),
-                Delivered::Kinesis(_) => None,
-            })
-            .collect();
-        serde_json::to_value(&event).map_err(failed)
+    let (mut dynamodb, mut kinesis) = (Event::default(), KinesisEvent::default());
+    for record in records {
+        match record {
+            Delivered::DynamoDb(record) => dynamodb.records.push(record),
+            Delivered::Kinesis(record) => kinesis.records.push(record),
+        }
     }
+    let event =
+        if kinesis.records.is_empty() { serde_json::to_value(&dynamodb) } else { serde_json::to_value(&kinesis) };
+    event.map_err(|e| HarnessError::Driver(format!("serializing an event: {e}")))
 }
 
 /// A stream's API.

@@ -9,8 +9,11 @@ LINT_VENV := .venv-lint
 LINT_REQUIREMENTS := tools/requirements-lint.txt
 DEPLOY_VENV := .venv-deploy
 DEPLOY_REQUIREMENTS := tools/requirements-deploy.txt
-FUNCTIONS := orders-api customers-api customers-credit orders-saga outbox-relay analytics-sales catalog-registrar
 MESH = $(CARGO) run --quiet -p mesh-cli --bin mesh --
+# The function crates the descriptors deploy (`mesh infra functions`), as
+# cargo's -p flags, for a recipe line: a new domain's handlers are built
+# without a list here, and a descriptor that does not load stops the build.
+FUNCTION_PACKAGES = packages="$$($(MESH) infra functions)" && packages="$$(printf -- '-p %s ' $$packages)" &&
 CARGO ?= cargo
 
 .PHONY: setup demo soak test test-localstack lint contracts infra cfn-lint fmt functions clean up down build deploy
@@ -32,29 +35,29 @@ $(eval $(call venv,$(DEPLOY_VENV),$(DEPLOY_REQUIREMENTS)))
 
 ## functions: the Lambda binaries the emulator runs (debug, host architecture)
 functions:
-	$(CARGO) build $(addprefix -p ,$(FUNCTIONS))
+	$(FUNCTION_PACKAGES) $(CARGO) build $$packages
 
 ## demo: the reference mesh, end to end, on the embedded emulator
 demo: setup functions
-	$(CARGO) run --quiet -p mesh-cli --bin mesh-demo
+	$(CARGO) run --quiet -p mesh-tests --bin mesh-demo
 
 ## soak: 10,000 orders with 10 % of the functions' AWS calls faulted and
 ## function processes killed at crash points, then every event checked by id
 ## (SOAK_ORDERS=..., SOAK_FAULT_RATE=..., MESH_SUMMARY=path.json)
 soak: setup functions
-	$(CARGO) run --quiet -p mesh-cli --bin mesh-soak
+	$(CARGO) run --quiet -p mesh-tests --bin mesh-soak
 
 ## up: deploy the mesh (prefix `mesh`) to the embedded emulator and leave it
 ## running for the AWS CLI; prints the endpoint and commands to paste
 up: setup functions
-	$(CARGO) run --quiet -p mesh-local --bin mesh-local -- up --detach
+	$(CARGO) run --quiet -p mesh-tests --bin mesh-up
 
 ## build: release zips for AWS with cargo-lambda (ARCH=arm64 or x86_64)
 ARCH ?= arm64
 build: $(DEPLOY_VENV)/.installed
 	$(if $(filter arm64,$(ARCH)),rustup target add aarch64-unknown-linux-gnu,rustup target add x86_64-unknown-linux-gnu)
-	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(CARGO) lambda build --release --$(subst _,-,$(ARCH)) \
-		--output-format zip $(addprefix -p ,$(FUNCTIONS))
+	$(FUNCTION_PACKAGES) PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" $(CARGO) lambda build --release \
+		--$(subst _,-,$(ARCH)) --output-format zip $$packages
 
 ## deploy: upload the zips and deploy every stack to the AWS account of the
 ## current AWS CLI credentials (ARTIFACT_BUCKET=... required; see tools/deploy.sh)

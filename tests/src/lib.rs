@@ -1,13 +1,41 @@
-//! Shared set-up for the end-to-end tests: one emulator and one deployed
-//! reference mesh per test (unique names, so tests run in parallel).
+//! The reference mesh's bench: what runs the reference mesh (orders,
+//! customers, analytics) end to end, for its tests, the demo (`mesh-demo`),
+//! the soak (`mesh-soak`) and `make up` (`mesh-up`). It names the reference
+//! domains; the platform does not.
+//!
+//! - [`reference`]: the reference mesh's HTTP client and endpoints.
+//! - [`observe`]: reads what the mesh stored, for the checks.
+//! - [`workload`]: the demo's orders and the invariants checked after them.
+//! - [`soak`]: faults and crash points, then every event checked by id.
+//! - [`TestMesh`]: one emulator and one deployed mesh per test (unique
+//!   names, so tests run in parallel).
 #![forbid(unsafe_code)]
+
+pub mod observe;
+pub mod reference;
+pub mod soak;
+pub mod workload;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use mesh_cli::observe::Observer;
-use mesh_cli::reference::{Client, Endpoints};
 use mesh_local::{DeployOptions, DeployedMesh, Emulator, EmulatorOptions, deploy_mesh};
+
+use crate::observe::Observer;
+use crate::reference::{Client, Endpoints};
+
+/// How a run that checks invariants exits: 0 when they hold, 1 when one
+/// failed, 2 when the run itself could not finish (said on stderr).
+pub fn exit_code(outcome: anyhow::Result<bool>, what: &str) -> std::process::ExitCode {
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("{what} failed: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct TestMesh {

@@ -137,7 +137,7 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
     let sqs = aws_sdk_sqs::Client::new(&mesh.emulator.sdk_config());
     let (_, analytics_dlq) = mesh.endpoints.dead_letters.iter().find(|(name, _)| name.contains("analytics")).unwrap();
     let parked = eventually("the orphan to be parked in the analytics DLQ", Duration::from_secs(90), || async {
-        let listed = mesh_cli::dlq::list(&sqs, analytics_dlq.rsplit('/').next().unwrap(), 10)
+        let listed = mesh_cli::commands::dlq::list(&sqs, analytics_dlq.rsplit('/').next().unwrap(), 10)
             .await
             .map_err(anyhow::Error::msg)?;
         Ok(listed.into_iter().next())

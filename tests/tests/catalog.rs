@@ -9,10 +9,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_glue::types::{SchemaId, SchemaVersionNumber};
+use mesh::catalog::CatalogSpec;
 use mesh::contract::merged_struct;
-use mesh::descriptor::{Mesh, load_mesh};
-use mesh_aws::catalog::{CatalogSpec, PortArns, Registrar, list_products, show_product};
-use mesh_local::{DeployOptions, Domain, deploy_stack, workspace_root};
+use mesh_aws::catalog::Registrar;
+use mesh_cli::commands::catalog::discover::{list_products, show_product};
+use mesh_infra::descriptor::{Mesh, load_mesh};
+use mesh_infra::templates::{PortArns, catalog_spec};
+use mesh_local::{DeployOptions, deploy_stack, workspace_root};
 use mesh_tests::TestMesh;
 use serde_json::Value;
 
@@ -20,12 +23,12 @@ fn descriptors() -> Mesh {
     load_mesh(&workspace_root().unwrap()).unwrap()
 }
 
-fn spec_of(mesh: &TestMesh, descriptors: &Mesh, domain: Domain) -> CatalogSpec {
-    let descriptor = descriptors.domain(domain.name()).unwrap();
-    let ports = mesh.mesh.ports(domain);
+fn spec_of(mesh: &TestMesh, descriptors: &Mesh, domain: &str) -> CatalogSpec {
+    let descriptor = descriptors.domain(domain).unwrap();
+    let ports = mesh.mesh.ports(domain).unwrap();
     let arns =
         PortArns { topic_arn: ports.topic_arn().unwrap().into(), stream_arn: ports.stream_arn().unwrap().into() };
-    CatalogSpec::from_descriptor(mesh.mesh.prefix(), descriptors, descriptor, &descriptor.products[0], arns)
+    catalog_spec(mesh.mesh.prefix(), descriptors, descriptor, &descriptor.products[0], arns)
 }
 
 fn json(text: &str) -> Value {
@@ -39,13 +42,13 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
     let descriptors = descriptors();
     let prefix = mesh.mesh.prefix().to_string();
 
-    for domain in Domain::PRODUCERS {
-        let descriptor = descriptors.domain(domain.name()).unwrap();
+    for descriptor in descriptors.domains.iter().map(|d| &d.descriptor).filter(|d| !d.products.is_empty()) {
+        let domain = descriptor.domain.as_str();
         let product = &descriptor.products[0];
-        let ports = mesh.mesh.ports(domain);
+        let ports = mesh.mesh.ports(domain).unwrap();
 
         // The domain's database: its description and owner.
-        let database = format!("{prefix}_{}", domain.name()).replace('-', "_");
+        let database = format!("{prefix}_{}", domain).replace('-', "_");
         let db = glue.get_database().name(&database).send().await.unwrap();
         let db = db.database().unwrap();
         assert_eq!(db.description(), Some(descriptor.description.as_str()));
@@ -100,7 +103,7 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
             ("freshness_seconds", product.service_levels.freshness_seconds.to_string()),
             ("subscribers", product.access.subscribers.join(",")),
             ("event_types", types.join(",")),
-            ("schema_registry", format!("{prefix}-{}", domain.name())),
+            ("schema_registry", format!("{prefix}-{}", domain)),
         ] {
             assert_eq!(parameters.get(key).copied(), Some(value.as_str()), "{table_name} parameter {key}");
         }
@@ -116,7 +119,7 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
         for event in &product.events {
             let id = || {
                 SchemaId::builder()
-                    .registry_name(format!("{prefix}-{}", domain.name()))
+                    .registry_name(format!("{prefix}-{}", domain))
                     .schema_name(format!("{}.v{}.{}", product.name, product.version, event.event_type))
                     .build()
             };
@@ -173,7 +176,7 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
 }
 
 /// Versions beyond the first of each event type (each is one more unchanged item).
-fn extra_versions(product: &mesh::descriptor::Product) -> usize {
+fn extra_versions(product: &mesh_infra::descriptor::Product) -> usize {
     product.events.iter().map(|e| e.schemas.len() - 1).sum()
 }
 
@@ -182,7 +185,7 @@ async fn an_incompatible_version_fails_the_deploy_with_the_reason_and_writes_not
     let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
     let glue = mesh.emulator.glue_client();
     let descriptors = descriptors();
-    let mut spec = spec_of(&mesh, &descriptors, Domain::Orders);
+    let mut spec = spec_of(&mesh, &descriptors, "orders");
     // v3 of OrderPlaced turns `amount_cents` from a long into a string.
     let placed = spec.product.events.iter_mut().find(|e| e.event_type == "OrderPlaced").unwrap();
     let breaking = placed.versions.last().unwrap().replace(r#""type": "long""#, r#""type": "string""#);
@@ -238,7 +241,7 @@ fn the_spec_of_a_product_names_its_catalog_entries() {
     let orders = descriptors.domain("orders").unwrap();
     let arns = PortArns { topic_arn: "arn:t".into(), stream_arn: "arn:s".into() };
 
-    let spec = CatalogSpec::from_descriptor("mesh-7", &descriptors, orders, &orders.products[0], arns);
+    let spec = catalog_spec("mesh-7", &descriptors, orders, &orders.products[0], arns);
 
     assert_eq!(
         (spec.database(), spec.table(), spec.registry()),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mesh_local::faults::{CrashPoint, FaultPlan};
-use mesh_local::{DeployOptions, Domain, EmulatorOptions};
+use mesh_local::{DeployOptions, EmulatorOptions};
 use mesh_tests::{TestMesh, eventually};
 
 const SETTLE: Duration = Duration::from_secs(90);
@@ -171,7 +171,7 @@ async fn a_consumer_killed_mid_batch_applies_every_event_of_the_batch_exactly_on
     let client = mesh.client();
     let customer = client.register_customer("Margaret", 100_000).await.unwrap();
     let lambda = aws_sdk_lambda::Client::new(&mesh.emulator.sdk_config());
-    let consumer = mesh.mesh.domain(Domain::Customers).consumer_function_name().unwrap().to_owned();
+    let consumer = mesh.mesh.domain("customers").unwrap().consumer_function_name("order-events").unwrap().to_owned();
     let mappings = lambda.list_event_source_mappings().function_name(&consumer).send().await.unwrap();
     let mapping = mappings.event_source_mappings()[0].uuid().unwrap().to_owned();
     let set_enabled = |enabled: bool| {

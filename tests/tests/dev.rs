@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use mesh::envelope::{Envelope, EventMeta};
-use mesh_cli::dev;
-use mesh_local::{DeployOptions, Domain};
+use mesh_cli::commands::dev;
+use mesh_local::DeployOptions;
 use mesh_tests::{TestMesh, eventually};
 use serde_json::json;
 use uuid::Uuid;
@@ -32,9 +32,9 @@ async fn attached_consumer_takes_its_queue_from_the_deployed_function_until_deta
     let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
     let config = mesh.emulator.sdk_config();
     let (lambda, sqs) = (aws_sdk_lambda::Client::new(&config), aws_sdk_sqs::Client::new(&config));
-    let analytics = mesh.mesh.domain(Domain::Analytics);
-    let function = analytics.consumer_function_name().unwrap().to_owned();
-    let queue = analytics.consumer_queue_url().unwrap().to_owned();
+    let analytics = mesh.mesh.domain("analytics").unwrap();
+    let function = analytics.consumer_function_name("order-events").unwrap().to_owned();
+    let queue = analytics.queue_url("order-events").unwrap().to_owned();
     // Built by the deployment: no cargo build in the test.
     let binaries = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
 
@@ -44,8 +44,9 @@ async fn attached_consumer_takes_its_queue_from_the_deployed_function_until_deta
     assert_eq!(mapping_state(&lambda, &uuid).await, "Enabled");
 
     // When it is attached: the shell's AWS settings are the emulator's.
-    let settings = mesh_local::host::emulator_settings(&mesh.emulator);
-    let attached = dev::attach(&config, &function, &binaries, &settings).await.unwrap();
+    let settings = mesh_local::lambda::host::emulator_settings(&mesh.emulator);
+    let crates = dev::mesh_functions(&mesh_local::workspace_root().unwrap()).unwrap();
+    let attached = dev::attach(&config, &function, &crates, &binaries, &settings).await.unwrap();
     assert_eq!(attached.played(), std::slice::from_ref(&uuid));
     assert_eq!(attached.mappings().len(), 1);
     assert!(attached.mappings()[0].disabled_here);
@@ -82,7 +83,9 @@ async fn attached_consumer_takes_its_queue_from_the_deployed_function_until_deta
 async fn attaching_an_unknown_function_names_the_endpoint() {
     let emulator = mesh_local::Emulator::start().await.unwrap();
     let missing = "mesh-ghost-analytics-sales";
-    let error = dev::attach(&emulator.sdk_config(), missing, std::path::Path::new("."), &[]).await.unwrap_err();
+    let crates = dev::mesh_functions(&mesh_local::workspace_root().unwrap()).unwrap();
+    let error =
+        dev::attach(&emulator.sdk_config(), missing, &crates, std::path::Path::new("."), &[]).await.unwrap_err();
     let at = format!("{} ({})", emulator.endpoint(), emulator.region());
     assert_eq!(error.to_string(), format!("no function {missing} at {at}"));
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use mesh::envelope::{Envelope, EventMeta};
-use mesh_local::driver::{QueueMapping, play_queue_once};
-use mesh_local::runtime_api::LocalFunction;
-use mesh_local::{DeployOptions, Domain};
+use mesh_local::DeployOptions;
+use mesh_local::lambda::driver::{QueueMapping, play_queue_once};
+use mesh_local::lambda::runtime_api::LocalFunction;
 use mesh_tests::TestMesh;
 use serde_json::json;
 use uuid::Uuid;
@@ -49,7 +49,7 @@ async fn plays_a_disabled_queue_mapping_with_the_real_function_binary() {
     let uuid = listed.event_source_mappings()[0].uuid().unwrap().to_owned();
     let mapping = QueueMapping::read(&lambda, &sqs, &uuid).await.unwrap();
     assert!(mapping.report_batch_item_failures);
-    assert_eq!(mapping.queue_url, mesh.mesh.domain(Domain::Analytics).consumer_queue_url().unwrap());
+    assert_eq!(mapping.queue_url, mesh.mesh.domain("analytics").unwrap().queue_url("order-events").unwrap());
     let configuration = lambda.get_function_configuration().function_name(&function_name).send().await.unwrap();
     let mut environment: Vec<(String, String)> =
         configuration.environment().and_then(|e| e.variables()).cloned().unwrap_or_default().into_iter().collect();
@@ -95,7 +95,7 @@ async fn plays_a_disabled_queue_mapping_with_the_real_function_binary() {
     .await;
     sqs.send_message().queue_url(&mapping.queue_url).message_body("not an event").send().await.unwrap();
 
-    let mut total = mesh_local::driver::Played::default();
+    let mut total = mesh_local::lambda::driver::Played::default();
     for _ in 0..10 {
         let played = play_queue_once(&sqs, &mapping, &function).await.unwrap();
         assert_eq!(played.error, None);
@@ -111,7 +111,7 @@ async fn plays_a_disabled_queue_mapping_with_the_real_function_binary() {
     let rows = mesh.observer.sales(&mesh.endpoints.analytics_state_table).await.unwrap();
     let ids: Vec<String> = rows.iter().map(|(row, _)| row.order_id.to_string()).collect();
     assert_eq!(ids, [order], "only the placement reached the view");
-    let dlq = mesh.mesh.domain(Domain::Analytics).consumer_dlq_url().unwrap();
+    let dlq = mesh.mesh.domain("analytics").unwrap().dlq_url("order-events").unwrap();
     assert_eq!(mesh.observer.queue_depth(dlq).await.unwrap(), 1);
     drop(function);
     mesh.stop().await.unwrap();

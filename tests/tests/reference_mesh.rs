@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use mesh::envelope::{Envelope, EventMeta};
 use mesh::store::{Commit, StateStore, StoreError};
 use mesh_aws::dynamo_store::{DynamoStore, Tables};
-use mesh_local::{DeployOptions, Domain, verify_stack_resources};
+use mesh_local::{DeployOptions, verify_stack_resources};
 use mesh_tests::{TestMesh, eventually};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -85,7 +85,7 @@ async fn bad_http_input_gets_400_naming_the_field_and_writes_nothing() {
         client.call("GET", &client.orders_url(&format!("/orders/{}", Uuid::now_v7())), None).await.unwrap();
     assert_eq!(status, 404, "{answer}");
     assert!(mesh.observer.orders(&mesh.endpoints.orders_state_table).await.unwrap().is_empty());
-    let outbox = mesh.mesh.domain(Domain::Orders).outbox_table().unwrap();
+    let outbox = mesh.mesh.domain("orders").unwrap().outbox_table().unwrap();
     let dynamodb = aws_sdk_dynamodb::Client::new(&mesh.emulator.sdk_config());
     assert_eq!(dynamodb.scan().table_name(outbox).send().await.unwrap().count(), 0);
     mesh.stop().await.unwrap();
@@ -96,8 +96,8 @@ async fn a_failed_state_condition_writes_neither_state_nor_event() {
     let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
     let config = mesh.emulator.sdk_config();
     let tables = Tables {
-        state: mesh.mesh.domain(Domain::Orders).state_table().unwrap().into(),
-        outbox: mesh.mesh.domain(Domain::Orders).outbox_table().unwrap().into(),
+        state: mesh.mesh.domain("orders").unwrap().state_table().unwrap().into(),
+        outbox: mesh.mesh.domain("orders").unwrap().outbox_table().unwrap().into(),
         inbox: None,
     };
     let store: DynamoStore<Value> = DynamoStore::new(
@@ -269,9 +269,9 @@ async fn a_poison_message_is_parked_in_the_dlq_with_its_reason_while_the_rest_of
 
     // `mesh dlq list customers/order-events` shows it and why, and leaves it there.
     let root = mesh_local::workspace_root().unwrap();
-    let descriptors = mesh::descriptor::load_mesh(&root).unwrap();
+    let descriptors = mesh_infra::load_mesh(&root).unwrap();
     let (source, dead_letters) =
-        mesh_cli::dlq::queues(&descriptors, mesh.mesh.prefix(), "customers/order-events").unwrap();
+        mesh_cli::commands::dlq::queues(&descriptors, mesh.mesh.prefix(), "customers/order-events").unwrap();
     assert_eq!(
         (source.as_str(), dead_letters.as_str()),
         (
@@ -279,18 +279,22 @@ async fn a_poison_message_is_parked_in_the_dlq_with_its_reason_while_the_rest_of
             format!("{}-customers-order-events-dlq.fifo", mesh.mesh.prefix()).as_str()
         )
     );
-    let listed = mesh_cli::dlq::list(&sqs, &dead_letters, 10).await.unwrap();
+    let listed = mesh_cli::commands::dlq::list(&sqs, &dead_letters, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (listed[0].event_type.as_deref(), listed[0].reason.as_deref()),
         (Some("OrderPlaced"), Some(reason.as_str()))
     );
-    assert_eq!(mesh_cli::dlq::list(&sqs, &dead_letters, 10).await.unwrap().len(), 1, "listing leaves it in place");
+    assert_eq!(
+        mesh_cli::commands::dlq::list(&sqs, &dead_letters, 10).await.unwrap().len(),
+        1,
+        "listing leaves it in place"
+    );
 
     // `mesh dlq redrive` moves it back; still poison, it is parked again.
-    assert_eq!(mesh_cli::dlq::redrive(&sqs, &source, &dead_letters).await.unwrap(), 1);
+    assert_eq!(mesh_cli::commands::dlq::redrive(&sqs, &source, &dead_letters).await.unwrap(), 1);
     eventually("the redriven message to be parked again", SETTLE, || async {
-        let again = mesh_cli::dlq::list(&sqs, &dead_letters, 10).await.map_err(anyhow::Error::msg)?;
+        let again = mesh_cli::commands::dlq::list(&sqs, &dead_letters, 10).await.map_err(anyhow::Error::msg)?;
         Ok((again.len() == 1 && again[0].message_id != listed[0].message_id).then_some(()))
     })
     .await
@@ -313,10 +317,10 @@ async fn every_template_resource_exists_after_deployment_with_its_settings() {
     }
 
     // Drift: a shorter visibility timeout and point-in-time recovery off.
-    let orders = mesh.mesh.domain(Domain::Orders);
+    let orders = mesh.mesh.domain("orders").unwrap();
     let sqs = aws_sdk_sqs::Client::new(&mesh.emulator.sdk_config());
     sqs.set_queue_attributes()
-        .queue_url(orders.consumer_queue_url().unwrap())
+        .queue_url(orders.queue_url("customer-credit").unwrap())
         .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "7")
         .send()
         .await
@@ -358,11 +362,11 @@ async fn events_the_relay_gave_up_on_are_published_by_an_outbox_redrive() {
     let customer = client.register_customer("Barbara", 10_000).await.unwrap();
     let config = mesh.emulator.sdk_config();
     let kinesis = aws_sdk_kinesis::Client::new(&config);
-    let stream = mesh.mesh.ports(Domain::Orders).stream_name().unwrap().to_owned();
+    let stream = mesh.mesh.ports("orders").unwrap().stream_name().unwrap().to_owned();
     kinesis.delete_stream().stream_name(&stream).send().await.unwrap();
 
     let order = client.place_order(&customer, 900).await.unwrap();
-    let failures = mesh.mesh.domain(Domain::Orders).relay_failure_queue_url().unwrap().to_owned();
+    let failures = mesh.mesh.domain("orders").unwrap().relay_failure_queue_url().unwrap().to_owned();
     eventually("the relay to give up on the batch", SETTLE, || async {
         Ok((mesh.observer.queue_depth(&failures).await? >= 1).then_some(()))
     })
@@ -379,7 +383,7 @@ async fn events_the_relay_gave_up_on_are_published_by_an_outbox_redrive() {
     })
     .await
     .unwrap();
-    let done = mesh_cli::outbox::redrive(&config, mesh.mesh.prefix(), "orders").await.unwrap();
+    let done = mesh_cli::commands::outbox::redrive(&config, mesh.mesh.prefix(), "orders").await.unwrap();
     assert!(done.batches >= 1 && done.events >= 1, "{done:?}");
     order_status(&mesh, &order, "approved").await.unwrap();
     assert_eq!(mesh.observer.queue_depth(&failures).await.unwrap(), 0, "the failure records are handled");

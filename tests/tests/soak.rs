@@ -3,9 +3,9 @@
 //! checked by id (`make soak` runs 10,000).
 #![allow(clippy::unwrap_used)]
 
-use mesh_cli::soak::{self, Soak};
 use mesh_local::EmulatorOptions;
 use mesh_tests::TestMesh;
+use mesh_tests::soak::{self, Soak};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_faults_and_crashes_nothing_is_lost_nothing_applied_twice_and_order_is_kept() {

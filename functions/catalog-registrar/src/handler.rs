@@ -7,7 +7,8 @@ use aws_lambda_events::event::cloudformation::{
     CloudFormationCustomResourceRequest, CloudFormationCustomResourceResponse,
     CloudFormationCustomResourceResponseStatus,
 };
-use mesh_aws::catalog::{CatalogSpec, Registrar};
+use mesh::catalog::CatalogSpec;
+use mesh_aws::catalog::Registrar;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]

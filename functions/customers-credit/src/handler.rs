@@ -5,6 +5,7 @@
 use customers::contract::{CUSTOMER_CREDIT_WRITES, ORDER_EVENTS_READS};
 use customers::inbound::OrderEvent;
 use customers::{Customer, on_order_event};
+use mesh::env;
 use mesh::envelope::{Envelope, EventMeta};
 use mesh::event::{Emitter, Reader};
 use mesh::schemas::{ProductContract, WriterSchemas};
@@ -28,7 +29,7 @@ pub struct CreditHandler<St, W> {
 impl CreditHandler<DynamoStore<Customer>, GlueSchemas> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let writes = ProductContract::bundled(CUSTOMER_CREDIT_WRITES)?;
-        let inbox = config::required("INBOX_TABLE")?;
+        let inbox = config::required(env::INBOX_TABLE)?;
         let (store, emitter) = Settings::from_env()?.store_and_emitter(Some(inbox), writes).await?;
         let reader = Reader::new(ProductContract::bundled(ORDER_EVENTS_READS)?);
         Ok(Self { store, emitter, reader, writers: GlueSchemas::from_env().await? })

@@ -2,6 +2,7 @@
 //! once: the order's new state, its event and the inbox entry are one
 //! transaction.
 
+use mesh::env;
 use mesh::envelope::{Envelope, EventMeta};
 use mesh::event::{Emitter, Reader};
 use mesh::schemas::{ProductContract, WriterSchemas};
@@ -27,7 +28,7 @@ pub struct SagaHandler<St, W> {
 impl SagaHandler<DynamoStore<Order>, GlueSchemas> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let writes = ProductContract::bundled(ORDER_EVENTS_WRITES)?;
-        let inbox = config::required("INBOX_TABLE")?;
+        let inbox = config::required(env::INBOX_TABLE)?;
         let (store, emitter) = Settings::from_env()?.store_and_emitter(Some(inbox), writes).await?;
         let reader = Reader::new(ProductContract::bundled(CUSTOMER_CREDIT_READS)?);
         Ok(Self { store, emitter, reader, writers: GlueSchemas::from_env().await? })

@@ -3,6 +3,7 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use mesh::env;
 use mesh::relay::{Port, relay};
 use mesh_aws::ports::{KinesisLog, SnsTopic};
 use mesh_aws::{ConfigError, config, metrics, stream_batch};
@@ -17,19 +18,19 @@ pub struct Deps<L, T> {
 
 impl Deps<KinesisLog, SnsTopic> {
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let topic_arn = config::required("TOPIC_ARN")?;
-        let stream_name = config::required("STREAM_NAME")?;
+        let topic_arn = config::required(env::TOPIC_ARN)?;
+        let stream_name = config::required(env::STREAM_NAME)?;
         let sdk = config::sdk_config().await;
         let mut topic = SnsTopic::new(aws_sdk_sns::Client::new(&sdk), topic_arn);
         // Set when a subscriber takes the product in strict order.
-        if let Some(ordered) = config::optional("ORDERED_TOPIC_ARN") {
+        if let Some(ordered) = config::optional(env::ORDERED_TOPIC_ARN) {
             topic = topic.with_ordered_topic(ordered);
         }
         Ok(Self {
             log: KinesisLog::new(aws_sdk_kinesis::Client::new(&sdk), stream_name),
             topic,
-            domain: config::required("DOMAIN")?,
-            product: config::required("PRODUCT")?,
+            domain: config::required(env::DOMAIN)?,
+            product: config::required(env::PRODUCT)?,
         })
     }
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use mesh::env;
 use mesh::event::Emitter;
 use mesh::schemas::{ContractError, ProductContract};
 
@@ -49,7 +50,7 @@ pub fn seconds_or(name: &'static str, default: Duration) -> Result<Duration, Con
 /// How long a consumed event id (and an entity's position) is remembered:
 /// `INBOX_RETENTION_SECONDS`, 14 days by default.
 pub fn inbox_retention() -> Result<Duration, ConfigError> {
-    seconds_or("INBOX_RETENTION_SECONDS", 14 * DAY)
+    seconds_or(env::INBOX_RETENTION_SECONDS, 14 * DAY)
 }
 
 /// The settings every domain function shares.
@@ -70,11 +71,11 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
-            domain: required("DOMAIN")?,
-            product: required("PRODUCT")?,
-            state_table: required("STATE_TABLE")?,
-            outbox_table: required("OUTBOX_TABLE")?,
-            outbox_retention: seconds_or("OUTBOX_RETENTION_SECONDS", 7 * DAY)?,
+            domain: required(env::DOMAIN)?,
+            product: required(env::PRODUCT)?,
+            state_table: required(env::STATE_TABLE)?,
+            outbox_table: required(env::OUTBOX_TABLE)?,
+            outbox_retention: seconds_or(env::OUTBOX_RETENTION_SECONDS, 7 * DAY)?,
             inbox_retention: inbox_retention()?,
         })
     }
@@ -93,7 +94,7 @@ impl Settings {
         let deployed_for = format!("{}/{}", self.domain, self.product);
         if writes.source() != deployed_for {
             return Err(ConfigError::Invalid {
-                name: "PRODUCT",
+                name: env::PRODUCT,
                 value: deployed_for,
                 problem: "the function was built to write a different product",
             });
@@ -119,9 +120,9 @@ pub struct ViewSettings {
 impl ViewSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
-            domain: required("DOMAIN")?,
-            state_table: required("STATE_TABLE")?,
-            inbox_table: required("INBOX_TABLE")?,
+            domain: required(env::DOMAIN)?,
+            state_table: required(env::STATE_TABLE)?,
+            inbox_table: required(env::INBOX_TABLE)?,
             inbox_retention: inbox_retention()?,
         })
     }

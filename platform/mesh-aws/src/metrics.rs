@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::infra::{METRICS_NAMESPACE, OUTBOX_EVENT_AGE};
+use mesh::metrics::{NAMESPACE as METRICS_NAMESPACE, OUTBOX_EVENT_AGE};
 
 /// The EMF line for the age of the oldest event in a relayed batch: how long
 /// the oldest event waited between its transaction and reaching the ports.

@@ -15,7 +15,8 @@ use aws_sdk_glue::error::{DisplayErrorContext, SdkError};
 use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionError;
 use aws_sdk_glue::types::{SchemaId, SchemaVersionNumber};
 use mesh::contract::{AvroSchema, SchemaVersion};
-use mesh::schemas::{LookupError, SchemaRef, WriterSchemas};
+use mesh::env;
+use mesh::schemas::{LookupError, SchemaRef, WriterSchemas, registry_name};
 use tracing::instrument;
 
 use crate::config::{ConfigError, required, sdk_config};
@@ -28,11 +29,6 @@ pub struct GlueSchemas {
     cache: Mutex<HashMap<SchemaRef, Arc<AvroSchema>>>,
 }
 
-/// The registry that holds a domain's schemas in the mesh `mesh`.
-pub fn registry_name(mesh: &str, domain: &str) -> String {
-    format!("{mesh}-{domain}")
-}
-
 impl GlueSchemas {
     pub fn new(client: Client, mesh: impl Into<String>) -> Self {
         Self { client, mesh: mesh.into(), cache: Mutex::default() }
@@ -40,7 +36,7 @@ impl GlueSchemas {
 
     /// Reads `MESH_PREFIX`, the deployment the function belongs to.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let mesh = required("MESH_PREFIX")?;
+        let mesh = required(env::MESH_PREFIX)?;
         Ok(Self::new(Client::new(&sdk_config().await), mesh))
     }
 

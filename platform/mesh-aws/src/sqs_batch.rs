@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_runtime::{LambdaEvent, service_fn};
+use mesh::env;
 use mesh::ordering::{Ordering, parse_modes};
 use mesh::subscriber::{BatchReport, FailedMessage, Handler, Message, handle_in_order};
 
@@ -26,7 +27,7 @@ pub const SOURCE_ATTRIBUTE: &str = "mesh-source-queue";
 pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> {
     let handler = &handler;
     let sdk = config::sdk_config().await;
-    let max_receives = config::optional("MAX_RECEIVE_COUNT").and_then(|n| n.parse().ok());
+    let max_receives = config::optional(env::MAX_RECEIVE_COUNT).and_then(|n| n.parse().ok());
     let dead_letters = &DeadLetters::new(aws_sdk_sqs::Client::new(&sdk)).with_max_receives(max_receives);
     let ordering = &ordering_from_env(aws_sdk_dynamodb::Client::new(&sdk))?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
@@ -41,14 +42,14 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> 
 /// `ORDERING` (set by the template for subscriptions with an `order:`) and
 /// the inbox table that keeps the entities' positions.
 fn ordering_from_env(client: aws_sdk_dynamodb::Client) -> Result<Ordering<DynamoPositions>, ConfigError> {
-    let text = config::optional("ORDERING").unwrap_or_default();
+    let text = config::optional(env::ORDERING).unwrap_or_default();
     let modes = parse_modes(&text).map_err(|_| ConfigError::Invalid {
-        name: "ORDERING",
+        name: env::ORDERING,
         value: text.clone(),
         problem: "expected <domain>/<product>=<any|sequence|strict>, comma-separated",
     })?;
     let retention = config::inbox_retention()?;
-    let table = if modes.is_empty() { String::new() } else { config::required("INBOX_TABLE")? };
+    let table = if modes.is_empty() { String::new() } else { config::required(env::INBOX_TABLE)? };
     Ok(Ordering::new(modes, DynamoPositions::new(client, table, retention)))
 }
 

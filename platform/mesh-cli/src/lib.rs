@@ -1,27 +1,7 @@
-//! The `mesh` tooling for domain teams: the `mesh` command (descriptors,
-//! contracts, catalog, graph, exports), and the reference mesh's client,
-//! observers and workload, which the demo and the end-to-end tests share.
+//! The `mesh` command for domain teams: descriptors, contracts, templates,
+//! the catalog, lineage and exports, dead letters and the outbox, and
+//! running a deployed function's handler here (`mesh dev`). Every
+//! subcommand lives under [`commands`].
 #![forbid(unsafe_code)]
 
-pub mod cli;
-pub mod dev;
-pub mod dlq;
-pub mod guard;
-pub mod observe;
-pub mod outbox;
-pub mod reference;
-pub mod soak;
-pub mod workload;
-
-/// How a run that checks invariants exits: 0 when they hold, 1 when one
-/// failed, 2 when the run itself could not finish (said on stderr).
-pub fn exit_code(outcome: anyhow::Result<bool>, what: &str) -> std::process::ExitCode {
-    match outcome {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("{what} failed: {error:#}");
-            std::process::ExitCode::from(2)
-        }
-    }
-}
+pub mod commands;

@@ -120,7 +120,9 @@ fn export_odcs_writes_an_open_data_contract() {
 /// The README's worked example: a new domain with one product and one
 /// subscription is a descriptor, a schema and a handler crate (here, its
 /// directory); the platform generates its three stacks, which satisfy every
-/// Guard rule, and the producer's topic now lets it subscribe.
+/// Guard rule, the producer's topic now lets it subscribe, and its handler
+/// is among the functions built and deployed. The copy holds no `platform/`:
+/// nothing there changes.
 #[test]
 fn adding_a_domain_takes_a_descriptor_a_schema_and_a_handler() {
     let root = copy();
@@ -174,6 +176,9 @@ fn adding_a_domain_takes_a_descriptor_a_schema_and_a_handler() {
     let plan = String::from_utf8_lossy(&mesh(&root, &["infra", "plan"]).stdout).into_owned();
     assert!(plan.contains("shipping infra/shipping.yaml"), "{plan}");
     assert!(plan.contains("OrderEventsTopicArn=output:orders-ports:TopicArn"), "{plan}");
+    // What the harness and `make functions` build comes from the descriptors too.
+    let functions = String::from_utf8_lossy(&mesh(&root, &["infra", "functions"]).stdout).into_owned();
+    assert!(functions.lines().any(|crate_name| crate_name == "shipping-dispatch"), "{functions}");
     std::fs::remove_dir_all(&root).unwrap();
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mesh_cli::guard::{RULES, evaluate};
+use mesh_cli::commands::guard::{RULES, evaluate};
 use serde_norway::{Mapping, Value};
 
 fn root() -> PathBuf {

@@ -171,6 +171,17 @@ pub enum HarnessError {
         available: String,
     },
 
+    /// A stack the caller asked for is not part of the deployment.
+    #[error("the deployment has no {kind} stack for domain `{domain}` (it has one for: {deployed})")]
+    NoStack {
+        /// `domain`, `ports` or `catalog`.
+        kind: &'static str,
+        /// The domain asked for.
+        domain: String,
+        /// The domains that have a stack of that kind, comma separated.
+        deployed: String,
+    },
+
     /// A CloudFormation template could not be read or does not fit the harness.
     #[error("template {}: {message}", path.display())]
     Template {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use mesh_local::{DeployOptions, Domain, Emulator, deploy_mesh, verify_stack_resources};
+use mesh_local::{DeployOptions, Emulator, deploy_mesh, verify_stack_resources};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
@@ -33,35 +33,36 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
         let missing = verify_stack_resources(&emulator, stack.name(), stack.template()).await.expect("verify");
         assert!(missing.is_empty(), "{}: {missing:?}", stack.name());
     }
-    for domain in Domain::ALL {
-        let stack = mesh.domain(domain);
-        for output in [
-            stack.state_table(),
-            stack.inbox_table(),
-            stack.consumer_queue_url(),
-            stack.consumer_dlq_url(),
-            stack.consumer_function_name(),
-        ] {
+    // Every stack the descriptors imply is found by its domain's name.
+    let descriptors = mesh_infra::load_mesh(&mesh_local::workspace_root().expect("the root")).expect("the descriptors");
+    for domain in descriptors.domains.iter().map(|d| &d.descriptor) {
+        let stack = mesh.domain(&domain.domain).expect("a domain stack");
+        let mut outputs = vec![stack.state_table(), stack.inbox_table()];
+        for subscription in &domain.consumes {
+            let product = &subscription.product.product;
+            outputs.extend([stack.queue_url(product), stack.dlq_url(product), stack.consumer_function_name(product)]);
+        }
+        if !domain.products.is_empty() {
+            let ports = mesh.ports(&domain.domain).expect("a ports stack");
+            outputs.extend([
+                stack.outbox_table(),
+                stack.relay_failure_queue_url(),
+                stack.api_function_name(),
+                stack.relay_function_name(),
+                ports.topic_arn(),
+                ports.stream_name(),
+            ]);
+        }
+        for output in outputs {
             assert!(!output.expect("typed output").is_empty());
         }
     }
-    for domain in Domain::PRODUCERS {
-        let stack = mesh.domain(domain);
-        for output in [
-            stack.outbox_table(),
-            stack.relay_failure_queue_url(),
-            stack.api_function_name(),
-            stack.relay_function_name(),
-            mesh.ports(domain).topic_arn(),
-            mesh.ports(domain).stream_name(),
-        ] {
-            assert!(!output.expect("typed output").is_empty());
-        }
-    }
+    let error = mesh.ports("analytics").expect_err("a read-side domain has no ports").to_string();
+    assert!(error.contains("no ports stack for domain `analytics`") && error.contains("customers, orders"), "{error}");
 
     // An invalid id is the function's business (a 4xx with a JSON body), not
     // the gateway's (`{"message":"Not Found"}`): the route reached the code.
-    let url = mesh.api_url(Domain::Orders, "/orders/not-an-id").expect("api url");
+    let url = mesh.api_url("orders", "/orders/not-an-id").expect("api url");
     let (status, body) = emulator.http("GET", &url, None).await.expect("GET through the HTTP API");
     assert!((400..500).contains(&status), "{status} {body}");
     assert!(body.is_object() && body.get("message") != Some(&"Not Found".into()), "{status} {body}");
@@ -78,18 +79,20 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// A new function crate must reach the zips the harness uploads and the
-/// Makefile builds: both lists are what the descriptors deploy.
+/// A new function crate reaches the zips the harness uploads and the
+/// Makefile builds without being listed anywhere: the list is what the
+/// descriptors deploy, and it names every function crate of the workspace.
 #[test]
 #[allow(clippy::unwrap_used)]
-fn the_function_lists_are_what_the_descriptors_deploy() {
+fn the_functions_deployed_are_the_workspace_function_crates() {
     let root = mesh_local::workspace_root().unwrap();
-    let mesh = mesh::descriptor::load_mesh(&root).unwrap();
-    let expected = mesh_aws::infra::function_crates(&mesh);
-    let harness: std::collections::BTreeSet<String> = mesh_local::FUNCTIONS.iter().map(|f| (*f).to_owned()).collect();
-    assert_eq!(harness, expected, "mesh_local::FUNCTIONS (platform/mesh-local/src/artifacts.rs)");
-    let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
-    let line = makefile.lines().find_map(|l| l.strip_prefix("FUNCTIONS := ")).unwrap();
-    let make: std::collections::BTreeSet<String> = line.split_whitespace().map(str::to_owned).collect();
-    assert_eq!(make, expected, "FUNCTIONS in the Makefile");
+    let mesh = mesh_infra::load_mesh(&root).unwrap();
+    let deployed = mesh_infra::plan::function_crates(&mesh);
+    let crates: std::collections::BTreeSet<String> = std::fs::read_dir(root.join("functions"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().join("Cargo.toml").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(deployed, crates, "function crates the descriptors deploy vs functions/*");
 }

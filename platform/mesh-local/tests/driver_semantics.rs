@@ -19,8 +19,8 @@ use aws_sdk_lambda::types::{
     OnFailure, Runtime,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use mesh_local::driver::{Played, PlayedStream, QueueMapping, StreamMapping, StreamPlayer, play_queue_once};
-use mesh_local::runtime_api::LocalFunction;
+use mesh_local::lambda::driver::{Played, PlayedStream, QueueMapping, StreamMapping, StreamPlayer, play_queue_once};
+use mesh_local::lambda::runtime_api::LocalFunction;
 use mesh_local::{Emulator, workspace_root};
 use serde_json::{Value, json};
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mesh_local::runtime_api::{InvokeError, LocalFunction};
+use mesh_local::lambda::runtime_api::{InvokeError, LocalFunction};
 use serde_json::json;
 
 /// `target/<profile>/examples/echo_function`, built with the tests.

@@ -16,9 +16,57 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::str::FromStr;
 
-use crate::descriptor::Order;
+use serde::{Deserialize, Serialize};
+
 use crate::store::StoreError;
+
+/// Per-entity delivery order of a subscription.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// A standard queue, no promise: the handler is idempotent by event id
+    /// and its merge does not depend on arrival order.
+    #[default]
+    Any,
+    /// A standard queue, and the platform keeps each entity's last applied
+    /// `sequence`: a stale event is dropped, an early one is held back
+    /// (redelivered) until its predecessor is applied. Only for a
+    /// subscription to every event type of the product, otherwise a gap
+    /// cannot be told from a filtered event.
+    Sequence,
+    /// A FIFO queue fed by the product's FIFO topic: `MessageGroupId` = the
+    /// entity id, deduplication id = the event id.
+    Strict,
+}
+
+impl Order {
+    pub fn is_any(&self) -> bool {
+        *self == Self::Any
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::Sequence => "sequence",
+            Self::Strict => "strict",
+        }
+    }
+}
+
+impl FromStr for Order {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "any" => Ok(Self::Any),
+            "sequence" => Ok(Self::Sequence),
+            "strict" => Ok(Self::Strict),
+            _ => Err(format!("`{text}` is not an order (any, sequence, strict)")),
+        }
+    }
+}
 
 /// Where the platform keeps positions (the consumer's inbox table on AWS).
 pub trait Positions: Send + Sync {

@@ -66,6 +66,12 @@ impl fmt::Display for SchemaRef {
     }
 }
 
+/// The schema registry that holds a domain's schemas in the mesh `mesh`
+/// (the deployment prefix): `<mesh>-<domain>`.
+pub fn registry_name(mesh: &str, domain: &str) -> String {
+    format!("{mesh}-{domain}")
+}
+
 /// A schema as a domain crate bundles it: `(event type, version, .avsc text)`.
 /// Domain crates stay free of platform types, so this is a plain tuple.
 pub type BundledSchema = (&'static str, u32, &'static str);

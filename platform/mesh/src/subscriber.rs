@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use crate::descriptor::Order;
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::event::ReadError;
+use crate::ordering::Order;
 use crate::ordering::{Gate, NoPositions, Ordering, Positions, gate};
 use crate::schemas::LookupError;
 use crate::store::{Applied, ReactError};

@@ -5,5 +5,5 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    mesh_cli::cli::run(mesh_cli::cli::Cli::parse()).await
+    mesh_cli::commands::run(mesh_cli::commands::Cli::parse()).await
 }

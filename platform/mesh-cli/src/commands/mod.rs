@@ -1,0 +1,241 @@
+//! The `mesh` command: every subcommand works on the repository's
+//! descriptors (`domains/*/domain.yaml`) and schemas (`schemas/`), except
+//! `catalog list` and `catalog show`, which read the deployed catalog.
+
+pub mod catalog;
+pub mod dev;
+pub mod dlq;
+mod graph;
+pub mod guard;
+mod infra;
+mod odcs;
+pub mod outbox;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mesh::contract::check_versions;
+use mesh_infra::descriptor::{Mesh, load_mesh};
+
+#[derive(Debug, Parser)]
+#[command(name = "mesh", about = "Data products of the mesh: descriptors, contracts, catalog and lineage")]
+pub struct Cli {
+    /// The repository root (holding domains/ and schemas/).
+    #[arg(long, global = true, default_value = ".")]
+    root: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check every descriptor and schema; print every problem with file and line.
+    Validate,
+    /// Check every schema version against the earlier ones under its product's mode.
+    Compat,
+    /// The mesh's lineage (domains, products, subscriptions) as Mermaid or Graphviz.
+    Graph {
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: graph::Format,
+        /// Fail when this Markdown file's graph (between `<!-- mesh graph -->` markers) is stale.
+        #[arg(long)]
+        check: Option<PathBuf>,
+        /// Rewrite that file's graph instead of printing.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Export a product's contract.
+    Export {
+        #[command(subcommand)]
+        format: Export,
+    },
+    /// The CloudFormation templates of the mesh, generated from the descriptors.
+    Infra {
+        #[command(subcommand)]
+        command: infra::InfraCommand,
+    },
+    /// A subscription's dead letters (`<consumer domain>/<consumed product>`): list them and why, or redrive them.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// A domain's outbox: re-publish what the relay gave up on (`redrive <domain>`).
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+    /// The Glue catalog: sync it, or read it.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog::CatalogCommand,
+    },
+    /// Run a deployed function's handler here on its real queues and streams
+    /// (its mappings are disabled on the endpoint until Ctrl-C).
+    Dev {
+        /// The deployed function's name (`<prefix>-analytics-sales`).
+        function: String,
+        /// A binary already built, instead of `cargo build -p <its crate>`.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// What is in the DLQ and why (left in place).
+    List {
+        subscription: String,
+        #[arg(long, default_value = "mesh")]
+        prefix: String,
+        #[arg(long, default_value_t = 50)]
+        max: usize,
+    },
+    /// Move every message back to the subscription's queue, once the cause is fixed.
+    Redrive {
+        subscription: String,
+        #[arg(long, default_value = "mesh")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Re-publish the outbox items of every batch in the domain's relay-failures queue.
+    Redrive {
+        domain: String,
+        #[arg(long, default_value = "mesh")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Export {
+    /// Open Data Contract Standard v3 YAML.
+    Odcs {
+        /// `<domain>/<product>`.
+        product: String,
+        /// The major version (default: the highest).
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Validate => load(&cli.root).map(|mesh| {
+            let products: usize = mesh.domains.iter().map(|d| d.descriptor.products.len()).sum();
+            println!(
+                "ok: {} domains, {products} products, {} schema versions, every subscription granted",
+                mesh.domains.len(),
+                mesh.schemas.len()
+            );
+        }),
+        Command::Compat => load(&cli.root).and_then(|mesh| compat(&mesh)),
+        Command::Graph { format, check, write } => {
+            load(&cli.root).and_then(|mesh| graph::run(&mesh, format, check.as_deref(), write.as_deref()))
+        }
+        Command::Export { format: Export::Odcs { product, version, output } } => {
+            load(&cli.root).and_then(|mesh| odcs::run(&mesh, &product, version, output.as_deref()))
+        }
+        Command::Infra { command } => load(&cli.root).and_then(|mesh| infra::run(&cli.root, &mesh, command)),
+        Command::Catalog { command } => catalog::run(&cli.root, command).await,
+        Command::Dlq { command } => dlq(&cli.root, command).await,
+        Command::Dev { function, binary } => {
+            let config = mesh_aws::config::sdk_config().await;
+            dev::run(&config, &function, binary.as_deref(), &cli.root).await.map_err(|e| e.to_string())
+        }
+        Command::Outbox { command: OutboxCommand::Redrive { domain, prefix } } => {
+            match load(&cli.root).and_then(|mesh| {
+                mesh.domain(&domain)
+                    .filter(|d| !d.products.is_empty())
+                    .map(|_| ())
+                    .ok_or_else(|| format!("no domain `{domain}` with a product (and so an outbox) in the descriptors"))
+            }) {
+                Ok(()) => outbox::redrive(&mesh_aws::config::sdk_config().await, &prefix, &domain).await.map(|done| {
+                    println!("re-published {} event(s) from {} failed batch(es) of {domain}", done.events, done.batches)
+                }),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dlq(root: &std::path::Path, command: DlqCommand) -> Result<(), String> {
+    let mesh = load(root)?;
+    let sqs = aws_sdk_sqs::Client::new(&mesh_aws::config::sdk_config().await);
+    match command {
+        DlqCommand::List { subscription, prefix, max } => {
+            let (_, dlq) = dlq::queues(&mesh, &prefix, &subscription)?;
+            let letters = dlq::list(&sqs, &dlq, max).await?;
+            println!("{dlq}: {} message(s)", letters.len());
+            for letter in letters {
+                let body: String = letter.body.chars().take(120).collect();
+                println!(
+                    "- {} type={} receives={}\n  why: {}\n  body: {body}",
+                    letter.message_id,
+                    letter.event_type.as_deref().unwrap_or("?"),
+                    letter.receives,
+                    letter.reason.as_deref().unwrap_or("failed maxReceiveCount times (see the function's log)"),
+                );
+            }
+            Ok(())
+        }
+        DlqCommand::Redrive { subscription, prefix } => {
+            let (queue, dlq) = dlq::queues(&mesh, &prefix, &subscription)?;
+            let moved = dlq::redrive(&sqs, &queue, &dlq).await?;
+            println!("moved {moved} message(s) from {dlq} back to {queue}");
+            Ok(())
+        }
+    }
+}
+
+/// The mesh, or every problem in it as the error.
+pub(crate) fn load(root: &std::path::Path) -> Result<Mesh, String> {
+    load_mesh(root).map_err(|problems| {
+        let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        text.push(format!("{} problem(s)", problems.len()));
+        text.join("\n")
+    })
+}
+
+/// A table of every product's event types and what the mode says of them.
+fn compat(mesh: &Mesh) -> Result<(), String> {
+    println!("{:<30} {:<22} {:<9} {:<20} result", "product", "event type", "versions", "mode");
+    let mut broken = 0;
+    for domain in mesh.domains.iter().map(|d| &d.descriptor) {
+        for product in &domain.products {
+            for event in &product.events {
+                let versions: Vec<_> = mesh.versions(&event.schemas).into_iter().cloned().collect();
+                let found = check_versions(product.compatibility, &versions);
+                let result = if found.is_empty() {
+                    "ok".to_string()
+                } else {
+                    format!("BREAKS: {}", found.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                };
+                broken += found.len();
+                println!(
+                    "{:<30} {:<22} {:<9} {:<20} {result}",
+                    format!("{}/{} v{}", domain.domain, product.name, product.version),
+                    event.event_type,
+                    versions.len(),
+                    product.compatibility.to_string()
+                );
+            }
+        }
+    }
+    if broken > 0 {
+        Err(format!("{broken} incompatible version(s): a breaking change needs a new major version"))
+    } else {
+        Ok(())
+    }
+}

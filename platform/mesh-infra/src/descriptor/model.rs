@@ -1,0 +1,186 @@
+//! A domain's descriptor (`domains/<name>/domain.yaml`): who owns the
+//! domain, the data products it publishes, and the products it consumes.
+//! The JSON Schema `schemas/descriptor.schema.json` describes the same shape
+//! for editors.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use mesh::contract::Compatibility;
+pub use mesh::ordering::Order;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Descriptor {
+    pub domain: String,
+    pub description: String,
+    pub owner: Owner,
+    #[serde(default)]
+    pub products: Vec<Product>,
+    #[serde(default)]
+    pub consumes: Vec<Subscription>,
+    /// The domain's HTTP commands and queries, if it takes any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<Api>,
+}
+
+/// An HTTP API (API Gateway HTTP API, payload 2.0) served by one function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// The function (a crate under `functions/`) that serves every route.
+    pub handler: String,
+    /// `METHOD /path`, with `{name}` path parameters, e.g. `POST /orders/{id}/cancel`.
+    pub routes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Owner {
+    pub team: String,
+    pub contact: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    pub name: String,
+    pub description: String,
+    /// The major version: a breaking change is a new major version.
+    pub version: u32,
+    pub compatibility: Compatibility,
+    pub classification: Classification,
+    /// Data fields holding personal data.
+    #[serde(default)]
+    pub pii: Vec<String>,
+    pub events: Vec<EventContract>,
+    pub ports: Ports,
+    pub access: Access,
+    pub service_levels: ServiceLevels,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Classification {
+    Public,
+    Internal,
+    Confidential,
+    Restricted,
+}
+
+impl fmt::Display for Classification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Public => "public",
+            Self::Internal => "internal",
+            Self::Confidential => "confidential",
+            Self::Restricted => "restricted",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventContract {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Every version's `.avsc`, relative to `schemas/`, version 1 first.
+    pub schemas: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    pub sns: SnsPort,
+    pub kinesis: KinesisPort,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnsPort {
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisPort {
+    pub stream: String,
+    pub retention_hours: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    /// The consumer domains the owner grants a subscription.
+    pub subscribers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLevels {
+    /// The end-to-end delay the producer promises, from the change to the event on every port.
+    pub freshness_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    pub product: ProductRef,
+    pub version: u32,
+    pub events: Vec<String>,
+    /// The function that handles the events.
+    pub handler: String,
+    /// What the platform guarantees about the order events of one entity
+    /// reach the handler in.
+    #[serde(default, skip_serializing_if = "Order::is_any")]
+    pub order: Order,
+}
+
+/// `<domain>/<product>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProductRef {
+    pub domain: String,
+    pub product: String,
+}
+
+impl FromStr for ProductRef {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once('/') {
+            Some((domain, product)) if !domain.is_empty() && !product.is_empty() && !product.contains('/') => {
+                Ok(Self { domain: domain.into(), product: product.into() })
+            }
+            _ => Err(format!("`{text}` is not <domain>/<product>")),
+        }
+    }
+}
+
+impl TryFrom<String> for ProductRef {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<ProductRef> for String {
+    fn from(reference: ProductRef) -> Self {
+        reference.to_string()
+    }
+}
+
+impl fmt::Display for ProductRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.domain, self.product)
+    }
+}
+
+impl Descriptor {
+    pub fn product(&self, name: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.name == name)
+    }
+}

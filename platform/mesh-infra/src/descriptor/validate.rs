@@ -1,0 +1,624 @@
+//! Loads every domain's descriptor and checks the mesh as a whole, reporting
+//! every problem at once with its file and line: the JSON Schema first, then
+//! what a schema cannot say (files exist and parse, versions keep the
+//! product's compatibility mode, PII fields exist, subscriptions point at
+//! real products and are granted by their owners).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::model::{Descriptor, Order, Product};
+use super::yaml::{self, Located};
+use mesh::contract::{SchemaVersion, check_versions};
+
+/// One thing wrong, where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// The field, as a path: `products[0].compatibility`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// One domain's descriptor as loaded.
+#[derive(Debug, Clone)]
+pub struct DomainFile {
+    /// Relative to the mesh's root: `domains/orders/domain.yaml`.
+    pub path: PathBuf,
+    pub descriptor: Descriptor,
+    located: Located,
+}
+
+/// Every descriptor of a repository, and every schema they list.
+#[derive(Debug, Clone)]
+pub struct Mesh {
+    pub root: PathBuf,
+    pub domains: Vec<DomainFile>,
+    /// By path relative to `schemas/`.
+    pub schemas: BTreeMap<String, SchemaVersion>,
+}
+
+impl Mesh {
+    pub fn domain(&self, name: &str) -> Option<&Descriptor> {
+        self.domains.iter().map(|d| &d.descriptor).find(|d| d.domain == name)
+    }
+
+    /// The domains that take `producer`'s `product` in strict order: the
+    /// product then also has a FIFO topic, and they subscribe FIFO queues.
+    pub fn strict_subscribers(&self, producer: &str, product: &str) -> Vec<&str> {
+        self.domains
+            .iter()
+            .map(|d| &d.descriptor)
+            .filter(|d| {
+                d.consumes
+                    .iter()
+                    .any(|s| s.order == Order::Strict && s.product.domain == producer && s.product.product == product)
+            })
+            .map(|d| d.domain.as_str())
+            .collect()
+    }
+
+    /// Every version of one event type's schema, oldest first.
+    pub fn versions(&self, files: &[String]) -> Vec<&SchemaVersion> {
+        files.iter().filter_map(|f| self.schemas.get(f)).collect()
+    }
+}
+
+const DESCRIPTOR_SCHEMA: &str = include_str!("../../../../schemas/descriptor.schema.json");
+
+/// Loads and checks the mesh under `root` (the repository: `domains/`,
+/// `schemas/`, `functions/`). Either every descriptor is valid, or every
+/// problem found, in file order.
+pub fn load_mesh(root: &Path) -> Result<Mesh, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut domains = Vec::new();
+    let schema: Value = serde_json::from_str(DESCRIPTOR_SCHEMA).unwrap_or(Value::Null);
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(validator) => validator,
+        Err(error) => {
+            let file = PathBuf::from("schemas/descriptor.schema.json");
+            return Err(vec![Problem { file, line: 1, column: 1, field: String::new(), message: error.to_string() }]);
+        }
+    };
+    for path in descriptor_files(root) {
+        let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        let at = |line, column, field: String, message: String| Problem {
+            file: relative.clone(),
+            line,
+            column,
+            field,
+            message,
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) => {
+                problems.push(at(1, 1, String::new(), format!("cannot be read: {error}")));
+                continue;
+            }
+        };
+        let located = match yaml::parse(&text) {
+            Ok(located) => located,
+            Err(error) => {
+                problems.push(at(
+                    error.line,
+                    error.column,
+                    String::new(),
+                    format!("not valid YAML: {}", error.message),
+                ));
+                continue;
+            }
+        };
+        let before = problems.len();
+        for error in validator.iter_errors(&located.value) {
+            let pointer = error.instance_path().to_string();
+            let (line, column) = located.position(&pointer);
+            problems.push(at(line, column, field_name(&pointer), schema_message(&error)));
+        }
+        if problems.len() > before {
+            continue;
+        }
+        match serde_json::from_value::<Descriptor>(located.value.clone()) {
+            Ok(descriptor) => domains.push(DomainFile { path: relative, descriptor, located }),
+            Err(error) => problems.push(at(1, 1, String::new(), error.to_string())),
+        }
+    }
+    let mut mesh = Mesh { root: root.to_path_buf(), domains, schemas: BTreeMap::new() };
+    // A domain whose descriptor did not load is not "missing": subscriptions to it are not checked.
+    let unloaded: Vec<String> = descriptor_files(root)
+        .iter()
+        .filter_map(|p| p.parent().and_then(Path::file_name).and_then(|n| n.to_str()).map(str::to_string))
+        .filter(|name| mesh.domain(name).is_none())
+        .collect();
+    check_mesh(&mut mesh, &unloaded, &mut problems);
+    if problems.is_empty() { Ok(mesh) } else { Err(problems) }
+}
+
+fn descriptor_files(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("domains"))
+        .map(|entries| entries.flatten().map(|e| e.path().join("domain.yaml")).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// `/products/0/compatibility` → `products[0].compatibility`.
+fn field_name(pointer: &str) -> String {
+    let mut field = String::new();
+    for part in pointer.split('/').skip(1) {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        if part.parse::<usize>().is_ok() {
+            field.push_str(&format!("[{part}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&part);
+        }
+    }
+    field
+}
+
+/// What was expected and what was found, in a person's words.
+fn schema_message(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let found = error.instance();
+    match error.kind() {
+        Kind::AdditionalProperties { unexpected } => {
+            format!("unknown field{} `{}`", if unexpected.len() > 1 { "s" } else { "" }, unexpected.join("`, `"))
+        }
+        Kind::Required { property } => format!("missing the required field {property}"),
+        Kind::Enum { options } => {
+            let options: Vec<String> =
+                options.as_array().map(|o| o.iter().map(ToString::to_string).collect()).unwrap_or_default();
+            format!("expected one of {}, found {found}", options.join(", "))
+        }
+        Kind::Minimum { limit } => format!("expected at least {limit}, found {found}"),
+        Kind::Maximum { limit } => format!("expected at most {limit}, found {found}"),
+        Kind::MinLength { limit } => format!("expected at least {limit} characters, found {found}"),
+        Kind::MinItems { limit } => format!("expected at least {limit} item(s)"),
+        Kind::Pattern { pattern } => format!("expected text matching {pattern}, found {found}"),
+        Kind::Type { kind } => format!("expected {kind:?}, found {found}").to_lowercase(),
+        _ => error.to_string(),
+    }
+}
+
+fn check_mesh(mesh: &mut Mesh, unloaded: &[String], problems: &mut Vec<Problem>) {
+    let root = mesh.root.clone();
+    let mut schemas = BTreeMap::new();
+    for file in &mesh.domains {
+        let d = &file.descriptor;
+        let problem = |pointer: &str, message: String| {
+            let (line, column) = file.located.position(pointer);
+            Problem { file: file.path.clone(), line, column, field: field_name(pointer), message }
+        };
+        let directory = file.path.parent().and_then(Path::file_name).and_then(|n| n.to_str()).unwrap_or_default();
+        if d.domain != directory {
+            problems
+                .push(problem("/domain", format!("expected the directory's name `{directory}`, found `{}`", d.domain)));
+        }
+        for (p, product) in d.products.iter().enumerate() {
+            if d.products[..p].iter().any(|other| other.name == product.name && other.version == product.version) {
+                problems.push(problem(
+                    &format!("/products/{p}/name"),
+                    format!("product `{} v{}` is declared twice", product.name, product.version),
+                ));
+            }
+            check_product(&root, d, product, p, &problem, problems, &mut schemas);
+        }
+        // The outbox relay publishes every event of a domain to one product's
+        // ports: a second product needs a relay that routes by event type.
+        if d.products.len() > 1 {
+            problems.push(problem(
+                "/products/1",
+                format!(
+                    "{} declares {} products; the platform deploys one outbox relay per domain, which publishes to one product's ports",
+                    d.domain,
+                    d.products.len()
+                ),
+            ));
+        }
+        for (s, subscription) in d.consumes.iter().enumerate() {
+            if d.consumes[..s].iter().any(|other| other.product.product == subscription.product.product) {
+                problems.push(problem(
+                    &format!("/consumes/{s}/product"),
+                    format!(
+                        "{} consumes two products named `{}`: their queues would share a name",
+                        d.domain, subscription.product.product
+                    ),
+                ));
+            }
+        }
+        if let Some(api) = &d.api
+            && !root.join("functions").join(&api.handler).is_dir()
+        {
+            problems.push(problem(
+                "/api/handler",
+                format!("expected a function crate, but functions/{} does not exist", api.handler),
+            ));
+        }
+    }
+    mesh.schemas = schemas;
+    for file in &mesh.domains {
+        let d = &file.descriptor;
+        for (s, subscription) in d.consumes.iter().enumerate() {
+            let problem = |pointer: &str, message: String| {
+                let (line, column) = file.located.position(&format!("/consumes/{s}{pointer}"));
+                Problem {
+                    file: file.path.clone(),
+                    line,
+                    column,
+                    field: field_name(&format!("/consumes/{s}{pointer}")),
+                    message,
+                }
+            };
+            let wanted = &subscription.product;
+            if !root.join("functions").join(&subscription.handler).is_dir() {
+                problems.push(problem(
+                    "/handler",
+                    format!("expected a function crate, but functions/{} does not exist", subscription.handler),
+                ));
+            }
+            let Some(producer) = mesh.domain(&wanted.domain) else {
+                if unloaded.contains(&wanted.domain) {
+                    continue;
+                }
+                problems.push(problem("/product", format!("no domain `{}` in this mesh", wanted.domain)));
+                continue;
+            };
+            let Some(product) =
+                producer.products.iter().find(|p| p.name == wanted.product && p.version == subscription.version)
+            else {
+                let versions: Vec<String> = producer
+                    .products
+                    .iter()
+                    .filter(|p| p.name == wanted.product)
+                    .map(|p| format!("v{}", p.version))
+                    .collect();
+                let found = if versions.is_empty() {
+                    "no such product".to_string()
+                } else {
+                    format!("it has {}", versions.join(", "))
+                };
+                problems
+                    .push(problem("/product", format!("{wanted} v{} does not exist: {found}", subscription.version)));
+                continue;
+            };
+            if !product.access.subscribers.contains(&d.domain) {
+                let granted = if product.access.subscribers.is_empty() {
+                    "nobody".into()
+                } else {
+                    product.access.subscribers.join(", ")
+                };
+                problems.push(problem(
+                    "/product",
+                    format!(
+                        "{} may not subscribe to {wanted} v{}: its owner ({}) grants only {granted}; ask them to add `{}` to access.subscribers",
+                        d.domain, subscription.version, producer.owner.team, d.domain
+                    ),
+                ));
+            }
+            for (e, event_type) in subscription.events.iter().enumerate() {
+                if !product.events.iter().any(|ev| &ev.event_type == event_type) {
+                    problems.push(problem(
+                        &format!("/events/{e}"),
+                        format!("{wanted} v{} has no event type `{event_type}`", subscription.version),
+                    ));
+                }
+            }
+            let missing: Vec<&str> = product
+                .events
+                .iter()
+                .map(|ev| ev.event_type.as_str())
+                .filter(|t| !subscription.events.iter().any(|wanted| wanted == t))
+                .collect();
+            if subscription.order == Order::Sequence && !missing.is_empty() {
+                problems.push(problem(
+                    "/order",
+                    format!(
+                        "`order: sequence` needs every event type of {wanted} v{} (a gap left by a filtered type \
+                         would hold the next event back forever), but {} are not consumed: add them or use `order: strict`",
+                        subscription.version,
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+}
+
+fn check_product(
+    root: &Path,
+    d: &Descriptor,
+    product: &Product,
+    p: usize,
+    problem: &dyn Fn(&str, String) -> Problem,
+    problems: &mut Vec<Problem>,
+    schemas: &mut BTreeMap<String, SchemaVersion>,
+) {
+    let mut latest_fields = Vec::new();
+    for (e, event) in product.events.iter().enumerate() {
+        let directory = format!("{}/{}/v{}/{}", d.domain, product.name, product.version, event.event_type);
+        let mut versions = Vec::new();
+        for (v, file) in event.schemas.iter().enumerate() {
+            let pointer = format!("/products/{p}/events/{e}/schemas/{v}");
+            let expected = format!("{directory}/{}.avsc", v + 1);
+            if *file != expected {
+                problems.push(problem(
+                    &pointer,
+                    format!(
+                        "expected `{expected}` (versions are listed in order, one file per version), found `{file}`"
+                    ),
+                ));
+                continue;
+            }
+            let text = match std::fs::read_to_string(root.join("schemas").join(file)) {
+                Ok(text) => text,
+                Err(_) => {
+                    problems.push(problem(&pointer, format!("schemas/{file} does not exist")));
+                    continue;
+                }
+            };
+            match SchemaVersion::parse(v as u32 + 1, format!("schemas/{file}"), &text) {
+                Ok(schema) if schema.name() != Some(event.event_type.as_str()) => problems.push(problem(
+                    &pointer,
+                    format!(
+                        "the record in schemas/{file} is named {:?}, expected `{}`",
+                        schema.name().unwrap_or("nothing"),
+                        event.event_type
+                    ),
+                )),
+                Ok(schema) => {
+                    schemas.insert(file.clone(), schema.clone());
+                    versions.push(schema);
+                }
+                Err(error) => problems.push(problem(&pointer, error.to_string())),
+            }
+        }
+        let listed: Vec<String> = event.schemas.iter().map(|f| format!("schemas/{f}")).collect();
+        if let Ok(entries) = std::fs::read_dir(root.join("schemas").join(&directory)) {
+            let mut unlisted: Vec<String> = entries
+                .flatten()
+                .map(|entry| format!("schemas/{directory}/{}", entry.file_name().to_string_lossy()))
+                .filter(|f| !listed.contains(f))
+                .collect();
+            unlisted.sort();
+            for file in unlisted {
+                problems.push(problem(
+                    &format!("/products/{p}/events/{e}/schemas"),
+                    format!("{file} is not listed: every version must be"),
+                ));
+            }
+        }
+        for broken in check_versions(product.compatibility, &versions) {
+            problems.push(problem(
+                &format!("/products/{p}/events/{e}/schemas/{}", broken.version - 1),
+                format!(
+                    "{} {broken}: a breaking change needs a new major version (v{}/)",
+                    event.event_type,
+                    product.version + 1
+                ),
+            ));
+        }
+        if let Some(latest) = versions.last()
+            && let mesh::contract::AvroSchema::Record(record) = &latest.schema
+        {
+            latest_fields.extend(record.fields.iter().map(|f| f.name.clone()));
+        }
+    }
+    for (i, field) in product.pii.iter().enumerate() {
+        if !latest_fields.contains(field) {
+            problems.push(problem(
+                &format!("/products/{p}/pii/{i}"),
+                format!("no event of {} has a field `{field}`", product.name),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn repository() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// A copy of the repository's descriptors and schemas to break.
+    fn copy() -> PathBuf {
+        let target = std::env::temp_dir().join(format!("mesh-descriptor-{}", uuid::Uuid::now_v7()));
+        let source = repository();
+        for domain in ["orders", "customers", "analytics"] {
+            std::fs::create_dir_all(target.join("domains").join(domain)).unwrap();
+            std::fs::copy(
+                source.join(format!("domains/{domain}/domain.yaml")),
+                target.join(format!("domains/{domain}/domain.yaml")),
+            )
+            .unwrap();
+        }
+        for handler in ["orders-saga", "customers-credit", "analytics-sales", "orders-api", "customers-api"] {
+            std::fs::create_dir_all(target.join("functions").join(handler)).unwrap();
+        }
+        copy_dir(&source.join("schemas"), &target.join("schemas"));
+        target
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            if entry.path().is_dir() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+
+    fn edit(root: &Path, file: &str, from: &str, to: &str) {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+    }
+
+    fn problems(root: &Path) -> Vec<String> {
+        let found = load_mesh(root).unwrap_err().iter().map(ToString::to_string).collect();
+        std::fs::remove_dir_all(root).unwrap();
+        found
+    }
+
+    #[test]
+    fn the_repository_mesh_is_valid() {
+        let mesh = load_mesh(&repository()).unwrap_or_else(|p| panic!("{p:#?}"));
+
+        assert_eq!(mesh.domains.len(), 3);
+        assert_eq!(mesh.schemas.len(), 10);
+        assert_eq!(mesh.domain("orders").unwrap().products[0].events.len(), 4);
+    }
+
+    #[test]
+    fn refuses_an_ungranted_subscription_naming_both_sides() {
+        let root = copy();
+        edit(&root, "domains/orders/domain.yaml", "subscribers: [customers, analytics]", "subscribers: [customers]");
+
+        let found = problems(&root);
+
+        assert_eq!(
+            found,
+            [
+                "domains/analytics/domain.yaml:13:14: consumes[0].product: analytics may not subscribe to orders/order-events v1: \
+              its owner (orders-team) grants only customers; ask them to add `analytics` to access.subscribers"
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_sequence_order_on_a_subscription_that_filters_event_types() {
+        let root = copy();
+        edit(&root, "domains/customers/domain.yaml", "order: strict", "order: sequence");
+
+        let found = problems(&root);
+
+        assert_eq!(
+            found,
+            ["domains/customers/domain.yaml:41:12: consumes[0].order: `order: sequence` needs every event type of \
+                 orders/order-events v1 (a gap left by a filtered type would hold the next event back forever), but \
+                 OrderApproved, OrderRejected are not consumed: add them or use `order: strict`"]
+        );
+        let mesh = load_mesh(&repository()).unwrap();
+        assert_eq!(mesh.strict_subscribers("orders", "order-events"), ["customers"]);
+        assert!(mesh.strict_subscribers("customers", "customer-credit").is_empty());
+    }
+
+    #[test]
+    fn refuses_what_the_platform_cannot_deploy_naming_why() {
+        let root = copy();
+        edit(&root, "domains/orders/domain.yaml", "handler: orders-api", "handler: orders-gone");
+        // A second product: the one relay of a domain publishes to one product's ports.
+        let orders = std::fs::read_to_string(root.join("domains/orders/domain.yaml")).unwrap();
+        let start = orders.find("  - name: order-events").unwrap();
+        let end = orders.find("\nconsumes:").unwrap();
+        let second = orders[start..end].replacen("name: order-events", "name: order-audit", 1);
+        edit(&root, "domains/orders/domain.yaml", "\nconsumes:", &format!("{second}\nconsumes:"));
+
+        let found = problems(&root);
+
+        assert!(found.iter().any(|p| p.ends_with(
+            "products[1]: orders declares 2 products; the platform deploys one outbox relay per domain, which publishes to one product's ports"
+        )), "{found:#?}");
+        assert!(
+            found.iter().any(
+                |p| p.ends_with("api.handler: expected a function crate, but functions/orders-gone does not exist")
+            ),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_route_api_gateway_would_not_take() {
+        let root = copy();
+        edit(&root, "domains/orders/domain.yaml", "    - POST /orders\n", "    - POST /orders\n    - FETCH /orders\n");
+
+        assert_eq!(
+            problems(&root),
+            ["domains/orders/domain.yaml:47:7: api.routes[1]: expected text matching \
+              ^(GET|POST|PUT|PATCH|DELETE) (/[a-z0-9-]+|/\\{[a-z_]+\\})+$, found \"FETCH /orders\""]
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_with_its_line() {
+        let root = copy();
+        edit(&root, "domains/orders/domain.yaml", "compatibility: FULL_TRANSITIVE", "compatibility: SIDEWAYS");
+        edit(&root, "domains/orders/domain.yaml", "retention_hours: 24", "retention_hours: 2");
+        edit(&root, "domains/customers/domain.yaml", "pii: [name]", "pii: [name]\n    owner: someone");
+        edit(&root, "domains/analytics/domain.yaml", "handler: analytics-sales", "handler: analytics-gone");
+
+        let found = problems(&root);
+
+        assert_eq!(
+            found,
+            [
+                "domains/analytics/domain.yaml:16:14: consumes[0].handler: expected a function crate, but functions/analytics-gone does not exist",
+                "domains/customers/domain.yaml:10:9: products[0]: unknown field `owner`",
+                "domains/orders/domain.yaml:15:20: products[0].compatibility: expected one of \"NONE\", \"BACKWARD\", \"BACKWARD_TRANSITIVE\", \"FORWARD\", \"FORWARD_TRANSITIVE\", \"FULL\", \"FULL_TRANSITIVE\", found \"SIDEWAYS\"",
+                "domains/orders/domain.yaml:31:57: products[0].ports.kinesis.retention_hours: expected at least 24, found 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_a_breaking_version_without_a_new_major_naming_the_field_and_rule() {
+        let root = copy();
+        let v3 = root.join("schemas/orders/order-events/v1/OrderPlaced/3.avsc");
+        let v2 = std::fs::read_to_string(root.join("schemas/orders/order-events/v1/OrderPlaced/2.avsc")).unwrap();
+        std::fs::write(&v3, v2.replace(r#""type": "long""#, r#""type": "string""#)).unwrap();
+        edit(
+            &root,
+            "domains/orders/domain.yaml",
+            "          - orders/order-events/v1/OrderPlaced/2.avsc",
+            "          - orders/order-events/v1/OrderPlaced/2.avsc\n          - orders/order-events/v1/OrderPlaced/3.avsc",
+        );
+
+        let found = problems(&root);
+
+        assert!(!found.is_empty());
+        assert!(
+            found.iter().all(|p| p.contains("OrderPlaced v3 is not FULL_TRANSITIVE compatible with")
+                && p.contains("OrderPlaced.amount_cents: type changed")
+                && p.contains("a breaking change needs a new major version (v2/)")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_schema_file_that_is_not_listed() {
+        let root = copy();
+        std::fs::copy(
+            root.join("schemas/orders/order-events/v1/OrderApproved/1.avsc"),
+            root.join("schemas/orders/order-events/v1/OrderApproved/2.avsc"),
+        )
+        .unwrap();
+
+        let found = problems(&root);
+
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].contains("schemas/orders/order-events/v1/OrderApproved/2.avsc is not listed"), "{found:#?}");
+    }
+}

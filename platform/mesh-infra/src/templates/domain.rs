@@ -1,0 +1,702 @@
+//! `infra/<domain>.yaml`: everything a domain owns besides its ports: state,
+//! outbox and inbox tables, the outbox relay, one queue + DLQ +
+//! subscription + function per consumed product, the HTTP API, and alarms.
+
+use crate::descriptor::{Descriptor, Mesh, Order, Product, Subscription};
+use mesh::env;
+use serde_norway::Value;
+
+use super::alarms;
+use super::cfn::{OnDelete, Template, arn, att, camel, if_, list, map, not_equals, r, s, strings, sub};
+use super::iam::{Function, Statement, function_name, key_use, registry_arns};
+use super::key::{KEY, add_domain_key};
+use super::params;
+
+/// The relay: the platform's generic crate, deployed once per producing domain.
+pub const RELAY_CRATE: &str = "outbox-relay";
+/// The longest a function may run; queues hide a message for at least this long.
+const FUNCTION_TIMEOUT: u32 = 10;
+const RELAY_TIMEOUT: u32 = 30;
+
+/// A subscription's logical-id stem: the consumed product's name,
+/// camel-cased (`order-events` → `OrderEvents`). Its queue, DLQ and function
+/// are `<stem>Queue`, `<stem>Dlq`, `<stem>Function`, with outputs
+/// `<stem>QueueUrl`, `<stem>DlqUrl` and `<stem>FunctionName`.
+pub fn subscription_id(subscription: &Subscription) -> String {
+    subscription_stem(&subscription.product.product)
+}
+
+/// [`subscription_id`] from the consumed product's name alone.
+pub fn subscription_stem(product: &str) -> String {
+    camel(product)
+}
+
+/// The parameter through which a consumer's stack gets the consumed topic.
+pub fn consumed_topic_parameter(subscription: &Subscription) -> String {
+    format!("{}TopicArn", subscription_id(subscription))
+}
+
+/// The producer's ports output a subscription's queue is subscribed to: the
+/// FIFO topic for strict order, the standard one otherwise.
+pub fn consumed_topic_output(subscription: &Subscription) -> &'static str {
+    if subscription.order == Order::Strict { "OrderedTopicArn" } else { "TopicArn" }
+}
+
+/// A subscription's queue name (with `${Prefix}`) and its DLQ's: FIFO
+/// queues must end in `.fifo`.
+pub fn queue_names(domain: &str, subscription: &Subscription) -> (String, String) {
+    let base = format!("${{Prefix}}-{domain}-{}", subscription.product.product);
+    match subscription.order {
+        Order::Strict => (format!("{base}.fifo"), format!("{base}-dlq.fifo")),
+        Order::Any | Order::Sequence => (base.clone(), format!("{base}-dlq")),
+    }
+}
+
+/// Whether the domain's product has a FIFO topic its relay publishes to.
+pub fn ordered_topic(mesh: &Mesh, domain: &Descriptor, product: &Product) -> bool {
+    !mesh.strict_subscribers(&domain.domain, &product.name).is_empty()
+}
+
+pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
+    let name = &domain.domain;
+    let product = domain.products.first();
+    let consumes = !domain.consumes.is_empty();
+    let mut t = Template::new(description(domain, product));
+    params::prefix(&mut t);
+    params::code(&mut t);
+    if let Some(product) = product {
+        params::topic_arn(
+            &mut t,
+            "TopicArn",
+            format!("ARN of this domain's {} topic (output TopicArn of the {name}-ports stack).", product.name),
+        );
+        params::string(
+            &mut t,
+            "StreamName",
+            &format!("Name of this domain's {} stream (output StreamName of the {name}-ports stack).", product.name),
+            "^[A-Za-z0-9_.-]{1,128}$",
+        );
+        params::string(
+            &mut t,
+            "StreamArn",
+            &format!("ARN of this domain's {} stream (output StreamArn of the {name}-ports stack).", product.name),
+            "^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[A-Za-z0-9_.-]{1,128}$",
+        );
+        if ordered_topic(mesh, domain, product) {
+            params::topic_arn(
+                &mut t,
+                "OrderedTopicArn",
+                format!(
+                    "ARN of this domain's {} FIFO topic (output OrderedTopicArn of the {name}-ports stack).",
+                    product.name
+                ),
+            );
+        }
+        params::string(
+            &mut t,
+            "KeyArn",
+            &format!("ARN of the domain's KMS key (output KeyArn of the {name}-ports stack)."),
+            "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$",
+        );
+    }
+    for subscription in &domain.consumes {
+        params::topic_arn(
+            &mut t,
+            &consumed_topic_parameter(subscription),
+            format!(
+                "ARN of the {} topic (output {} of the {}-ports stack).",
+                subscription.product,
+                consumed_topic_output(subscription),
+                subscription.product.domain
+            ),
+        );
+    }
+    if consumes {
+        params::number(
+            &mut t,
+            "QueueVisibilityTimeout",
+            60,
+            (i64::from(FUNCTION_TIMEOUT), 43200),
+            "Seconds a received message stays hidden: at least the function's timeout (10 s); AWS recommends 6x.",
+        );
+        params::number(
+            &mut t,
+            "MaxReceiveCount",
+            5,
+            (1, 1000),
+            "Receives of one message before SQS moves it to its DLQ.",
+        );
+    }
+    if product.is_some() {
+        params::number(
+            &mut t,
+            "RelayMaximumRetryAttempts",
+            10,
+            (-1, 10000),
+            "Retries of a failing outbox stream batch before its coordinates go to the relay-failures queue (-1 = until the record expires).",
+        );
+        params::number(
+            &mut t,
+            "RelayMaximumRecordAgeInSeconds",
+            3600,
+            (-1, 604800),
+            "Oldest outbox stream record the relay still retries, in seconds (-1 = no limit).",
+        );
+    }
+    params::alarm_action(&mut t);
+    t.condition("HasAlarmAction", not_equals(r("AlarmActionArn"), s("")));
+    if product.is_some() || consumes {
+        params::event_source_mappings(&mut t);
+    }
+
+    // A producer's key is created with its ports; a read-side domain has none.
+    let key_arn = if product.is_some() {
+        r("KeyArn")
+    } else {
+        add_domain_key(&mut t, mesh, domain);
+        att(KEY, "Arn")
+    };
+
+    tables(&mut t, domain, product, &key_arn);
+    if let Some(product) = product {
+        relay(&mut t, domain, product, &key_arn, ordered_topic(mesh, domain, product));
+    }
+    let mut handlers: Vec<&str> = Vec::new();
+    for subscription in &domain.consumes {
+        subscription_queues(&mut t, domain, subscription, &key_arn);
+        if !handlers.contains(&subscription.handler.as_str()) {
+            handlers.push(&subscription.handler);
+        }
+    }
+    for handler in handlers {
+        consumer_function(&mut t, domain, product, handler, &key_arn);
+    }
+    for subscription in &domain.consumes {
+        let id = subscription_id(subscription);
+        t.resource(
+            &format!("{id}EventSourceMapping"),
+            Some(
+                "Failures are per message (ReportBatchItemFailures); a message that keeps\n\
+                 failing goes to the DLQ after MaxReceiveCount receives.",
+            ),
+            "AWS::Lambda::EventSourceMapping",
+            map([
+                ("EventSourceArn", att(&format!("{id}Queue"), "Arn")),
+                ("FunctionName", r(&format!("{}Function", camel(&subscription.handler)))),
+                ("Enabled", if_(params::MAPPINGS_ENABLED, true.into(), false.into())),
+                ("BatchSize", 10.into()),
+                ("FunctionResponseTypes", strings(["ReportBatchItemFailures"])),
+                ("ScalingConfig", map([("MaximumConcurrency", 2.into())])),
+            ]),
+        );
+    }
+    if let Some(api) = &domain.api {
+        http_api(&mut t, domain, product, api, &key_arn);
+    }
+    alarms::add(&mut t, domain, product);
+    outputs(&mut t, domain, product);
+    t
+}
+
+fn description(domain: &Descriptor, product: Option<&Product>) -> String {
+    let name = &domain.domain;
+    let mut parts = vec![format!("Data mesh, domain \"{name}\": {}", domain.description.trim_end_matches('.'))];
+    match product {
+        Some(product) => parts.push(format!(
+            "It keeps its state with a transactional outbox relayed to the {} ports (deploy after {name}-ports.yaml)",
+            product.name
+        )),
+        None => parts.push("It publishes nothing: no outbox, no relay, no ports".to_owned()),
+    }
+    for subscription in &domain.consumes {
+        parts.push(format!(
+            "It consumes {} v{} through its own queue and DLQ (deploy after {}-ports.yaml)",
+            subscription.product, subscription.version, subscription.product.domain
+        ));
+    }
+    parts.join(". ") + "."
+}
+
+fn table(key_arn: &Value, keys: &[(&str, &str, &str)], extra: Vec<(&str, Value)>) -> Value {
+    let mut properties = vec![
+        ("BillingMode", s("PAY_PER_REQUEST")),
+        (
+            "AttributeDefinitions",
+            list(keys.iter().map(|(name, kind, _)| map([("AttributeName", s(*name)), ("AttributeType", s(*kind))]))),
+        ),
+        (
+            "KeySchema",
+            list(keys.iter().map(|(name, _, role)| map([("AttributeName", s(*name)), ("KeyType", s(*role))]))),
+        ),
+        (
+            "SSESpecification",
+            map([("SSEEnabled", true.into()), ("SSEType", s("KMS")), ("KMSMasterKeyId", key_arn.clone())]),
+        ),
+        ("PointInTimeRecoverySpecification", map([("PointInTimeRecoveryEnabled", true.into())])),
+    ];
+    properties.extend(extra);
+    map(properties)
+}
+
+fn tables(t: &mut Template, domain: &Descriptor, product: Option<&Product>, key_arn: &Value) {
+    let state_comment = if product.is_some() {
+        "The domain's private state, one item per entity (pk = entity id)."
+    } else {
+        "The domain's view, one item per entity (pk = entity id). It can be rebuilt\n\
+         by replaying the consumed products; point-in-time recovery spares the replay."
+    };
+    t.stateful(
+        "StateTable",
+        Some(state_comment),
+        "AWS::DynamoDB::Table",
+        OnDelete::Retain,
+        table(key_arn, &[("pk", "S", "HASH")], vec![]),
+    );
+    if product.is_some() {
+        t.stateful(
+            "OutboxTable",
+            Some(
+                "One item per event (pk = entity id, sk = entity sequence), written in the\n\
+                 same transaction as the state; its stream is the only way events leave.",
+            ),
+            "AWS::DynamoDB::Table",
+            OnDelete::Retain,
+            table(
+                key_arn,
+                &[("pk", "S", "HASH"), ("sk", "N", "RANGE")],
+                vec![
+                    ("StreamSpecification", map([("StreamViewType", s("NEW_IMAGE"))])),
+                    ("TimeToLiveSpecification", map([("AttributeName", s("expires_at")), ("Enabled", true.into())])),
+                ],
+            ),
+        );
+    }
+    if !domain.consumes.is_empty() {
+        t.stateful(
+            "InboxTable",
+            Some("Idempotency: one item per consumed event id, written with its effect."),
+            "AWS::DynamoDB::Table",
+            OnDelete::Delete,
+            table(
+                key_arn,
+                &[("pk", "S", "HASH")],
+                vec![("TimeToLiveSpecification", map([("AttributeName", s("expires_at")), ("Enabled", true.into())]))],
+            ),
+        );
+    }
+}
+
+fn queue_tags(domain: &str, role: &str) -> Value {
+    list([("mesh:domain", domain), ("mesh:queue", role)].map(|(k, v)| map([("Key", s(k)), ("Value", s(v))])))
+}
+
+/// The writes a domain function makes: every store write is a `Put` in a
+/// transaction (authorised as `PutItem` on its table), reads are `GetItem`.
+fn store_statements(product: Option<&Product>, inbox: bool) -> Vec<Statement> {
+    let mut statements =
+        vec![Statement::new("State", &["dynamodb:GetItem", "dynamodb:PutItem"], vec![att("StateTable", "Arn")])];
+    if product.is_some() {
+        statements.push(Statement::new("Outbox", &["dynamodb:PutItem"], vec![att("OutboxTable", "Arn")]));
+    }
+    if inbox {
+        statements.push(Statement::new("Inbox", &["dynamodb:PutItem"], vec![att("InboxTable", "Arn")]));
+    }
+    statements
+}
+
+fn store_environment(domain: &Descriptor, product: Option<&Product>, inbox: bool) -> Vec<(String, Value)> {
+    let mut environment = vec![(env::DOMAIN.to_owned(), s(domain.domain.clone()))];
+    if let Some(product) = product {
+        environment.push((env::PRODUCT.to_owned(), s(product.name.clone())));
+    }
+    environment.push((env::STATE_TABLE.to_owned(), r("StateTable")));
+    if product.is_some() {
+        environment.push((env::OUTBOX_TABLE.to_owned(), r("OutboxTable")));
+    }
+    if inbox {
+        environment.push((env::INBOX_TABLE.to_owned(), r("InboxTable")));
+    }
+    environment
+}
+
+fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Value, ordered: bool) {
+    let name = &domain.domain;
+    let mut environment = vec![
+        (env::DOMAIN.to_owned(), s(name.clone())),
+        (env::PRODUCT.to_owned(), s(product.name.clone())),
+        (env::TOPIC_ARN.to_owned(), r("TopicArn")),
+        (env::STREAM_NAME.to_owned(), r("StreamName")),
+    ];
+    let mut topics = vec![r("TopicArn")];
+    if ordered {
+        environment.push((env::ORDERED_TOPIC_ARN.to_owned(), r("OrderedTopicArn")));
+        topics.push(r("OrderedTopicArn"));
+    }
+    t.stateful(
+        "RelayFailureQueue",
+        Some(
+            "On-failure destination of the relay's stream mapping: Lambda writes the\n\
+             shard and sequence range of every batch it gives up on, for a replay.",
+        ),
+        "AWS::SQS::Queue",
+        OnDelete::Delete,
+        map([
+            ("QueueName", sub(format!("${{Prefix}}-{name}-relay-failures"))),
+            ("MessageRetentionPeriod", 1_209_600.into()),
+            ("KmsMasterKeyId", key_arn.clone()),
+            ("Tags", queue_tags(name, "on-failure")),
+        ]),
+    );
+    let function = Function {
+        stem: "Relay".to_owned(),
+        crate_name: RELAY_CRATE.to_owned(),
+        name: function_name(name, RELAY_CRATE),
+        description: format!("Outbox relay: the outbox stream to the {} topic and stream.", product.name),
+        timeout_seconds: RELAY_TIMEOUT,
+        memory_mb: 256,
+        environment,
+        statements: vec![
+            Statement::new(
+                "OutboxStream",
+                &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                vec![att("OutboxTable", "StreamArn")],
+            ),
+            // ListStreams has no resource type in IAM: it applies to "*" only
+            // (it lists stream ARNs, no data). Lambda's stream poller needs it.
+            Statement::new("OutboxStreamList", &["dynamodb:ListStreams"], vec![s("*")]),
+            Statement::new("Topic", &["sns:Publish"], topics),
+            Statement::new("Stream", &["kinesis:PutRecord", "kinesis:PutRecords"], vec![r("StreamArn")]),
+            // The mapping's on-failure destination is written with this role.
+            Statement::new("OnFailure", &["sqs:SendMessage"], vec![att("RelayFailureQueue", "Arn")]),
+            key_use(key_arn.clone(), &["dynamodb", "sns", "kinesis", "sqs"]),
+        ],
+    };
+    function.add_to(t);
+    t.resource(
+        "RelayEventSourceMapping",
+        Some(
+            "The relay reports the first failed record; the shard retries from there,\n\
+             so per-entity order holds. Only INSERTs are events (TTL expiry = REMOVE).",
+        ),
+        "AWS::Lambda::EventSourceMapping",
+        map([
+            ("EventSourceArn", att("OutboxTable", "StreamArn")),
+            ("FunctionName", r("RelayFunction")),
+            ("Enabled", if_(params::MAPPINGS_ENABLED, true.into(), false.into())),
+            ("StartingPosition", s("TRIM_HORIZON")),
+            ("BatchSize", 100.into()),
+            ("MaximumBatchingWindowInSeconds", 0.into()),
+            ("FunctionResponseTypes", strings(["ReportBatchItemFailures"])),
+            ("BisectBatchOnFunctionError", true.into()),
+            ("MaximumRetryAttempts", r("RelayMaximumRetryAttempts")),
+            ("MaximumRecordAgeInSeconds", r("RelayMaximumRecordAgeInSeconds")),
+            ("DestinationConfig", map([("OnFailure", map([("Destination", att("RelayFailureQueue", "Arn"))]))])),
+            ("FilterCriteria", map([("Filters", list([map([("Pattern", s(r#"{"eventName": ["INSERT"]}"#))])]))])),
+        ]),
+    );
+}
+
+fn subscription_queues(t: &mut Template, domain: &Descriptor, subscription: &Subscription, key_arn: &Value) {
+    let name = &domain.domain;
+    let id = subscription_id(subscription);
+    let (queue_name, dlq_name) = queue_names(name, subscription);
+    let fifo = subscription.order == Order::Strict;
+    let (queue, dlq) = (format!("{id}Queue"), format!("{id}Dlq"));
+    t.stateful(
+        &dlq,
+        Some(&format!(
+            "The subscription to {} v{}, owned by this (consumer) domain: its DLQ.\n\
+             Only its queue may use it, and SQS redrive (StartMessageMoveTask) can\n\
+             move messages back. The queue's ARN is built from its name: a\n\
+             reference would be a cycle.",
+            subscription.product, subscription.version
+        )),
+        "AWS::SQS::Queue",
+        OnDelete::Delete,
+        fifo_queue(
+            fifo,
+            [
+                ("QueueName", sub(dlq_name)),
+                ("MessageRetentionPeriod", 1_209_600.into()),
+                ("KmsMasterKeyId", key_arn.clone()),
+                (
+                    "RedriveAllowPolicy",
+                    map([("redrivePermission", s("byQueue")), ("sourceQueueArns", list([arn("sqs", &queue_name)]))]),
+                ),
+                ("Tags", queue_tags(name, "dlq")),
+            ],
+        ),
+    );
+    t.stateful(
+        &queue,
+        Some("Shorter retention than the DLQ's 14 days: a message keeps its age when moved."),
+        "AWS::SQS::Queue",
+        OnDelete::Delete,
+        fifo_queue(
+            fifo,
+            [
+                ("QueueName", sub(queue_name.clone())),
+                ("VisibilityTimeout", r("QueueVisibilityTimeout")),
+                ("MessageRetentionPeriod", 345_600.into()),
+                ("KmsMasterKeyId", key_arn.clone()),
+                (
+                    "RedrivePolicy",
+                    map([("deadLetterTargetArn", att(&dlq, "Arn")), ("maxReceiveCount", r("MaxReceiveCount"))]),
+                ),
+                ("Tags", queue_tags(name, "subscription")),
+            ],
+        ),
+    );
+    let topic = r(&consumed_topic_parameter(subscription));
+    t.resource(
+        &format!("{id}QueuePolicy"),
+        Some("Only the consumed topic may send to the queue."),
+        "AWS::SQS::QueuePolicy",
+        map([
+            ("Queues", list([r(&queue)])),
+            (
+                "PolicyDocument",
+                map([
+                    ("Version", s("2012-10-17")),
+                    (
+                        "Statement",
+                        list([map([
+                            ("Sid", s(format!("Allow{id}Topic"))),
+                            ("Effect", s("Allow")),
+                            ("Principal", map([("Service", s("sns.amazonaws.com"))])),
+                            ("Action", s("sqs:SendMessage")),
+                            ("Resource", att(&queue, "Arn")),
+                            ("Condition", map([("ArnEquals", map([("aws:SourceArn", topic.clone())]))])),
+                        ])]),
+                    ),
+                ]),
+            ),
+        ]),
+    );
+    t.resource_with(
+        &format!("{id}Subscription"),
+        Some("SNS only delivers once the queue policy lets the topic send."),
+        map([
+            ("Type", s("AWS::SNS::Subscription")),
+            ("DependsOn", s(format!("{id}QueuePolicy"))),
+            (
+                "Properties",
+                map([
+                    ("TopicArn", topic),
+                    ("Protocol", s("sqs")),
+                    ("Endpoint", att(&queue, "Arn")),
+                    ("RawMessageDelivery", true.into()),
+                    ("FilterPolicyScope", s("MessageAttributes")),
+                    ("FilterPolicy", map([("type", strings(subscription.events.iter().cloned()))])),
+                ]),
+            ),
+        ]),
+    );
+}
+
+/// A queue's properties, `FifoQueue: true` first for a FIFO queue
+/// (deduplication by the id the relay sets: the event id).
+fn fifo_queue<const N: usize>(fifo: bool, properties: [(&str, Value); N]) -> Value {
+    let mut all = Vec::with_capacity(N + 2);
+    if fifo {
+        all.push(("FifoQueue", true.into()));
+        all.push(("ContentBasedDeduplication", false.into()));
+    }
+    all.extend(properties);
+    map(all)
+}
+
+fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Product>, handler: &str, key_arn: &Value) {
+    let subscriptions: Vec<&Subscription> = domain.consumes.iter().filter(|s| s.handler == handler).collect();
+    let consumed: Vec<String> = subscriptions.iter().map(|s| s.product.to_string()).collect();
+    let mut statements = store_statements(product, true);
+    // The platform keeps each entity's position for these products, in the inbox table.
+    let ordered: Vec<String> = subscriptions
+        .iter()
+        .filter(|s| !s.order.is_any())
+        .map(|s| format!("{}={}", s.product, s.order.name()))
+        .collect();
+    if !ordered.is_empty() {
+        statements.push(Statement::new(
+            "Positions",
+            &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            vec![att("InboxTable", "Arn")],
+        ));
+    }
+    // Reading an event written with a schema version this function was not
+    // built with: the writer's schema, from the producer's registry.
+    let mut registries = Vec::new();
+    for subscription in &subscriptions {
+        registries.extend(registry_arns(&subscription.product.domain));
+    }
+    statements.push(Statement::new("WriterSchemas", &["glue:GetSchemaVersion"], registries));
+    statements.push(Statement::new(
+        "Queue",
+        &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"],
+        subscriptions.iter().map(|s| att(&format!("{}Queue", subscription_id(s)), "Arn")).collect(),
+    ));
+    // Poison goes to the DLQ at once, with the reason as an attribute.
+    statements.push(Statement::new(
+        "DeadLetters",
+        &["sqs:GetQueueUrl", "sqs:SendMessage"],
+        subscriptions.iter().map(|s| att(&format!("{}Dlq", subscription_id(s)), "Arn")).collect(),
+    ));
+    statements.push(key_use(key_arn.clone(), &["dynamodb", "sqs"]));
+    let mut environment = store_environment(domain, product, true);
+    environment.push((env::MESH_PREFIX.to_owned(), r("Prefix")));
+    if !ordered.is_empty() {
+        environment.push((env::ORDERING.to_owned(), s(ordered.join(","))));
+        // An event still held back on its last receive is parked with why.
+        environment.push((env::MAX_RECEIVE_COUNT.to_owned(), r("MaxReceiveCount")));
+    }
+    Function {
+        stem: camel(handler),
+        crate_name: handler.to_owned(),
+        name: function_name(&domain.domain, handler),
+        description: format!("Consumes {} for the {} domain.", consumed.join(", "), domain.domain),
+        timeout_seconds: FUNCTION_TIMEOUT,
+        memory_mb: 256,
+        environment,
+        statements,
+    }
+    .add_to(t);
+}
+
+fn http_api(
+    t: &mut Template,
+    domain: &Descriptor,
+    product: Option<&Product>,
+    api: &crate::descriptor::Api,
+    key_arn: &Value,
+) {
+    let name = &domain.domain;
+    let mut statements = store_statements(product, false);
+    statements.push(key_use(key_arn.clone(), &["dynamodb"]));
+    Function {
+        stem: "Api".to_owned(),
+        crate_name: api.handler.clone(),
+        name: function_name(name, &api.handler),
+        description: format!("HTTP commands and queries of the {name} domain."),
+        timeout_seconds: FUNCTION_TIMEOUT,
+        memory_mb: 256,
+        environment: store_environment(domain, product, false),
+        statements,
+    }
+    .add_to(t);
+    t.resource(
+        "HttpApi",
+        None,
+        "AWS::ApiGatewayV2::Api",
+        map([
+            ("Name", sub(format!("${{Prefix}}-{name}"))),
+            ("Description", s(format!("Commands and queries of the {name} domain."))),
+            ("ProtocolType", s("HTTP")),
+        ]),
+    );
+    t.resource(
+        "HttpApiIntegration",
+        None,
+        "AWS::ApiGatewayV2::Integration",
+        map([
+            ("ApiId", r("HttpApi")),
+            ("IntegrationType", s("AWS_PROXY")),
+            ("IntegrationUri", att("ApiFunction", "Arn")),
+            ("PayloadFormatVersion", s("2.0")),
+        ]),
+    );
+    for route in &api.routes {
+        t.resource(
+            &route_id(route),
+            None,
+            "AWS::ApiGatewayV2::Route",
+            map([
+                ("ApiId", r("HttpApi")),
+                ("RouteKey", s(route.clone())),
+                ("Target", sub("integrations/${HttpApiIntegration}")),
+            ]),
+        );
+    }
+    t.resource(
+        "HttpApiStage",
+        None,
+        "AWS::ApiGatewayV2::Stage",
+        map([("ApiId", r("HttpApi")), ("StageName", s("$default")), ("AutoDeploy", true.into())]),
+    );
+    t.resource(
+        "HttpApiInvokePermission",
+        Some("Only this API may invoke the function."),
+        "AWS::Lambda::Permission",
+        map([
+            ("FunctionName", r("ApiFunction")),
+            ("Action", s("lambda:InvokeFunction")),
+            ("Principal", s("apigateway.amazonaws.com")),
+            ("SourceArn", arn("execute-api", "${HttpApi}/*")),
+        ]),
+    );
+}
+
+/// `POST /orders/{id}/cancel` → `PostOrdersIdCancelRoute`.
+pub fn route_id(route: &str) -> String {
+    let words: Vec<String> =
+        route.split([' ', '/', '{', '}']).filter(|w| !w.is_empty()).map(|w| camel(&w.to_ascii_lowercase())).collect();
+    format!("{}Route", words.join(""))
+}
+
+fn outputs(t: &mut Template, domain: &Descriptor, product: Option<&Product>) {
+    let name = &domain.domain;
+    t.output("StateTable", &format!("Name of the {name} state table (private to the domain)."), r("StateTable"));
+    if product.is_some() {
+        t.output("OutboxTable", &format!("Name of the {name} outbox table."), r("OutboxTable"));
+    }
+    if !domain.consumes.is_empty() {
+        t.output(
+            "InboxTable",
+            &format!("Name of the {name} inbox table (idempotency of its consumers)."),
+            r("InboxTable"),
+        );
+    }
+    if t.has_resource(KEY) {
+        t.output("KeyArn", &format!("ARN of the {name} domain's KMS key."), att(KEY, "Arn"));
+    }
+    if domain.api.is_some() {
+        t.output("HttpApiId", &format!("Id of the {name} HTTP API."), r("HttpApi"));
+        t.output(
+            "HttpApiEndpoint",
+            &format!("Base URL of the {name} HTTP API ($default stage)."),
+            att("HttpApi", "ApiEndpoint"),
+        );
+        t.output("ApiFunctionName", "Name of the HTTP API's function.", r("ApiFunction"));
+    }
+    for subscription in &domain.consumes {
+        let id = subscription_id(subscription);
+        let product = &subscription.product;
+        t.output(
+            &format!("{id}QueueUrl"),
+            &format!("URL of the queue subscribed to {product}."),
+            r(&format!("{id}Queue")),
+        );
+        t.output(
+            &format!("{id}QueueArn"),
+            &format!("ARN of the queue subscribed to {product}."),
+            att(&format!("{id}Queue"), "Arn"),
+        );
+        t.output(
+            &format!("{id}DlqUrl"),
+            &format!("URL of the {product} queue's dead-letter queue."),
+            r(&format!("{id}Dlq")),
+        );
+        t.output(
+            &format!("{id}FunctionName"),
+            &format!("Name of the function consuming {product}."),
+            r(&format!("{}Function", camel(&subscription.handler))),
+        );
+    }
+    if product.is_some() {
+        t.output(
+            "RelayFailureQueueUrl",
+            "URL of the queue receiving outbox stream batches the relay gave up on.",
+            r("RelayFailureQueue"),
+        );
+        t.output("RelayFunctionName", "Name of the outbox relay function.", r("RelayFunction"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Execution roles and the functions that use them: one role per function,
+//! each statement naming the exact actions and resources the function's
+//! code calls.
+
+use mesh::env;
+use serde_norway::Value;
+
+use super::cfn::{OnDelete, Template, arn, att, list, map, r, s, strings, sub};
+
+/// One IAM policy statement.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub sid: &'static str,
+    pub actions: Vec<&'static str>,
+    pub resources: Vec<Value>,
+    pub condition: Option<Value>,
+}
+
+impl Statement {
+    pub fn new(sid: &'static str, actions: &[&'static str], resources: Vec<Value>) -> Self {
+        Self { sid, actions: actions.to_vec(), resources, condition: None }
+    }
+
+    pub fn when(mut self, condition: Value) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    fn render(&self) -> Value {
+        let mut pairs = vec![
+            ("Sid", s(self.sid)),
+            ("Effect", s("Allow")),
+            ("Action", strings(self.actions.iter().copied())),
+            ("Resource", list(self.resources.iter().cloned())),
+        ];
+        if let Some(condition) = &self.condition {
+            pairs.push(("Condition", condition.clone()));
+        }
+        map(pairs)
+    }
+}
+
+/// Use of the domain's key through the listed services only (tables,
+/// queues, topics and streams encrypted with it).
+pub fn key_use(key_arn: Value, services: &[&str]) -> Statement {
+    let via: Vec<Value> =
+        services.iter().map(|service| sub(format!("{service}.${{AWS::Region}}.amazonaws.com"))).collect();
+    Statement::new("DomainKey", &["kms:Decrypt", "kms:GenerateDataKey"], vec![key_arn])
+        .when(map([("StringEquals", map([("kms:ViaService", list(via))]))]))
+}
+
+/// A function, its log group and its own role.
+#[derive(Debug, Clone)]
+pub struct Function {
+    /// Logical id stem: `<stem>Function`, `<stem>Role`, `<stem>LogGroup`.
+    pub stem: String,
+    /// The crate under `functions/`; its zip is `<ArtifactPrefix><crate>.zip`.
+    pub crate_name: String,
+    /// `${Prefix}-...` name of the deployed function.
+    pub name: String,
+    pub description: String,
+    pub timeout_seconds: u32,
+    pub memory_mb: u32,
+    pub environment: Vec<(String, Value)>,
+    pub statements: Vec<Statement>,
+}
+
+/// The deployed name of `crate_name` in `domain`: the crate's name when it
+/// already starts with the domain's (`orders-api`), else `<domain>-<crate>`.
+pub fn function_name(domain: &str, crate_name: &str) -> String {
+    if crate_name.starts_with(&format!("{domain}-")) {
+        format!("${{Prefix}}-{crate_name}")
+    } else {
+        format!("${{Prefix}}-{domain}-{crate_name}")
+    }
+}
+
+impl Function {
+    /// Adds the log group, role and function to `t`.
+    pub fn add_to(&self, t: &mut Template) {
+        let stem = &self.stem;
+        let log_group = format!("{stem}LogGroup");
+        let role = format!("{stem}Role");
+        t.stateful(
+            &log_group,
+            None,
+            "AWS::Logs::LogGroup",
+            OnDelete::Delete,
+            map([("LogGroupName", sub(format!("/aws/lambda/{}", self.name))), ("RetentionInDays", 14.into())]),
+        );
+        let mut statements =
+            vec![Statement::new("Logs", &["logs:CreateLogStream", "logs:PutLogEvents"], vec![att(&log_group, "Arn")])];
+        statements.extend(self.statements.iter().cloned());
+        t.resource(
+            &role,
+            Some(&format!("{} runs with this role and no other function does.", self.crate_name)),
+            "AWS::IAM::Role",
+            map([
+                ("Description", s(format!("{}: {}", self.crate_name, self.description))),
+                (
+                    "AssumeRolePolicyDocument",
+                    map([
+                        ("Version", s("2012-10-17")),
+                        (
+                            "Statement",
+                            list([map([
+                                ("Effect", s("Allow")),
+                                ("Principal", map([("Service", s("lambda.amazonaws.com"))])),
+                                ("Action", s("sts:AssumeRole")),
+                            ])]),
+                        ),
+                    ]),
+                ),
+                (
+                    "Policies",
+                    list([map([
+                        ("PolicyName", s(self.crate_name.clone())),
+                        (
+                            "PolicyDocument",
+                            map([
+                                ("Version", s("2012-10-17")),
+                                ("Statement", list(statements.iter().map(Statement::render))),
+                            ]),
+                        ),
+                    ])]),
+                ),
+            ]),
+        );
+        let mut environment = self.environment.clone();
+        environment.push((env::RUST_LOG.to_owned(), r("LogLevel")));
+        t.resource(
+            &format!("{stem}Function"),
+            None,
+            "AWS::Lambda::Function",
+            map([
+                ("FunctionName", sub(self.name.clone())),
+                ("Description", s(self.description.clone())),
+                ("Runtime", s("provided.al2023")),
+                ("Handler", s("bootstrap")),
+                ("Architectures", list([r("Architecture")])),
+                (
+                    "Code",
+                    map([
+                        ("S3Bucket", r("ArtifactBucket")),
+                        ("S3Key", sub(format!("${{ArtifactPrefix}}{}.zip", self.crate_name))),
+                    ]),
+                ),
+                ("MemorySize", self.memory_mb.into()),
+                ("Timeout", self.timeout_seconds.into()),
+                ("Role", att(&role, "Arn")),
+                ("Environment", map([("Variables", map(environment))])),
+            ]),
+        );
+    }
+}
+
+/// The ARN of a Glue schema registry and its schemas (a producer's writer schemas).
+pub fn registry_arns(producer: &str) -> Vec<Value> {
+    vec![
+        arn("glue", &format!("registry/${{Prefix}}-{producer}")),
+        arn("glue", &format!("schema/${{Prefix}}-{producer}/*")),
+    ]
+}

@@ -1,0 +1,370 @@
+//! Secure by construction, checked over what the reference mesh's
+//! descriptors generate (the same text CI compares with `infra/`).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use mesh::metrics::{NAMESPACE as METRICS_NAMESPACE, OUTBOX_EVENT_AGE};
+use serde_norway::Value;
+
+use super::*;
+use crate::plan::{Source, plan};
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn templates() -> BTreeMap<String, Value> {
+    let mesh = crate::descriptor::load_mesh(root()).unwrap();
+    generate(&mesh)
+        .into_iter()
+        .map(|file| {
+            let name = file.path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, serde_norway::from_str(&file.text).unwrap())
+        })
+        .collect()
+}
+
+fn resources<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(id, r)| (id.as_str().unwrap(), &r["Properties"]))
+        .collect()
+}
+
+/// `(tag, text)` of a short-form intrinsic such as `!GetAtt X.Arn`.
+fn intrinsic(value: &Value) -> Option<(String, String)> {
+    match value {
+        Value::Tagged(tagged) => Some((tagged.tag.to_string(), tagged.value.as_str().unwrap_or_default().to_owned())),
+        _ => None,
+    }
+}
+
+fn get_att_target(value: &Value) -> Option<String> {
+    match intrinsic(value)? {
+        (tag, text) if tag == "!GetAtt" => text.split('.').next().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn statements(role: &Value) -> Vec<&Value> {
+    role["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_sequence().unwrap())
+        .collect()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value.as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn the_committed_templates_are_what_the_descriptors_generate() {
+    let mesh = crate::descriptor::load_mesh(root()).unwrap();
+    let drift = check(root(), &generate(&mesh));
+    assert!(drift.is_empty(), "run `make infra`: {drift:?}");
+}
+
+#[test]
+fn every_function_has_a_role_of_its_own() {
+    for (name, t) in templates() {
+        let roles: BTreeSet<&str> = resources(&t, "AWS::IAM::Role").into_iter().map(|(id, _)| id).collect();
+        let used: Vec<String> = resources(&t, "AWS::Lambda::Function")
+            .into_iter()
+            .map(|(id, f)| {
+                get_att_target(&f["Role"]).unwrap_or_else(|| panic!("{name}: {id}'s role is not its stack's"))
+            })
+            .collect();
+        let distinct: BTreeSet<&str> = used.iter().map(String::as_str).collect();
+        assert_eq!(distinct.len(), used.len(), "{name}: two functions share a role: {used:?}");
+        assert_eq!(distinct, roles, "{name}: every role serves exactly one function");
+    }
+}
+
+#[test]
+fn roles_name_every_action_and_scope_every_resource() {
+    for (name, t) in templates() {
+        let own: BTreeSet<String> =
+            t["Resources"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+        for (role_id, role) in resources(&t, "AWS::IAM::Role") {
+            assert!(role.get("ManagedPolicyArns").is_none(), "{name}: {role_id} attaches managed policies");
+            for statement in statements(role) {
+                let sid = statement["Sid"].as_str().unwrap();
+                let actions = strings(&statement["Action"]);
+                for action in &actions {
+                    assert!(!action.contains('*'), "{name}: {role_id}/{sid}: wildcard action {action}");
+                }
+                for resource in statement["Resource"].as_sequence().unwrap() {
+                    match (intrinsic(resource).is_none().then(|| resource.as_str()).flatten(), intrinsic(resource)) {
+                        (Some("*"), _) => assert_eq!(actions, ["dynamodb:ListStreams"], "{name}: {role_id}/{sid}"),
+                        (Some(other), _) => panic!("{name}: {role_id}/{sid}: literal resource {other}"),
+                        (None, Some((tag, text))) if tag == "!GetAtt" => {
+                            let target = text.split('.').next().unwrap();
+                            assert!(own.contains(target), "{name}: {role_id}/{sid}: {target} is not in this stack");
+                        }
+                        // Parameters holding this domain's own ports and key.
+                        (None, Some((tag, text))) if tag == "!Ref" => {
+                            assert!(
+                                ["TopicArn", "OrderedTopicArn", "StreamArn", "KeyArn"].contains(&text.as_str()),
+                                "{name}: {role_id}/{sid}: !Ref {text}"
+                            );
+                        }
+                        // ARNs built from names: always inside this mesh's prefix
+                        // (but the account's Glue catalog, which Glue authorises
+                        // every database and table call on as well).
+                        (None, Some((tag, text))) if tag == "!Sub" => {
+                            assert!(
+                                text.ends_with(":catalog")
+                                    || text.contains(":${Prefix}")
+                                    || text.contains("/${Prefix}"),
+                                "{name}: {role_id}/{sid}: {text} is not scoped to the mesh"
+                            );
+                        }
+                        other => panic!("{name}: {role_id}/{sid}: unexpected resource {other:?}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What each role of the orders domain may do, as (statement, actions,
+/// resources): a recorded expectation, so a widened grant is a reviewed diff.
+#[test]
+fn the_orders_roles_grant_exactly_what_their_code_calls() {
+    let t = &templates()["orders.yaml"];
+    let grants = |role: &str| -> Vec<String> {
+        let role = resources(t, "AWS::IAM::Role").into_iter().find(|(id, _)| *id == role).unwrap().1;
+        statements(role)
+            .into_iter()
+            .map(|s| {
+                let resources: Vec<String> = s["Resource"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        intrinsic(r)
+                            .map_or_else(|| r.as_str().unwrap().to_owned(), |(tag, text)| format!("{tag} {text}"))
+                    })
+                    .collect();
+                format!(
+                    "{}: {} on {}",
+                    s["Sid"].as_str().unwrap(),
+                    strings(&s["Action"]).join(","),
+                    resources.join(",")
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        grants("ApiRole"),
+        [
+            "Logs: logs:CreateLogStream,logs:PutLogEvents on !GetAtt ApiLogGroup.Arn",
+            "State: dynamodb:GetItem,dynamodb:PutItem on !GetAtt StateTable.Arn",
+            "Outbox: dynamodb:PutItem on !GetAtt OutboxTable.Arn",
+            "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
+        ]
+    );
+    assert_eq!(
+        grants("OrdersSagaRole"),
+        [
+            "Logs: logs:CreateLogStream,logs:PutLogEvents on !GetAtt OrdersSagaLogGroup.Arn",
+            "State: dynamodb:GetItem,dynamodb:PutItem on !GetAtt StateTable.Arn",
+            "Outbox: dynamodb:PutItem on !GetAtt OutboxTable.Arn",
+            "Inbox: dynamodb:PutItem on !GetAtt InboxTable.Arn",
+            "WriterSchemas: glue:GetSchemaVersion on \
+             !Sub arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:registry/${Prefix}-customers,\
+             !Sub arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:schema/${Prefix}-customers/*",
+            "Queue: sqs:ReceiveMessage,sqs:DeleteMessage,sqs:GetQueueAttributes,sqs:ChangeMessageVisibility \
+             on !GetAtt CustomerCreditQueue.Arn",
+            "DeadLetters: sqs:GetQueueUrl,sqs:SendMessage on !GetAtt CustomerCreditDlq.Arn",
+            "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
+        ]
+    );
+    assert_eq!(
+        grants("RelayRole"),
+        [
+            "Logs: logs:CreateLogStream,logs:PutLogEvents on !GetAtt RelayLogGroup.Arn",
+            "OutboxStream: dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator \
+             on !GetAtt OutboxTable.StreamArn",
+            "OutboxStreamList: dynamodb:ListStreams on *",
+            "Topic: sns:Publish on !Ref TopicArn,!Ref OrderedTopicArn",
+            "Stream: kinesis:PutRecord,kinesis:PutRecords on !Ref StreamArn",
+            "OnFailure: sqs:SendMessage on !GetAtt RelayFailureQueue.Arn",
+            "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
+        ]
+    );
+}
+
+#[test]
+fn data_is_encrypted_with_the_domains_key_and_tables_recover_to_a_point_in_time() {
+    for (name, t) in templates() {
+        for (id, table) in resources(&t, "AWS::DynamoDB::Table") {
+            let sse = &table["SSESpecification"];
+            assert_eq!(sse["SSEEnabled"], Value::Bool(true), "{name}: {id}");
+            assert_eq!(sse["SSEType"].as_str(), Some("KMS"), "{name}: {id}");
+            assert!(intrinsic(&sse["KMSMasterKeyId"]).is_some(), "{name}: {id} uses the domain's key");
+            assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], Value::Bool(true));
+        }
+        for (id, queue) in resources(&t, "AWS::SQS::Queue") {
+            assert!(intrinsic(&queue["KmsMasterKeyId"]).is_some(), "{name}: {id}");
+        }
+        for (id, topic) in resources(&t, "AWS::SNS::Topic") {
+            assert!(intrinsic(&topic["KmsMasterKeyId"]).is_some(), "{name}: {id}");
+        }
+        for (id, stream) in resources(&t, "AWS::Kinesis::Stream") {
+            assert_eq!(stream["StreamEncryption"]["EncryptionType"].as_str(), Some("KMS"), "{name}: {id}");
+            assert!(intrinsic(&stream["StreamEncryption"]["KeyId"]).is_some(), "{name}: {id}");
+        }
+    }
+}
+
+#[test]
+fn every_failure_lands_in_a_queue_that_an_alarm_watches() {
+    for (name, t) in templates() {
+        let alarms = resources(&t, "AWS::CloudWatch::Alarm");
+        let watched: BTreeSet<String> = alarms
+            .iter()
+            .flat_map(|(_, a)| a["Dimensions"].as_sequence().unwrap())
+            .filter_map(|d| get_att_target(&d["Value"]))
+            .collect();
+        for (id, queue) in resources(&t, "AWS::SQS::Queue") {
+            let role = queue["Tags"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|tag| tag["Key"].as_str() == Some("mesh:queue"))
+                .and_then(|tag| tag["Value"].as_str())
+                .unwrap_or_else(|| panic!("{name}: {id} has no mesh:queue tag"));
+            match role {
+                "subscription" => {
+                    let dlq = get_att_target(&queue["RedrivePolicy"]["deadLetterTargetArn"]).unwrap();
+                    assert!(watched.contains(&dlq), "{name}: {id}'s DLQ {dlq} has no alarm");
+                }
+                "dlq" | "on-failure" => assert!(watched.contains(id), "{name}: {id} has no alarm"),
+                other => panic!("{name}: {id}: unknown queue role {other}"),
+            }
+        }
+        for (id, mapping) in resources(&t, "AWS::Lambda::EventSourceMapping") {
+            if mapping.get("StartingPosition").is_some() {
+                let destination = get_att_target(&mapping["DestinationConfig"]["OnFailure"]["Destination"]);
+                assert!(
+                    destination.is_some_and(|d| watched.contains(&d)),
+                    "{name}: {id} has no watched on-failure destination"
+                );
+                let function = intrinsic(&mapping["FunctionName"]).unwrap().1;
+                let iterator_age = alarms.iter().any(|(_, a)| {
+                    a["MetricName"].as_str() == Some("IteratorAge")
+                        && a["Dimensions"][0]["Value"] == mapping["FunctionName"]
+                });
+                assert!(iterator_age, "{name}: no IteratorAge alarm on {function}");
+            } else {
+                assert_eq!(strings(&mapping["FunctionResponseTypes"]), ["ReportBatchItemFailures"], "{name}: {id}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_outbox_age_alarm_fires_past_the_products_freshness_promise() {
+    let t = &templates()["orders.yaml"];
+    let (_, alarm) =
+        resources(t, "AWS::CloudWatch::Alarm").into_iter().find(|(id, _)| *id == "OutboxEventAgeAlarm").unwrap();
+    assert_eq!(alarm["Namespace"].as_str(), Some(METRICS_NAMESPACE));
+    assert_eq!(alarm["MetricName"].as_str(), Some(OUTBOX_EVENT_AGE));
+    // domains/orders/domain.yaml promises freshness_seconds: 60.
+    assert_eq!(alarm["Threshold"].as_u64(), Some(60_000));
+}
+
+#[test]
+fn a_strict_subscription_gets_a_fifo_topic_queue_and_dlq() {
+    let ports = &templates()["orders-ports.yaml"];
+    let (_, topic) = resources(ports, "AWS::SNS::Topic").into_iter().find(|(id, _)| *id == "OrderedTopic").unwrap();
+    assert_eq!(topic["FifoTopic"].as_bool(), Some(true));
+    assert_eq!(intrinsic(&topic["TopicName"]).unwrap().1, "${Prefix}-orders-order-events.fifo");
+    let customers = &templates()["customers.yaml"];
+    let queues = resources(customers, "AWS::SQS::Queue");
+    let fifo: Vec<String> = queues
+        .iter()
+        .filter(|(_, q)| q["FifoQueue"].as_bool() == Some(true))
+        .map(|(_, q)| intrinsic(&q["QueueName"]).unwrap().1)
+        .collect();
+    assert_eq!(fifo, ["${Prefix}-customers-order-events-dlq.fifo", "${Prefix}-customers-order-events.fifo"]);
+    // The relay publishes to both topics; the standard subscribers are unchanged.
+    let orders = &templates()["orders.yaml"];
+    assert!(orders["Parameters"]["OrderedTopicArn"].is_mapping());
+    assert!(templates()["customers-ports.yaml"]["Resources"].get("OrderedTopic").is_none());
+    let analytics = &templates()["analytics.yaml"];
+    assert!(resources(analytics, "AWS::SQS::Queue").iter().all(|(_, q)| q["FifoQueue"].is_null()));
+}
+
+#[test]
+fn a_topic_accepts_subscriptions_only_from_granted_domains() {
+    let t = &templates()["orders-ports.yaml"];
+    let (_, policy) = resources(t, "AWS::SNS::TopicPolicy").into_iter().next().unwrap();
+    let statement = &policy["PolicyDocument"]["Statement"][0];
+    assert_eq!(statement["Effect"].as_str(), Some("Deny"));
+    let endpoints: Vec<String> = statement["Condition"]["StringNotEquals"]["sns:Endpoint"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| intrinsic(v).unwrap().1)
+        .collect();
+    assert_eq!(
+        endpoints,
+        [
+            // customers takes the product in strict order: its queue is FIFO.
+            "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-order-events.fifo",
+            "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-analytics-order-events",
+        ]
+    );
+}
+
+#[test]
+fn subscriptions_deliver_only_the_consumed_event_types() {
+    let t = &templates()["customers.yaml"];
+    let (_, subscription) = resources(t, "AWS::SNS::Subscription").into_iter().next().unwrap();
+    assert_eq!(strings(&subscription["FilterPolicy"]["type"]), ["OrderPlaced", "OrderCancelled"]);
+    assert_eq!(subscription["RawMessageDelivery"], Value::Bool(true));
+}
+
+#[test]
+fn names_routes_after_method_and_path() {
+    assert_eq!(route_id("POST /orders/{id}/cancel"), "PostOrdersIdCancelRoute");
+    assert_eq!(route_id("GET /customers/{id}"), "GetCustomersIdRoute");
+}
+
+#[test]
+fn the_deployment_plan_wires_every_parameter_from_an_earlier_stack() {
+    let mesh = crate::descriptor::load_mesh(root()).unwrap();
+    let templates = templates();
+    let mut deployed: Vec<String> = Vec::new();
+    for stack in plan(&mesh) {
+        let template = &templates[stack.template.file_name().unwrap().to_str().unwrap()];
+        for (name, declaration) in template["Parameters"].as_mapping().unwrap() {
+            let name = name.as_str().unwrap();
+            let wired = stack.parameters.iter().any(|(p, _)| p == name);
+            assert!(
+                wired || declaration.get("Default").is_some(),
+                "{}: {name} is neither wired nor defaulted",
+                stack.name
+            );
+        }
+        for (name, source) in &stack.parameters {
+            assert!(template["Parameters"].get(name.as_str()).is_some(), "{}: wires undeclared {name}", stack.name);
+            if let Source::Output { stack: from, key } = source {
+                assert!(deployed.contains(from), "{}: {name} comes from {from}, deployed later", stack.name);
+                let outputs = &templates[&format!("{from}.yaml")]["Outputs"];
+                assert!(outputs.get(key.as_str()).is_some(), "{from} has no output {key}");
+            }
+        }
+        deployed.push(stack.name);
+    }
+    assert_eq!(deployed.len(), 8);
+}

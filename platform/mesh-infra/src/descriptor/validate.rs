@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::model::{Descriptor, Order, Product};
+use super::model::{Descriptor, Order, Product, Subscription};
 use super::yaml::{self, Located};
 use mesh::contract::{SchemaVersion, check_versions};
 
@@ -198,148 +198,154 @@ fn schema_message(error: &jsonschema::ValidationError<'_>) -> String {
 }
 
 fn check_mesh(mesh: &mut Mesh, unloaded: &[String], problems: &mut Vec<Problem>) {
-    let root = mesh.root.clone();
     let mut schemas = BTreeMap::new();
     for file in &mesh.domains {
-        let d = &file.descriptor;
-        let problem = |pointer: &str, message: String| {
-            let (line, column) = file.located.position(pointer);
-            Problem { file: file.path.clone(), line, column, field: field_name(pointer), message }
-        };
-        let directory = file.path.parent().and_then(Path::file_name).and_then(|n| n.to_str()).unwrap_or_default();
-        if d.domain != directory {
-            problems
-                .push(problem("/domain", format!("expected the directory's name `{directory}`, found `{}`", d.domain)));
-        }
-        for (p, product) in d.products.iter().enumerate() {
-            if d.products[..p].iter().any(|other| other.name == product.name && other.version == product.version) {
-                problems.push(problem(
-                    &format!("/products/{p}/name"),
-                    format!("product `{} v{}` is declared twice", product.name, product.version),
-                ));
-            }
-            check_product(&root, d, product, p, &problem, problems, &mut schemas);
-        }
-        // The outbox relay publishes every event of a domain to one product's
-        // ports: a second product needs a relay that routes by event type.
-        if d.products.len() > 1 {
-            problems.push(problem(
-                "/products/1",
-                format!(
-                    "{} declares {} products; the platform deploys one outbox relay per domain, which publishes to one product's ports",
-                    d.domain,
-                    d.products.len()
-                ),
-            ));
-        }
-        for (s, subscription) in d.consumes.iter().enumerate() {
-            if d.consumes[..s].iter().any(|other| other.product.product == subscription.product.product) {
-                problems.push(problem(
-                    &format!("/consumes/{s}/product"),
-                    format!(
-                        "{} consumes two products named `{}`: their queues would share a name",
-                        d.domain, subscription.product.product
-                    ),
-                ));
-            }
-        }
-        if let Some(api) = &d.api
-            && !root.join("functions").join(&api.handler).is_dir()
-        {
-            problems.push(problem(
-                "/api/handler",
-                format!("expected a function crate, but functions/{} does not exist", api.handler),
-            ));
-        }
+        check_domain(&mesh.root, file, problems, &mut schemas);
     }
     mesh.schemas = schemas;
     for file in &mesh.domains {
-        let d = &file.descriptor;
-        for (s, subscription) in d.consumes.iter().enumerate() {
-            let problem = |pointer: &str, message: String| {
-                let (line, column) = file.located.position(&format!("/consumes/{s}{pointer}"));
-                Problem {
-                    file: file.path.clone(),
-                    line,
-                    column,
-                    field: field_name(&format!("/consumes/{s}{pointer}")),
-                    message,
-                }
-            };
-            let wanted = &subscription.product;
-            if !root.join("functions").join(&subscription.handler).is_dir() {
-                problems.push(problem(
-                    "/handler",
-                    format!("expected a function crate, but functions/{} does not exist", subscription.handler),
-                ));
-            }
-            let Some(producer) = mesh.domain(&wanted.domain) else {
-                if unloaded.contains(&wanted.domain) {
-                    continue;
-                }
-                problems.push(problem("/product", format!("no domain `{}` in this mesh", wanted.domain)));
-                continue;
-            };
-            let Some(product) =
-                producer.products.iter().find(|p| p.name == wanted.product && p.version == subscription.version)
-            else {
-                let versions: Vec<String> = producer
-                    .products
-                    .iter()
-                    .filter(|p| p.name == wanted.product)
-                    .map(|p| format!("v{}", p.version))
-                    .collect();
-                let found = if versions.is_empty() {
-                    "no such product".to_string()
-                } else {
-                    format!("it has {}", versions.join(", "))
-                };
-                problems
-                    .push(problem("/product", format!("{wanted} v{} does not exist: {found}", subscription.version)));
-                continue;
-            };
-            if !product.access.subscribers.contains(&d.domain) {
-                let granted = if product.access.subscribers.is_empty() {
-                    "nobody".into()
-                } else {
-                    product.access.subscribers.join(", ")
-                };
-                problems.push(problem(
-                    "/product",
-                    format!(
-                        "{} may not subscribe to {wanted} v{}: its owner ({}) grants only {granted}; ask them to add `{}` to access.subscribers",
-                        d.domain, subscription.version, producer.owner.team, d.domain
-                    ),
-                ));
-            }
-            for (e, event_type) in subscription.events.iter().enumerate() {
-                if !product.events.iter().any(|ev| &ev.event_type == event_type) {
-                    problems.push(problem(
-                        &format!("/events/{e}"),
-                        format!("{wanted} v{} has no event type `{event_type}`", subscription.version),
-                    ));
-                }
-            }
-            let missing: Vec<&str> = product
-                .events
-                .iter()
-                .map(|ev| ev.event_type.as_str())
-                .filter(|t| !subscription.events.iter().any(|wanted| wanted == t))
-                .collect();
-            if subscription.order == Order::Sequence && !missing.is_empty() {
-                problems.push(problem(
-                    "/order",
-                    format!(
-                        "`order: sequence` needs every event type of {wanted} v{} (a gap left by a filtered type \
-                         would hold the next event back forever), but {} are not consumed: add them or use `order: strict`",
-                        subscription.version,
-                        missing.join(", ")
-                    ),
-                ));
-            }
+        for (s, subscription) in file.descriptor.consumes.iter().enumerate() {
+            let problem = |pointer: &str, message: String| file.problem(&format!("/consumes/{s}{pointer}"), message);
+            check_subscription(mesh, unloaded, &file.descriptor, subscription, &problem, problems);
         }
     }
     problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+}
+
+impl DomainFile {
+    /// A problem at `pointer` (`/products/0/name`) of this descriptor.
+    fn problem(&self, pointer: &str, message: String) -> Problem {
+        let (line, column) = self.located.position(pointer);
+        Problem { file: self.path.clone(), line, column, field: field_name(pointer), message }
+    }
+}
+
+/// What one descriptor says of itself: its name, its products and their
+/// schemas, its subscriptions' names, its API's function crate.
+fn check_domain(
+    root: &Path,
+    file: &DomainFile,
+    problems: &mut Vec<Problem>,
+    schemas: &mut BTreeMap<String, SchemaVersion>,
+) {
+    let d = &file.descriptor;
+    let problem = |pointer: &str, message: String| file.problem(pointer, message);
+    let directory = file.path.parent().and_then(Path::file_name).and_then(|n| n.to_str()).unwrap_or_default();
+    if d.domain != directory {
+        problems.push(problem("/domain", format!("expected the directory's name `{directory}`, found `{}`", d.domain)));
+    }
+    for (p, product) in d.products.iter().enumerate() {
+        if d.products[..p].iter().any(|other| other.name == product.name && other.version == product.version) {
+            problems.push(problem(
+                &format!("/products/{p}/name"),
+                format!("product `{} v{}` is declared twice", product.name, product.version),
+            ));
+        }
+        check_product(root, d, product, p, &problem, problems, schemas);
+    }
+    // The outbox relay publishes every event of a domain to one product's
+    // ports: a second product needs a relay that routes by event type.
+    if d.products.len() > 1 {
+        problems.push(problem(
+            "/products/1",
+            format!(
+                "{} declares {} products; the platform deploys one outbox relay per domain, which publishes to one product's ports",
+                d.domain,
+                d.products.len()
+            ),
+        ));
+    }
+    for (s, subscription) in d.consumes.iter().enumerate() {
+        if d.consumes[..s].iter().any(|other| other.product.product == subscription.product.product) {
+            problems.push(problem(
+                &format!("/consumes/{s}/product"),
+                format!(
+                    "{} consumes two products named `{}`: their queues would share a name",
+                    d.domain, subscription.product.product
+                ),
+            ));
+        }
+    }
+    if let Some(api) = &d.api
+        && !root.join("functions").join(&api.handler).is_dir()
+    {
+        problems.push(problem(
+            "/api/handler",
+            format!("expected a function crate, but functions/{} does not exist", api.handler),
+        ));
+    }
+}
+
+/// One subscription against the mesh: its handler crate exists, the product
+/// and version exist, the owner grants it, its event types are the
+/// product's, and `order: sequence` takes every one of them.
+fn check_subscription(
+    mesh: &Mesh,
+    unloaded: &[String],
+    d: &Descriptor,
+    subscription: &Subscription,
+    problem: &dyn Fn(&str, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) {
+    let wanted = &subscription.product;
+    if !mesh.root.join("functions").join(&subscription.handler).is_dir() {
+        problems.push(problem(
+            "/handler",
+            format!("expected a function crate, but functions/{} does not exist", subscription.handler),
+        ));
+    }
+    let Some(producer) = mesh.domain(&wanted.domain) else {
+        if !unloaded.contains(&wanted.domain) {
+            problems.push(problem("/product", format!("no domain `{}` in this mesh", wanted.domain)));
+        }
+        return;
+    };
+    let Some(product) =
+        producer.products.iter().find(|p| p.name == wanted.product && p.version == subscription.version)
+    else {
+        let versions: Vec<String> =
+            producer.products.iter().filter(|p| p.name == wanted.product).map(|p| format!("v{}", p.version)).collect();
+        let found =
+            if versions.is_empty() { "no such product".to_string() } else { format!("it has {}", versions.join(", ")) };
+        problems.push(problem("/product", format!("{wanted} v{} does not exist: {found}", subscription.version)));
+        return;
+    };
+    if !product.access.subscribers.contains(&d.domain) {
+        let granted =
+            if product.access.subscribers.is_empty() { "nobody".into() } else { product.access.subscribers.join(", ") };
+        problems.push(problem(
+            "/product",
+            format!(
+                "{} may not subscribe to {wanted} v{}: its owner ({}) grants only {granted}; ask them to add `{}` to access.subscribers",
+                d.domain, subscription.version, producer.owner.team, d.domain
+            ),
+        ));
+    }
+    for (e, event_type) in subscription.events.iter().enumerate() {
+        if !product.events.iter().any(|ev| &ev.event_type == event_type) {
+            problems.push(problem(
+                &format!("/events/{e}"),
+                format!("{wanted} v{} has no event type `{event_type}`", subscription.version),
+            ));
+        }
+    }
+    let missing: Vec<&str> = product
+        .events
+        .iter()
+        .map(|ev| ev.event_type.as_str())
+        .filter(|t| !subscription.events.iter().any(|wanted| wanted == t))
+        .collect();
+    if subscription.order == Order::Sequence && !missing.is_empty() {
+        problems.push(problem(
+            "/order",
+            format!(
+                "`order: sequence` needs every event type of {wanted} v{} (a gap left by a filtered type \
+                 would hold the next event back forever), but {} are not consumed: add them or use `order: strict`",
+                subscription.version,
+                missing.join(", ")
+            ),
+        ));
+    }
 }
 
 fn check_product(

@@ -58,96 +58,9 @@ pub fn ordered_topic(mesh: &Mesh, domain: &Descriptor, product: &Product) -> boo
 }
 
 pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
-    let name = &domain.domain;
     let product = domain.products.first();
-    let consumes = !domain.consumes.is_empty();
     let mut t = Template::new(description(domain, product));
-    params::prefix(&mut t);
-    params::code(&mut t);
-    if let Some(product) = product {
-        params::topic_arn(
-            &mut t,
-            "TopicArn",
-            format!("ARN of this domain's {} topic (output TopicArn of the {name}-ports stack).", product.name),
-        );
-        params::string(
-            &mut t,
-            "StreamName",
-            &format!("Name of this domain's {} stream (output StreamName of the {name}-ports stack).", product.name),
-            "^[A-Za-z0-9_.-]{1,128}$",
-        );
-        params::string(
-            &mut t,
-            "StreamArn",
-            &format!("ARN of this domain's {} stream (output StreamArn of the {name}-ports stack).", product.name),
-            "^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[A-Za-z0-9_.-]{1,128}$",
-        );
-        if ordered_topic(mesh, domain, product) {
-            params::topic_arn(
-                &mut t,
-                "OrderedTopicArn",
-                format!(
-                    "ARN of this domain's {} FIFO topic (output OrderedTopicArn of the {name}-ports stack).",
-                    product.name
-                ),
-            );
-        }
-        params::string(
-            &mut t,
-            "KeyArn",
-            &format!("ARN of the domain's KMS key (output KeyArn of the {name}-ports stack)."),
-            "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$",
-        );
-    }
-    for subscription in &domain.consumes {
-        params::topic_arn(
-            &mut t,
-            &consumed_topic_parameter(subscription),
-            format!(
-                "ARN of the {} topic (output {} of the {}-ports stack).",
-                subscription.product,
-                consumed_topic_output(subscription),
-                subscription.product.domain
-            ),
-        );
-    }
-    if consumes {
-        params::number(
-            &mut t,
-            "QueueVisibilityTimeout",
-            60,
-            (i64::from(FUNCTION_TIMEOUT), 43200),
-            "Seconds a received message stays hidden: at least the function's timeout (10 s); AWS recommends 6x.",
-        );
-        params::number(
-            &mut t,
-            "MaxReceiveCount",
-            5,
-            (1, 1000),
-            "Receives of one message before SQS moves it to its DLQ.",
-        );
-    }
-    if product.is_some() {
-        params::number(
-            &mut t,
-            "RelayMaximumRetryAttempts",
-            10,
-            (-1, 10000),
-            "Retries of a failing outbox stream batch before its coordinates go to the relay-failures queue (-1 = until the record expires).",
-        );
-        params::number(
-            &mut t,
-            "RelayMaximumRecordAgeInSeconds",
-            3600,
-            (-1, 604800),
-            "Oldest outbox stream record the relay still retries, in seconds (-1 = no limit).",
-        );
-    }
-    params::alarm_action(&mut t);
-    t.condition("HasAlarmAction", not_equals(r("AlarmActionArn"), s("")));
-    if product.is_some() || consumes {
-        params::event_source_mappings(&mut t);
-    }
+    parameters(&mut t, mesh, domain, product);
 
     // A producer's key is created with its ports; a read-side domain has none.
     let key_arn = if product.is_some() {
@@ -172,23 +85,7 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
         consumer_function(&mut t, domain, product, handler, &key_arn);
     }
     for subscription in &domain.consumes {
-        let id = subscription_id(subscription);
-        t.resource(
-            &format!("{id}EventSourceMapping"),
-            Some(
-                "Failures are per message (ReportBatchItemFailures); a message that keeps\n\
-                 failing goes to the DLQ after MaxReceiveCount receives.",
-            ),
-            "AWS::Lambda::EventSourceMapping",
-            map([
-                ("EventSourceArn", att(&format!("{id}Queue"), "Arn")),
-                ("FunctionName", r(&format!("{}Function", camel(&subscription.handler)))),
-                ("Enabled", if_(params::MAPPINGS_ENABLED, true.into(), false.into())),
-                ("BatchSize", 10.into()),
-                ("FunctionResponseTypes", strings(["ReportBatchItemFailures"])),
-                ("ScalingConfig", map([("MaximumConcurrency", 2.into())])),
-            ]),
-        );
+        queue_mapping(&mut t, subscription);
     }
     if let Some(api) = &domain.api {
         http_api(&mut t, domain, product, api, &key_arn);
@@ -196,6 +93,115 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
     alarms::add(&mut t, domain, product);
     outputs(&mut t, domain, product);
     t
+}
+
+/// The stack's parameters: the deployment settings, the ports a producer
+/// gets from its ports stack, each consumed topic, and the knobs of its
+/// queues and relay.
+fn parameters(t: &mut Template, mesh: &Mesh, domain: &Descriptor, product: Option<&Product>) {
+    let name = &domain.domain;
+    let consumes = !domain.consumes.is_empty();
+    params::prefix(t);
+    params::code(t);
+    if let Some(product) = product {
+        params::topic_arn(
+            t,
+            "TopicArn",
+            format!("ARN of this domain's {} topic (output TopicArn of the {name}-ports stack).", product.name),
+        );
+        params::string(
+            t,
+            "StreamName",
+            &format!("Name of this domain's {} stream (output StreamName of the {name}-ports stack).", product.name),
+            "^[A-Za-z0-9_.-]{1,128}$",
+        );
+        params::string(
+            t,
+            "StreamArn",
+            &format!("ARN of this domain's {} stream (output StreamArn of the {name}-ports stack).", product.name),
+            "^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[A-Za-z0-9_.-]{1,128}$",
+        );
+        if ordered_topic(mesh, domain, product) {
+            params::topic_arn(
+                t,
+                "OrderedTopicArn",
+                format!(
+                    "ARN of this domain's {} FIFO topic (output OrderedTopicArn of the {name}-ports stack).",
+                    product.name
+                ),
+            );
+        }
+        params::string(
+            t,
+            "KeyArn",
+            &format!("ARN of the domain's KMS key (output KeyArn of the {name}-ports stack)."),
+            "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$",
+        );
+    }
+    for subscription in &domain.consumes {
+        params::topic_arn(
+            t,
+            &consumed_topic_parameter(subscription),
+            format!(
+                "ARN of the {} topic (output {} of the {}-ports stack).",
+                subscription.product,
+                consumed_topic_output(subscription),
+                subscription.product.domain
+            ),
+        );
+    }
+    if consumes {
+        params::number(
+            t,
+            "QueueVisibilityTimeout",
+            60,
+            (i64::from(FUNCTION_TIMEOUT), 43200),
+            "Seconds a received message stays hidden: at least the function's timeout (10 s); AWS recommends 6x.",
+        );
+        params::number(t, "MaxReceiveCount", 5, (1, 1000), "Receives of one message before SQS moves it to its DLQ.");
+    }
+    if product.is_some() {
+        params::number(
+            t,
+            "RelayMaximumRetryAttempts",
+            10,
+            (-1, 10000),
+            "Retries of a failing outbox stream batch before its coordinates go to the relay-failures queue (-1 = until the record expires).",
+        );
+        params::number(
+            t,
+            "RelayMaximumRecordAgeInSeconds",
+            3600,
+            (-1, 604800),
+            "Oldest outbox stream record the relay still retries, in seconds (-1 = no limit).",
+        );
+    }
+    params::alarm_action(t);
+    t.condition("HasAlarmAction", not_equals(r("AlarmActionArn"), s("")));
+    if product.is_some() || consumes {
+        params::event_source_mappings(t);
+    }
+}
+
+/// The subscription queue's event-source mapping onto its handler.
+fn queue_mapping(t: &mut Template, subscription: &Subscription) {
+    let id = subscription_id(subscription);
+    t.resource(
+        &format!("{id}EventSourceMapping"),
+        Some(
+            "Failures are per message (ReportBatchItemFailures); a message that keeps\n\
+             failing goes to the DLQ after MaxReceiveCount receives.",
+        ),
+        "AWS::Lambda::EventSourceMapping",
+        map([
+            ("EventSourceArn", att(&format!("{id}Queue"), "Arn")),
+            ("FunctionName", r(&format!("{}Function", camel(&subscription.handler)))),
+            ("Enabled", if_(params::MAPPINGS_ENABLED, true.into(), false.into())),
+            ("BatchSize", 10.into()),
+            ("FunctionResponseTypes", strings(["ReportBatchItemFailures"])),
+            ("ScalingConfig", map([("MaximumConcurrency", 2.into())])),
+        ]),
+    );
 }
 
 fn description(domain: &Descriptor, product: Option<&Product>) -> String {
@@ -397,6 +403,12 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
 }
 
 fn subscription_queues(t: &mut Template, domain: &Descriptor, subscription: &Subscription, key_arn: &Value) {
+    subscription_queue_and_dlq(t, domain, subscription, key_arn);
+    subscribe_queue(t, subscription);
+}
+
+/// The subscription's queue and its DLQ, FIFO for strict order.
+fn subscription_queue_and_dlq(t: &mut Template, domain: &Descriptor, subscription: &Subscription, key_arn: &Value) {
     let name = &domain.domain;
     let id = subscription_id(subscription);
     let (queue_name, dlq_name) = queue_names(name, subscription);
@@ -447,6 +459,13 @@ fn subscription_queues(t: &mut Template, domain: &Descriptor, subscription: &Sub
             ],
         ),
     );
+}
+
+/// The queue's policy (only the consumed topic may send) and its filtered
+/// subscription to the topic.
+fn subscribe_queue(t: &mut Template, subscription: &Subscription) {
+    let id = subscription_id(subscription);
+    let queue = format!("{id}Queue");
     let topic = r(&consumed_topic_parameter(subscription));
     t.resource(
         &format!("{id}QueuePolicy"),

@@ -3,6 +3,8 @@
 //! replayable log). Deployed before every domain stack, so that a consumer
 //! can subscribe whatever the order its own stack is created in.
 
+use serde_norway::Value;
+
 use crate::descriptor::{Descriptor, Mesh, Product};
 
 use super::cfn::{OnDelete, Template, arn, att, list, map, r, s, strings, sub};
@@ -29,14 +31,28 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
         "How long the Kinesis port keeps events for replay, in hours (the descriptor's retention_hours).",
     );
     params::number(&mut t, "ShardCount", 1, (1, 500), "Shards of the Kinesis port (events are keyed by entity id).");
-
     add_domain_key(&mut t, mesh, domain);
-    let tags = |port: &str| {
-        list(
-            [("mesh:domain", name.as_str()), ("mesh:product", product.name.as_str()), ("mesh:port", port)]
-                .map(|(k, v)| map([("Key", s(k)), ("Value", s(v))])),
-        )
-    };
+    // Only when a consumer asks for strict order (a FIFO queue can only
+    // subscribe to a FIFO topic); the relay publishes to both topics.
+    let strict = mesh.strict_subscribers(name, &product.name);
+    topics(&mut t, domain, product, !strict.is_empty());
+    topic_policy(&mut t, product, &strict);
+    stream(&mut t, domain, product);
+    outputs(&mut t, domain, product, !strict.is_empty());
+    t
+}
+
+/// `mesh:domain`, `mesh:product` and `mesh:port` tags of a port.
+fn tags(domain: &Descriptor, product: &Product, port: &str) -> Value {
+    list(
+        [("mesh:domain", domain.domain.as_str()), ("mesh:product", product.name.as_str()), ("mesh:port", port)]
+            .map(|(k, v)| map([("Key", s(k)), ("Value", s(v))])),
+    )
+}
+
+/// The product's topic, and its FIFO copy when a subscriber takes it in strict order.
+fn topics(t: &mut Template, domain: &Descriptor, product: &Product, ordered: bool) {
+    let name = &domain.domain;
     let resource_name = format!("${{Prefix}}-{name}-{}", product.ports.sns.topic);
     t.resource(
         "Topic",
@@ -46,13 +62,10 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
             ("TopicName", sub(resource_name.clone())),
             ("DisplayName", s(format!("{name} {}", product.name))),
             ("KmsMasterKeyId", att(KEY, "Arn")),
-            ("Tags", tags("sns")),
+            ("Tags", tags(domain, product, "sns")),
         ]),
     );
-    // Only when a consumer asks for strict order (a FIFO queue can only
-    // subscribe to a FIFO topic); the relay publishes to both topics.
-    let strict = mesh.strict_subscribers(name, &product.name);
-    if !strict.is_empty() {
+    if ordered {
         t.resource(
             ORDERED_TOPIC,
             Some("Strict per-entity order for the subscribers that ask for it: MessageGroupId = entity id."),
@@ -63,12 +76,15 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
                 ("FifoTopic", true.into()),
                 ("ContentBasedDeduplication", false.into()),
                 ("KmsMasterKeyId", att(KEY, "Arn")),
-                ("Tags", tags("sns-fifo")),
+                ("Tags", tags(domain, product, "sns-fifo")),
             ]),
         );
     }
-    // Governance on AWS, not only in `mesh validate`: a subscription from
-    // any queue but a granted domain's is refused by SNS itself.
+}
+
+/// Governance on AWS, not only in `mesh validate`: a subscription from any
+/// queue but a granted domain's is refused by SNS itself.
+fn topic_policy(t: &mut Template, product: &Product, strict: &[&str]) {
     let mut granted = Vec::new();
     for subscriber in &product.access.subscribers {
         let queue = format!("${{Prefix}}-{subscriber}-{}", product.name);
@@ -102,26 +118,34 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
             ),
         ]),
     );
+}
+
+/// The replayable log.
+fn stream(t: &mut Template, domain: &Descriptor, product: &Product) {
     t.stateful(
         "Stream",
         Some("The replayable log. Deleted with the stack: the outbox is the record."),
         "AWS::Kinesis::Stream",
         OnDelete::Delete,
         map([
-            ("Name", sub(format!("${{Prefix}}-{name}-{}", product.ports.kinesis.stream))),
+            ("Name", sub(format!("${{Prefix}}-{}-{}", domain.domain, product.ports.kinesis.stream))),
             ("StreamModeDetails", map([("StreamMode", s("PROVISIONED"))])),
             ("ShardCount", r("ShardCount")),
             ("RetentionPeriodHours", r("RetentionPeriodHours")),
             ("StreamEncryption", map([("EncryptionType", s("KMS")), ("KeyId", att(KEY, "Arn"))])),
-            ("Tags", tags("kinesis")),
+            ("Tags", tags(domain, product, "kinesis")),
         ]),
     );
+}
+
+fn outputs(t: &mut Template, domain: &Descriptor, product: &Product, ordered: bool) {
+    let name = &domain.domain;
     t.output(
         "TopicArn",
         &format!("ARN of the {} SNS topic (consumers subscribe their queues to it).", product.name),
         r("Topic"),
     );
-    if !strict.is_empty() {
+    if ordered {
         t.output(
             "OrderedTopicArn",
             &format!(
@@ -135,5 +159,4 @@ pub fn ports_template(mesh: &Mesh, domain: &Descriptor, product: &Product) -> Te
     t.output("StreamName", &format!("Name of the {} Kinesis stream.", product.name), r("Stream"));
     t.output("StreamArn", &format!("ARN of the {} Kinesis stream.", product.name), att("Stream", "Arn"));
     t.output("KeyArn", &format!("ARN of the {name} domain's KMS key (pass it to {name}.yaml)."), att(KEY, "Arn"));
-    t
 }

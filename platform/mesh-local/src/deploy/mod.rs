@@ -694,6 +694,28 @@ async fn deploy_stack_with(
             ),
         });
     }
+    let passed = declared_parameters(&template, parameters)?;
+    let bar = progress.map(|p| spinner(p, stack_name));
+    cfn.create_stack()
+        .stack_name(stack_name)
+        .template_body(&template.body)
+        .set_parameters(Some(passed))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .capabilities(Capability::CapabilityAutoExpand)
+        .send()
+        .await
+        .map_err(HarnessError::aws(format!("CloudFormation CreateStack {stack_name}")))?;
+    let outputs = wait_for_creation(cfn, stack_name, timeout, bar.as_ref()).await?;
+    Ok(StackOutputs { name: stack_name.to_owned(), template: template_path.to_path_buf(), outputs })
+}
+
+/// The values of the parameters `template` declares; one without a default
+/// that `parameters` lacks is an error.
+fn declared_parameters(
+    template: &Template,
+    parameters: &BTreeMap<String, String>,
+) -> Result<Vec<Parameter>, HarnessError> {
     let mut passed = Vec::new();
     for (name, decl) in &template.parameters {
         match parameters.get(name) {
@@ -711,55 +733,50 @@ async fn deploy_stack_with(
             }
         }
     }
+    Ok(passed)
+}
 
-    let bar = progress.map(|p| {
-        let bar = p.add(ProgressBar::new_spinner());
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}") {
-            bar.set_style(style);
-        }
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar.set_message(format!("{stack_name}: creating"));
-        bar
-    });
+/// A spinner on stderr for one stack.
+fn spinner(progress: &MultiProgress, stack_name: &str) -> ProgressBar {
+    let bar = progress.add(ProgressBar::new_spinner());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message(format!("{stack_name}: creating"));
+    bar
+}
 
-    cfn.create_stack()
-        .stack_name(stack_name)
-        .template_body(&template.body)
-        .set_parameters(Some(passed))
-        .capabilities(Capability::CapabilityIam)
-        .capabilities(Capability::CapabilityNamedIam)
-        .capabilities(Capability::CapabilityAutoExpand)
-        .send()
-        .await
-        .map_err(HarnessError::aws(format!("CloudFormation CreateStack {stack_name}")))?;
-
+/// Polls the stack until `CREATE_COMPLETE` (its outputs), a failure (every
+/// failed resource's reason) or `timeout`.
+async fn wait_for_creation(
+    cfn: &CfnClient,
+    stack_name: &str,
+    timeout: Duration,
+    bar: Option<&ProgressBar>,
+) -> Result<HashMap<String, String>, HarnessError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(200);
     loop {
         let stack = describe_stack(cfn, stack_name).await?;
         let status = stack.as_ref().and_then(|s| s.stack_status().cloned());
-        if let Some(bar) = &bar {
+        if let Some(bar) = bar {
             bar.set_message(format!("{stack_name}: {}", status.as_ref().map_or("?", StackStatus::as_str)));
         }
         match status {
             Some(StackStatus::CreateComplete) => {
-                if let Some(bar) = &bar {
+                if let Some(bar) = bar {
                     bar.finish_with_message(format!("{stack_name}: CREATE_COMPLETE"));
                 }
-                let outputs = stack
+                return Ok(stack
                     .iter()
                     .flat_map(|s| s.outputs())
                     .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-                    .collect();
-                return Ok(StackOutputs {
-                    name: stack_name.to_owned(),
-                    template: template_path.to_path_buf(),
-                    outputs,
-                });
+                    .collect());
             }
             Some(StackStatus::CreateInProgress) | None => {}
             Some(other) => {
-                if let Some(bar) = &bar {
+                if let Some(bar) = bar {
                     bar.abandon_with_message(format!("{stack_name}: {}", other.as_str()));
                 }
                 let reason = stack.and_then(|s| s.stack_status_reason().filter(|r| !r.is_empty()).map(str::to_owned));

@@ -146,22 +146,48 @@ impl Scope {
     }
 }
 
-/// Adds a problem when `actual` is not what `declared` says (skipped when the
-/// declaration cannot be resolved here, e.g. a `!Sub`).
-fn compare(problems: &mut Vec<String>, scope: &Scope, what: &str, declared: Option<&Value>, actual: Option<String>) {
-    let Some(expected) = declared.and_then(|d| scope.expected(d)) else { return };
-    let matches = match (&expected, &actual) {
-        (Expected::Exact(e), Some(a)) => e == a,
-        (Expected::EndsWith(e), Some(a)) => a.ends_with(e.as_str()),
-        (_, None) => false,
-    };
-    if !matches {
-        problems.push(format!("{what}: declared {expected:?}, found {}", actual.as_deref().unwrap_or("nothing")));
-    }
+/// The differences found in one resource: each declared setting compared
+/// with what the service reports (skipped when the declaration cannot be
+/// resolved here, e.g. a `!Sub`).
+struct Findings<'a> {
+    scope: &'a Scope,
+    problems: Vec<String>,
 }
 
-fn done(problems: Vec<String>) -> Result<(), String> {
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+impl<'a> Findings<'a> {
+    fn new(scope: &'a Scope) -> Self {
+        Self { scope, problems: Vec::new() }
+    }
+
+    /// Adds a problem when `actual` is not what `declared` says.
+    fn compare(&mut self, what: &str, declared: Option<&Value>, actual: Option<String>) {
+        let Some(expected) = declared.and_then(|d| self.scope.expected(d)) else { return };
+        let matches = match (&expected, &actual) {
+            (Expected::Exact(e), Some(a)) => e == a,
+            (Expected::EndsWith(e), Some(a)) => a.ends_with(e.as_str()),
+            (_, None) => false,
+        };
+        if !matches {
+            self.problems
+                .push(format!("{what}: declared {expected:?}, found {}", actual.as_deref().unwrap_or("nothing")));
+        }
+    }
+
+    /// The setting must be `ENABLED`.
+    fn enabled(&mut self, what: &str, actual: Option<String>) {
+        self.compare(what, Some(&Value::from("ENABLED")), actual);
+    }
+
+    /// Adds a problem when two lists differ.
+    fn same<T: PartialEq + fmt::Debug>(&mut self, what: &str, declared: &[T], actual: &[T]) {
+        if declared != actual {
+            self.problems.push(format!("{what}: declared {declared:?}, found {actual:?}"));
+        }
+    }
+
+    fn done(self) -> Result<(), String> {
+        if self.problems.is_empty() { Ok(()) } else { Err(self.problems.join("; ")) }
+    }
 }
 
 /// One client per service, looked up lazily by resource type.
@@ -176,6 +202,16 @@ struct Checker {
 
 fn context<E: std::error::Error + 'static>(what: String) -> impl FnOnce(E) -> String {
     move |err| format!("{what} failed: {}", aws_sdk_cloudformation::error::DisplayErrorContext(&err))
+}
+
+/// A nested property: `at(p, &["StreamSpecification", "StreamViewType"])`.
+fn at<'v>(properties: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter().try_fold(properties, |value, key| value.get(*key))
+}
+
+/// A JSON attribute (a queue's `RedrivePolicy`), `Null` when absent or unreadable.
+fn json_attribute(attributes: &HashMap<String, String>, key: &str) -> serde_json::Value {
+    attributes.get(key).and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default()
 }
 
 impl Checker {
@@ -193,358 +229,286 @@ impl Checker {
     /// `Err(problem)` when the service does not have the resource, or has it
     /// with other settings.
     async fn check(&self, declared: &TemplateResource, id: &str) -> Result<(), String> {
-        let p = &declared.properties;
-        let mut problems = Vec::new();
-        let scope = &self.scope;
         match declared.resource_type.as_str() {
-            "AWS::DynamoDB::Table" => {
-                let out = self
-                    .dynamodb
-                    .describe_table()
-                    .table_name(id)
-                    .send()
-                    .await
-                    .map_err(context(format!("DynamoDB DescribeTable {id}")))?;
-                let table = out.table().ok_or_else(|| format!("DescribeTable {id} returned no table"))?;
-                let streaming = table.stream_specification().is_some_and(|s| s.stream_enabled())
-                    || table.latest_stream_arn().is_some();
-                if declared.wants_stream && !streaming {
-                    return Err(format!("table {id} exists but its stream is not enabled"));
-                }
-                let sse = table.sse_description();
-                let declared_sse = p.get("SSESpecification");
-                if declared_sse.and_then(|s| s.get("SSEEnabled")).and_then(Value::as_bool) == Some(true) {
-                    let status = sse.and_then(|s| s.status()).map(|s| s.as_str().to_owned());
-                    compare(&mut problems, scope, "SSE status", Some(&Value::from("ENABLED")), status);
-                }
-                let sse_field = |key: &str| declared_sse.and_then(|s| s.get(key));
-                compare(
-                    &mut problems,
-                    scope,
-                    "SSE type",
-                    sse_field("SSEType"),
-                    sse.and_then(|s| s.sse_type()).map(|t| t.as_str().to_owned()),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "SSE key",
-                    sse_field("KMSMasterKeyId"),
-                    sse.and_then(|s| s.kms_master_key_arn()).map(str::to_owned),
-                );
-                let view =
-                    table.stream_specification().and_then(|s| s.stream_view_type()).map(|v| v.as_str().to_owned());
-                compare(
-                    &mut problems,
-                    scope,
-                    "stream view",
-                    p.get("StreamSpecification").and_then(|s| s.get("StreamViewType")),
-                    view,
-                );
-                if p.get("PointInTimeRecoverySpecification")
-                    .and_then(|s| s.get("PointInTimeRecoveryEnabled"))
-                    .and_then(Value::as_bool)
-                    == Some(true)
-                {
-                    let backups = self
-                        .dynamodb
-                        .describe_continuous_backups()
-                        .table_name(id)
-                        .send()
-                        .await
-                        .map_err(context(format!("DynamoDB DescribeContinuousBackups {id}")))?;
-                    let status = backups
-                        .continuous_backups_description()
-                        .and_then(|d| d.point_in_time_recovery_description())
-                        .and_then(|d| d.point_in_time_recovery_status())
-                        .map(|s| s.as_str().to_owned());
-                    compare(&mut problems, scope, "point-in-time recovery", Some(&Value::from("ENABLED")), status);
-                }
-                if let Some(ttl) = p.get("TimeToLiveSpecification") {
-                    let out = self
-                        .dynamodb
-                        .describe_time_to_live()
-                        .table_name(id)
-                        .send()
-                        .await
-                        .map_err(context(format!("DynamoDB DescribeTimeToLive {id}")))?;
-                    let described = out.time_to_live_description();
-                    compare(
-                        &mut problems,
-                        scope,
-                        "TTL attribute",
-                        ttl.get("AttributeName"),
-                        described.and_then(|d| d.attribute_name()).map(str::to_owned),
-                    );
-                    let status = described.and_then(|d| d.time_to_live_status()).map(|s| s.as_str().to_owned());
-                    compare(&mut problems, scope, "TTL status", Some(&Value::from("ENABLED")), status);
-                }
-                done(problems)
-            }
-            "AWS::SQS::Queue" => {
-                let url = self.queue_url(id).await?;
-                let out = self
-                    .sqs
-                    .get_queue_attributes()
-                    .queue_url(&url)
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-                    .send()
-                    .await
-                    .map_err(context(format!("SQS GetQueueAttributes {url}")))?;
-                let attributes: HashMap<String, String> =
-                    out.attributes().into_iter().flatten().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect();
-                for key in ["VisibilityTimeout", "MessageRetentionPeriod", "KmsMasterKeyId"] {
-                    compare(&mut problems, scope, key, p.get(key), attributes.get(key).cloned());
-                }
-                if let Some(redrive) = p.get("RedrivePolicy") {
-                    let actual: serde_json::Value =
-                        attributes.get("RedrivePolicy").and_then(|r| serde_json::from_str(r).ok()).unwrap_or_default();
-                    let field =
-                        |key: &str| actual.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
-                    compare(
-                        &mut problems,
-                        scope,
-                        "maxReceiveCount",
-                        redrive.get("maxReceiveCount"),
-                        field("maxReceiveCount"),
-                    );
-                    compare(
-                        &mut problems,
-                        scope,
-                        "DLQ",
-                        redrive.get("deadLetterTargetArn"),
-                        field("deadLetterTargetArn"),
-                    );
-                }
-                if let Some(allow) = p.get("RedriveAllowPolicy") {
-                    let actual: serde_json::Value = attributes
-                        .get("RedriveAllowPolicy")
-                        .and_then(|r| serde_json::from_str(r).ok())
-                        .unwrap_or_default();
-                    let permission = actual.get("redrivePermission").and_then(|v| v.as_str()).map(str::to_owned);
-                    compare(&mut problems, scope, "redrivePermission", allow.get("redrivePermission"), permission);
-                }
-                done(problems)
-            }
-            "AWS::SNS::Topic" => {
-                let out = self
-                    .sns
-                    .get_topic_attributes()
-                    .topic_arn(id)
-                    .send()
-                    .await
-                    .map_err(context(format!("SNS GetTopicAttributes {id}")))?;
-                let key = out.attributes().and_then(|a| a.get("KmsMasterKeyId")).cloned();
-                compare(&mut problems, scope, "KmsMasterKeyId", p.get("KmsMasterKeyId"), key);
-                done(problems)
-            }
-            "AWS::SNS::Subscription" => {
-                let out = self
-                    .sns
-                    .get_subscription_attributes()
-                    .subscription_arn(id)
-                    .send()
-                    .await
-                    .map_err(context(format!("SNS GetSubscriptionAttributes {id}")))?;
-                let attributes = out.attributes().cloned().unwrap_or_default();
-                for key in ["RawMessageDelivery", "FilterPolicyScope"] {
-                    compare(&mut problems, scope, key, p.get(key), attributes.get(key).cloned());
-                }
-                if let Some(filter) = p.get("FilterPolicy") {
-                    let declared: serde_json::Value = serde_json::to_value(filter).unwrap_or_default();
-                    let actual: Option<serde_json::Value> =
-                        attributes.get("FilterPolicy").and_then(|f| serde_json::from_str(f).ok());
-                    if actual.as_ref() != Some(&declared) {
-                        problems.push(format!("FilterPolicy: declared {declared}, found {actual:?}"));
-                    }
-                }
-                done(problems)
-            }
-            "AWS::Kinesis::Stream" => {
-                // The physical id is the stream name; accept an ARN too.
-                let name = id.rsplit('/').next().unwrap_or(id);
-                let out = self
-                    .kinesis
-                    .describe_stream_summary()
-                    .stream_name(name)
-                    .send()
-                    .await
-                    .map_err(context(format!("Kinesis DescribeStreamSummary {name}")))?;
-                let summary = out.stream_description_summary();
-                let encryption = p.get("StreamEncryption");
-                compare(
-                    &mut problems,
-                    scope,
-                    "EncryptionType",
-                    encryption.and_then(|e| e.get("EncryptionType")),
-                    summary.and_then(|s| s.encryption_type()).map(|t| t.as_str().to_owned()),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "KeyId",
-                    encryption.and_then(|e| e.get("KeyId")),
-                    summary.and_then(|s| s.key_id()).map(str::to_owned),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "RetentionPeriodHours",
-                    p.get("RetentionPeriodHours"),
-                    summary.map(|s| s.retention_period_hours().to_string()),
-                );
-                done(problems)
-            }
-            "AWS::Lambda::Function" => {
-                let out = self
-                    .lambda
-                    .get_function()
-                    .function_name(id)
-                    .send()
-                    .await
-                    .map_err(context(format!("Lambda GetFunction {id}")))?;
-                let config = out.configuration();
-                compare(
-                    &mut problems,
-                    scope,
-                    "Runtime",
-                    p.get("Runtime"),
-                    config.and_then(|c| c.runtime()).map(|r| r.as_str().to_owned()),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "Timeout",
-                    p.get("Timeout"),
-                    config.and_then(|c| c.timeout()).map(|t| t.to_string()),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "MemorySize",
-                    p.get("MemorySize"),
-                    config.and_then(|c| c.memory_size()).map(|m| m.to_string()),
-                );
-                let variables =
-                    config.and_then(|c| c.environment()).and_then(|e| e.variables()).cloned().unwrap_or_default();
-                if let Some(declared) =
-                    p.get("Environment").and_then(|e| e.get("Variables")).and_then(Value::as_mapping)
-                {
-                    for (name, value) in declared {
-                        let name = name.as_str().unwrap_or_default();
-                        compare(
-                            &mut problems,
-                            scope,
-                            &format!("environment {name}"),
-                            Some(value),
-                            variables.get(name).cloned(),
-                        );
-                    }
-                }
-                done(problems)
-            }
-            "AWS::Lambda::EventSourceMapping" => {
-                // The physical id is the mapping's UUID; accept its ARN too.
-                let uuid = id.rsplit(':').next().unwrap_or(id);
-                let m = self
-                    .lambda
-                    .get_event_source_mapping()
-                    .uuid(uuid)
-                    .send()
-                    .await
-                    .map_err(context(format!("Lambda GetEventSourceMapping {uuid}")))?;
-                compare(&mut problems, scope, "BatchSize", p.get("BatchSize"), m.batch_size().map(|b| b.to_string()));
-                compare(
-                    &mut problems,
-                    scope,
-                    "EventSourceArn",
-                    p.get("EventSourceArn"),
-                    m.event_source_arn().map(str::to_owned),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "MaximumBatchingWindowInSeconds",
-                    p.get("MaximumBatchingWindowInSeconds"),
-                    m.maximum_batching_window_in_seconds().map(|b| b.to_string()),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "MaximumRetryAttempts",
-                    p.get("MaximumRetryAttempts"),
-                    m.maximum_retry_attempts().map(|b| b.to_string()),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "MaximumRecordAgeInSeconds",
-                    p.get("MaximumRecordAgeInSeconds"),
-                    m.maximum_record_age_in_seconds().map(|b| b.to_string()),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "BisectBatchOnFunctionError",
-                    p.get("BisectBatchOnFunctionError"),
-                    m.bisect_batch_on_function_error().map(|b| b.to_string()),
-                );
-                compare(
-                    &mut problems,
-                    scope,
-                    "StartingPosition",
-                    p.get("StartingPosition"),
-                    m.starting_position().map(|s| s.as_str().to_owned()),
-                );
-                let destination = m
-                    .destination_config()
-                    .and_then(|d| d.on_failure())
-                    .and_then(|f| f.destination())
-                    .map(str::to_owned);
-                compare(
-                    &mut problems,
-                    scope,
-                    "on-failure destination",
-                    p.get("DestinationConfig").and_then(|d| d.get("OnFailure")).and_then(|f| f.get("Destination")),
-                    destination,
-                );
-                let concurrency = m.scaling_config().and_then(|s| s.maximum_concurrency()).map(|c| c.to_string());
-                compare(
-                    &mut problems,
-                    scope,
-                    "MaximumConcurrency",
-                    p.get("ScalingConfig").and_then(|s| s.get("MaximumConcurrency")),
-                    concurrency,
-                );
-                if let Some(types) = p.get("FunctionResponseTypes").and_then(Value::as_sequence) {
-                    let declared: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
-                    let actual: Vec<&str> = m.function_response_types().iter().map(|t| t.as_str()).collect();
-                    if declared != actual {
-                        problems.push(format!("FunctionResponseTypes: declared {declared:?}, found {actual:?}"));
-                    }
-                }
-                if let Some(filters) =
-                    p.get("FilterCriteria").and_then(|f| f.get("Filters")).and_then(Value::as_sequence)
-                {
-                    let declared: Vec<serde_json::Value> = filters
-                        .iter()
-                        .filter_map(|f| f.get("Pattern")?.as_str().and_then(|p| serde_json::from_str(p).ok()))
-                        .collect();
-                    let actual: Vec<serde_json::Value> = m
-                        .filter_criteria()
-                        .map(|c| c.filters())
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|f| f.pattern().and_then(|p| serde_json::from_str(p).ok()))
-                        .collect();
-                    if declared != actual {
-                        problems.push(format!("FilterCriteria: declared {declared:?}, found {actual:?}"));
-                    }
-                }
-                done(problems)
-            }
+            "AWS::DynamoDB::Table" => self.table(declared, id).await,
+            "AWS::SQS::Queue" => self.queue(&declared.properties, id).await,
+            "AWS::SNS::Topic" => self.topic(&declared.properties, id).await,
+            "AWS::SNS::Subscription" => self.subscription(&declared.properties, id).await,
+            "AWS::Kinesis::Stream" => self.stream(&declared.properties, id).await,
+            "AWS::Lambda::Function" => self.function(&declared.properties, id).await,
+            "AWS::Lambda::EventSourceMapping" => self.mapping(&declared.properties, id).await,
             _ => Ok(()),
         }
+    }
+
+    /// Stream, encryption, point-in-time recovery and TTL of a table.
+    async fn table(&self, declared: &TemplateResource, id: &str) -> Result<(), String> {
+        let p = &declared.properties;
+        let mut found = Findings::new(&self.scope);
+        let out = self
+            .dynamodb
+            .describe_table()
+            .table_name(id)
+            .send()
+            .await
+            .map_err(context(format!("DynamoDB DescribeTable {id}")))?;
+        let table = out.table().ok_or_else(|| format!("DescribeTable {id} returned no table"))?;
+        let streaming =
+            table.stream_specification().is_some_and(|s| s.stream_enabled()) || table.latest_stream_arn().is_some();
+        if declared.wants_stream && !streaming {
+            return Err(format!("table {id} exists but its stream is not enabled"));
+        }
+        let sse = table.sse_description();
+        if at(p, &["SSESpecification", "SSEEnabled"]).and_then(Value::as_bool) == Some(true) {
+            found.enabled("SSE status", sse.and_then(|s| s.status()).map(|s| s.as_str().to_owned()));
+        }
+        found.compare(
+            "SSE type",
+            at(p, &["SSESpecification", "SSEType"]),
+            sse.and_then(|s| s.sse_type()).map(|t| t.as_str().to_owned()),
+        );
+        found.compare(
+            "SSE key",
+            at(p, &["SSESpecification", "KMSMasterKeyId"]),
+            sse.and_then(|s| s.kms_master_key_arn()).map(str::to_owned),
+        );
+        found.compare(
+            "stream view",
+            at(p, &["StreamSpecification", "StreamViewType"]),
+            table.stream_specification().and_then(|s| s.stream_view_type()).map(|v| v.as_str().to_owned()),
+        );
+        if at(p, &["PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"]).and_then(Value::as_bool)
+            == Some(true)
+        {
+            found.enabled("point-in-time recovery", self.point_in_time_recovery(id).await?);
+        }
+        if let Some(ttl) = p.get("TimeToLiveSpecification") {
+            let out = self
+                .dynamodb
+                .describe_time_to_live()
+                .table_name(id)
+                .send()
+                .await
+                .map_err(context(format!("DynamoDB DescribeTimeToLive {id}")))?;
+            let described = out.time_to_live_description();
+            found.compare(
+                "TTL attribute",
+                ttl.get("AttributeName"),
+                described.and_then(|d| d.attribute_name()).map(str::to_owned),
+            );
+            found.enabled("TTL status", described.and_then(|d| d.time_to_live_status()).map(|s| s.as_str().to_owned()));
+        }
+        found.done()
+    }
+
+    /// The table's point-in-time recovery status.
+    async fn point_in_time_recovery(&self, id: &str) -> Result<Option<String>, String> {
+        let backups = self
+            .dynamodb
+            .describe_continuous_backups()
+            .table_name(id)
+            .send()
+            .await
+            .map_err(context(format!("DynamoDB DescribeContinuousBackups {id}")))?;
+        Ok(backups
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|d| d.point_in_time_recovery_status())
+            .map(|s| s.as_str().to_owned()))
+    }
+
+    /// Visibility, retention, key and the redrive policies of a queue.
+    async fn queue(&self, p: &Value, id: &str) -> Result<(), String> {
+        let mut found = Findings::new(&self.scope);
+        let url = self.queue_url(id).await?;
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .map_err(context(format!("SQS GetQueueAttributes {url}")))?;
+        let attributes: HashMap<String, String> =
+            out.attributes().into_iter().flatten().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect();
+        for key in ["VisibilityTimeout", "MessageRetentionPeriod", "KmsMasterKeyId"] {
+            found.compare(key, p.get(key), attributes.get(key).cloned());
+        }
+        if let Some(redrive) = p.get("RedrivePolicy") {
+            let actual = json_attribute(&attributes, "RedrivePolicy");
+            let field = |key: &str| actual.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+            found.compare("maxReceiveCount", redrive.get("maxReceiveCount"), field("maxReceiveCount"));
+            found.compare("DLQ", redrive.get("deadLetterTargetArn"), field("deadLetterTargetArn"));
+        }
+        if let Some(allow) = p.get("RedriveAllowPolicy") {
+            let actual = json_attribute(&attributes, "RedriveAllowPolicy");
+            let permission = actual.get("redrivePermission").and_then(|v| v.as_str()).map(str::to_owned);
+            found.compare("redrivePermission", allow.get("redrivePermission"), permission);
+        }
+        found.done()
+    }
+
+    /// A topic's key.
+    async fn topic(&self, p: &Value, id: &str) -> Result<(), String> {
+        let mut found = Findings::new(&self.scope);
+        let out = self
+            .sns
+            .get_topic_attributes()
+            .topic_arn(id)
+            .send()
+            .await
+            .map_err(context(format!("SNS GetTopicAttributes {id}")))?;
+        let key = out.attributes().and_then(|a| a.get("KmsMasterKeyId")).cloned();
+        found.compare("KmsMasterKeyId", p.get("KmsMasterKeyId"), key);
+        found.done()
+    }
+
+    /// A subscription's delivery settings and filter policy.
+    async fn subscription(&self, p: &Value, id: &str) -> Result<(), String> {
+        let mut found = Findings::new(&self.scope);
+        let out = self
+            .sns
+            .get_subscription_attributes()
+            .subscription_arn(id)
+            .send()
+            .await
+            .map_err(context(format!("SNS GetSubscriptionAttributes {id}")))?;
+        let attributes = out.attributes().cloned().unwrap_or_default();
+        for key in ["RawMessageDelivery", "FilterPolicyScope"] {
+            found.compare(key, p.get(key), attributes.get(key).cloned());
+        }
+        if let Some(filter) = p.get("FilterPolicy") {
+            let declared: serde_json::Value = serde_json::to_value(filter).unwrap_or_default();
+            let actual: Option<serde_json::Value> =
+                attributes.get("FilterPolicy").and_then(|f| serde_json::from_str(f).ok());
+            if actual.as_ref() != Some(&declared) {
+                found.problems.push(format!("FilterPolicy: declared {declared}, found {actual:?}"));
+            }
+        }
+        found.done()
+    }
+
+    /// A stream's encryption and retention.
+    async fn stream(&self, p: &Value, id: &str) -> Result<(), String> {
+        let mut found = Findings::new(&self.scope);
+        // The physical id is the stream name; accept an ARN too.
+        let name = id.rsplit('/').next().unwrap_or(id);
+        let out = self
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .map_err(context(format!("Kinesis DescribeStreamSummary {name}")))?;
+        let summary = out.stream_description_summary();
+        found.compare(
+            "EncryptionType",
+            at(p, &["StreamEncryption", "EncryptionType"]),
+            summary.and_then(|s| s.encryption_type()).map(|t| t.as_str().to_owned()),
+        );
+        found.compare(
+            "KeyId",
+            at(p, &["StreamEncryption", "KeyId"]),
+            summary.and_then(|s| s.key_id()).map(str::to_owned),
+        );
+        found.compare(
+            "RetentionPeriodHours",
+            p.get("RetentionPeriodHours"),
+            summary.map(|s| s.retention_period_hours().to_string()),
+        );
+        found.done()
+    }
+
+    /// A function's runtime, limits and environment.
+    async fn function(&self, p: &Value, id: &str) -> Result<(), String> {
+        let mut found = Findings::new(&self.scope);
+        let out = self
+            .lambda
+            .get_function()
+            .function_name(id)
+            .send()
+            .await
+            .map_err(context(format!("Lambda GetFunction {id}")))?;
+        let config = out.configuration();
+        found.compare("Runtime", p.get("Runtime"), config.and_then(|c| c.runtime()).map(|r| r.as_str().to_owned()));
+        found.compare("Timeout", p.get("Timeout"), config.and_then(|c| c.timeout()).map(|t| t.to_string()));
+        found.compare("MemorySize", p.get("MemorySize"), config.and_then(|c| c.memory_size()).map(|m| m.to_string()));
+        let variables = config.and_then(|c| c.environment()).and_then(|e| e.variables()).cloned().unwrap_or_default();
+        if let Some(declared) = at(p, &["Environment", "Variables"]).and_then(Value::as_mapping) {
+            for (name, value) in declared {
+                let name = name.as_str().unwrap_or_default();
+                found.compare(&format!("environment {name}"), Some(value), variables.get(name).cloned());
+            }
+        }
+        found.done()
+    }
+
+    /// A mapping's batching, retries, destination, concurrency, response types and filters.
+    async fn mapping(&self, p: &Value, id: &str) -> Result<(), String> {
+        let mut found = Findings::new(&self.scope);
+        // The physical id is the mapping's UUID; accept its ARN too.
+        let uuid = id.rsplit(':').next().unwrap_or(id);
+        let m = self
+            .lambda
+            .get_event_source_mapping()
+            .uuid(uuid)
+            .send()
+            .await
+            .map_err(context(format!("Lambda GetEventSourceMapping {uuid}")))?;
+        let number = |n: Option<i32>| n.map(|n| n.to_string());
+        found.compare("BatchSize", p.get("BatchSize"), number(m.batch_size()));
+        found.compare("EventSourceArn", p.get("EventSourceArn"), m.event_source_arn().map(str::to_owned));
+        found.compare(
+            "MaximumBatchingWindowInSeconds",
+            p.get("MaximumBatchingWindowInSeconds"),
+            number(m.maximum_batching_window_in_seconds()),
+        );
+        found.compare("MaximumRetryAttempts", p.get("MaximumRetryAttempts"), number(m.maximum_retry_attempts()));
+        found.compare(
+            "MaximumRecordAgeInSeconds",
+            p.get("MaximumRecordAgeInSeconds"),
+            number(m.maximum_record_age_in_seconds()),
+        );
+        found.compare(
+            "BisectBatchOnFunctionError",
+            p.get("BisectBatchOnFunctionError"),
+            m.bisect_batch_on_function_error().map(|b| b.to_string()),
+        );
+        found.compare(
+            "StartingPosition",
+            p.get("StartingPosition"),
+            m.starting_position().map(|s| s.as_str().to_owned()),
+        );
+        found.compare(
+            "on-failure destination",
+            at(p, &["DestinationConfig", "OnFailure", "Destination"]),
+            m.destination_config().and_then(|d| d.on_failure()).and_then(|f| f.destination()).map(str::to_owned),
+        );
+        found.compare(
+            "MaximumConcurrency",
+            at(p, &["ScalingConfig", "MaximumConcurrency"]),
+            number(m.scaling_config().and_then(|s| s.maximum_concurrency())),
+        );
+        if let Some(types) = p.get("FunctionResponseTypes").and_then(Value::as_sequence) {
+            let declared: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
+            let actual: Vec<&str> = m.function_response_types().iter().map(|t| t.as_str()).collect();
+            found.same("FunctionResponseTypes", &declared, &actual);
+        }
+        if let Some(filters) = at(p, &["FilterCriteria", "Filters"]).and_then(Value::as_sequence) {
+            let declared: Vec<serde_json::Value> = filters
+                .iter()
+                .filter_map(|f| f.get("Pattern")?.as_str().and_then(|p| serde_json::from_str(p).ok()))
+                .collect();
+            let actual: Vec<serde_json::Value> = m
+                .filter_criteria()
+                .map(|c| c.filters())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|f| f.pattern().and_then(|p| serde_json::from_str(p).ok()))
+                .collect();
+            found.same("FilterCriteria", &declared, &actual);
+        }
+        found.done()
     }
 
     /// A queue's physical id is its URL; accept an ARN or a name too.

@@ -1,7 +1,7 @@
 //! The AWS endpoint the tests talk to: an embedded MiniStack started on a free
 //! loopback port (the default), or whatever `AWS_ENDPOINT_URL` names.
 
-pub(crate) mod process;
+mod process;
 mod venv;
 
 use std::fs::File;
@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
+use process::{process_tree, terminate_tree};
+use venv::{Venv, ensure_venv};
+
 use crate::HarnessError;
-use crate::emulator::process::{process_tree, terminate_tree};
-use crate::emulator::venv::{Venv, ensure_venv};
 use crate::faults::FaultProxy;
 use crate::http::HttpClient;
 use crate::paths::{emulator_dir, ensure_dir, harness_dir, tail, workspace_root};
@@ -129,56 +130,66 @@ impl Emulator {
     /// [`Emulator::start`] with options for the embedded emulator.
     pub async fn start_with(options: EmulatorOptions) -> Result<Self, HarnessError> {
         let http = HttpClient::new()?;
-        if let Some(endpoint) = non_empty_env("AWS_ENDPOINT_URL") {
-            let region = non_empty_env("AWS_REGION")
-                .or_else(|| non_empty_env("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|| "us-east-1".to_owned());
-            let credentials = Credentials::new(
-                non_empty_env("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "test".to_owned()),
-                non_empty_env("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "test".to_owned()),
-                non_empty_env("AWS_SESSION_TOKEN"),
-                None,
-                "mesh-local-env",
-            );
-            let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
-            let glue_endpoint = non_empty_env("AWS_ENDPOINT_URL_GLUE").unwrap_or_else(|| endpoint.clone());
-            let runs_functions = match non_empty_env("MESH_FUNCTIONS").as_deref() {
-                None | Some("endpoint") => true,
-                Some("harness") => false,
-                Some(other) => {
-                    return Err(HarnessError::Environment(format!(
-                        "MESH_FUNCTIONS={other}: say `endpoint` (it runs the functions, the default) or \
-                         `harness` (it cannot: the harness runs them on this machine)"
-                    )));
-                }
-            };
-            let mut emulator = Self {
-                endpoint,
-                glue_endpoint,
-                region,
-                sdk_config,
-                http,
-                embedded: None,
-                faults: None,
-                timings: StartupTimings::default(),
-                capabilities: Capabilities { runs_functions, glue: true },
-                glue_server: None,
-            };
-            emulator.capabilities.glue = serves_glue(&emulator.glue_client()).await;
-            if !emulator.capabilities.glue {
-                let root = workspace_root()?;
-                let venv_root = root.clone();
-                let python = tokio::task::spawn_blocking(move || ensure_venv(&venv_root, Venv::Glue))
-                    .await
-                    .map_err(|e| HarnessError::Environment(format!("virtualenv setup panicked: {e}")))??;
-                let (server, glue_endpoint) =
-                    start_glue(&root, &python, &emulator.http, options.ready_timeout, false).await?;
-                emulator.glue_server = server;
-                emulator.glue_endpoint = glue_endpoint;
-            }
-            return Ok(emulator);
+        match non_empty_env("AWS_ENDPOINT_URL") {
+            Some(endpoint) => Self::external(endpoint, http, &options).await,
+            None => Self::embedded(http, options).await,
         }
+    }
 
+    /// The endpoint in `AWS_ENDPOINT_URL`, with the standard AWS settings,
+    /// and the harness's moto for Glue when it answers none.
+    async fn external(endpoint: String, http: HttpClient, options: &EmulatorOptions) -> Result<Self, HarnessError> {
+        let region = non_empty_env("AWS_REGION")
+            .or_else(|| non_empty_env("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let credentials = Credentials::new(
+            non_empty_env("AWS_ACCESS_KEY_ID").unwrap_or_else(|| "test".to_owned()),
+            non_empty_env("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|| "test".to_owned()),
+            non_empty_env("AWS_SESSION_TOKEN"),
+            None,
+            "mesh-local-env",
+        );
+        let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
+        let glue_endpoint = non_empty_env("AWS_ENDPOINT_URL_GLUE").unwrap_or_else(|| endpoint.clone());
+        let runs_functions = match non_empty_env("MESH_FUNCTIONS").as_deref() {
+            None | Some("endpoint") => true,
+            Some("harness") => false,
+            Some(other) => {
+                return Err(HarnessError::Environment(format!(
+                    "MESH_FUNCTIONS={other}: say `endpoint` (it runs the functions, the default) or \
+                     `harness` (it cannot: the harness runs them on this machine)"
+                )));
+            }
+        };
+        let mut emulator = Self {
+            endpoint,
+            glue_endpoint,
+            region,
+            sdk_config,
+            http,
+            embedded: None,
+            faults: None,
+            timings: StartupTimings::default(),
+            capabilities: Capabilities { runs_functions, glue: true },
+            glue_server: None,
+        };
+        emulator.capabilities.glue = serves_glue(&emulator.glue_client()).await;
+        if !emulator.capabilities.glue {
+            let root = workspace_root()?;
+            let venv_root = root.clone();
+            let python = tokio::task::spawn_blocking(move || ensure_venv(&venv_root, Venv::Glue))
+                .await
+                .map_err(|e| HarnessError::Environment(format!("virtualenv setup panicked: {e}")))??;
+            let (server, glue_endpoint) =
+                start_glue(&root, &python, &emulator.http, options.ready_timeout, false).await?;
+            emulator.glue_server = server;
+            emulator.glue_endpoint = glue_endpoint;
+        }
+        Ok(emulator)
+    }
+
+    /// MiniStack and moto from their virtualenvs, on free loopback ports.
+    async fn embedded(http: HttpClient, mut options: EmulatorOptions) -> Result<Self, HarnessError> {
         let root = workspace_root()?;
         let started = Instant::now();
         let (ministack_root, glue_root) = (root.clone(), root.clone());
@@ -189,53 +200,26 @@ impl Emulator {
         let glue_python = glue_venv.await.map_err(panicked)??;
         let venv = started.elapsed();
 
-        let (mut glue, glue_endpoint) =
+        let (glue, glue_endpoint) =
             start_glue(&root, &glue_python, &http, options.ready_timeout, options.outlive_this_process).await?;
-        let mut options = options;
         options.extra_env.push(("AWS_ENDPOINT_URL_GLUE".to_owned(), glue_endpoint.clone()));
-
-        let mut last_error = None;
-        for _ in 0..3 {
-            let port = free_port()?;
-            let spawned = Instant::now();
-            let endpoint = format!("http://127.0.0.1:{port}");
-            let faults = if options.fault_proxy { Some(FaultProxy::start(&endpoint).await?) } else { None };
-            let functions_endpoint = faults.as_ref().map_or_else(|| endpoint.clone(), FaultProxy::url);
-            let mut embedded = spawn_ministack(&root, &python, port, &functions_endpoint, &options)?;
-            embedded.glue = glue.take();
-            match wait_ready(&http, &endpoint, &mut embedded, options.ready_timeout).await {
-                Ok(()) => {
-                    let region = "us-east-1".to_owned();
-                    let credentials = Credentials::new("test", "test", None, None, "mesh-local");
-                    let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
-                    return Ok(Self {
-                        endpoint,
-                        glue_endpoint,
-                        region,
-                        sdk_config,
-                        http,
-                        embedded: Some(embedded),
-                        faults,
-                        timings: StartupTimings { venv, ready: spawned.elapsed() },
-                        capabilities: Capabilities { runs_functions: true, glue: true },
-                        glue_server: None,
-                    });
-                }
-                Err(err) => {
-                    glue = embedded.glue.take();
-                    stop_embedded(&mut embedded)?;
-                    let retry = matches!(&err, HarnessError::EmulatorExited { tail, .. } if tail.contains(PORT_TAKEN));
-                    if !retry {
-                        return Err(err);
-                    }
-                    last_error = Some(err);
-                }
-            }
-        }
-        if let Some(mut glue) = glue {
-            terminate_tree(&mut glue, STOP_GRACE)?;
-        }
-        Err(last_error.unwrap_or_else(|| HarnessError::Environment("no free port for MiniStack".to_owned())))
+        let spawned = Instant::now();
+        let (endpoint, embedded, faults) = spawn_until_ready(&root, &python, &http, &options, glue).await?;
+        let region = "us-east-1".to_owned();
+        let credentials = Credentials::new("test", "test", None, None, "mesh-local");
+        let sdk_config = load_sdk_config(&endpoint, &region, credentials).await;
+        Ok(Self {
+            endpoint,
+            glue_endpoint,
+            region,
+            sdk_config,
+            http,
+            embedded: Some(embedded),
+            faults,
+            timings: StartupTimings { venv, ready: spawned.elapsed() },
+            capabilities: Capabilities { runs_functions: true, glue: true },
+            glue_server: None,
+        })
     }
 
     /// The fault proxy in front of the functions' calls, if
@@ -371,7 +355,7 @@ impl Drop for Emulator {
 /// a short grace); leaders already gone are skipped.
 pub fn stop_detached(leaders: &[u32]) -> Result<(), HarnessError> {
     for leader in leaders {
-        crate::emulator::process::terminate_orphan_tree(*leader, STOP_GRACE)?;
+        process::terminate_orphan_tree(*leader, STOP_GRACE)?;
     }
     Ok(())
 }
@@ -412,6 +396,44 @@ fn free_port() -> Result<u16, HarnessError> {
         TcpListener::bind(("127.0.0.1", 0)).map_err(HarnessError::io("binding 127.0.0.1:0 to find a free port"))?;
     let port = listener.local_addr().map_err(HarnessError::io("reading the probe socket's port"))?.port();
     Ok(port)
+}
+
+/// Spawns MiniStack on a free port (and the fault proxy in front of it, if
+/// asked) until one answers its readiness probe: another process may take
+/// the port between choosing it and binding it, so that is tried three times.
+/// Returns its endpoint, its processes (owning `glue`) and the proxy.
+async fn spawn_until_ready(
+    root: &Path,
+    python: &Path,
+    http: &HttpClient,
+    options: &EmulatorOptions,
+    mut glue: Option<Child>,
+) -> Result<(String, Embedded, Option<FaultProxy>), HarnessError> {
+    let mut last_error = None;
+    for _ in 0..3 {
+        let port = free_port()?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let faults = if options.fault_proxy { Some(FaultProxy::start(&endpoint).await?) } else { None };
+        let functions_endpoint = faults.as_ref().map_or_else(|| endpoint.clone(), FaultProxy::url);
+        let mut embedded = spawn_ministack(root, python, port, &functions_endpoint, options)?;
+        embedded.glue = glue.take();
+        match wait_ready(http, &endpoint, &mut embedded, options.ready_timeout).await {
+            Ok(()) => return Ok((endpoint, embedded, faults)),
+            Err(err) => {
+                glue = embedded.glue.take();
+                stop_embedded(&mut embedded)?;
+                let retry = matches!(&err, HarnessError::EmulatorExited { tail, .. } if tail.contains(PORT_TAKEN));
+                if !retry {
+                    return Err(err);
+                }
+                last_error = Some(err);
+            }
+        }
+    }
+    if let Some(mut glue) = glue {
+        terminate_tree(&mut glue, STOP_GRACE)?;
+    }
+    Err(last_error.unwrap_or_else(|| HarnessError::Environment("no free port for MiniStack".to_owned())))
 }
 
 /// `functions_endpoint` is where the functions it runs send their AWS calls:

@@ -159,7 +159,8 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
             (format!("{prefix}_orders").replace('-', "_"), "orders-team".to_string())
         ]
     );
-    let (entry, schemas) = show_product(&glue, &prefix, "orders/order-events", None).await.unwrap().unwrap();
+    let (entry, schemas) =
+        show_product(&glue, &prefix, &"orders/order-events".parse().unwrap(), None).await.unwrap().unwrap();
     assert_eq!(entry.parameter("subscribers"), "customers,analytics");
     let versions: Vec<(&str, usize)> = schemas.iter().map(|s| (s.name.as_str(), s.versions.len())).collect();
     assert_eq!(
@@ -171,7 +172,7 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
             ("order-events.v1.OrderCancelled", 1)
         ]
     );
-    assert!(show_product(&glue, &prefix, "orders/shipments", None).await.unwrap().is_none());
+    assert!(show_product(&glue, &prefix, &"orders/shipments".parse().unwrap(), None).await.unwrap().is_none());
     mesh.stop().await.unwrap();
 }
 

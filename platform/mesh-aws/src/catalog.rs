@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_glue::Client;
-use aws_sdk_glue::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{
     Column, DatabaseInput, SchemaId, SchemaReference, SchemaVersionNumber, SchemaVersionStatus, StorageDescriptor,
     Table, TableInput,
@@ -38,14 +38,21 @@ pub enum CatalogError {
     RegistryConflict { product: String, event_type: String, reason: String },
     #[error("{product}: the catalog cannot represent its data: {reason}")]
     Unsupported { product: String, reason: String },
-    #[error("Glue {operation}: {reason}")]
-    Glue { operation: &'static str, reason: String },
+    #[error("Glue {operation}")]
+    Glue {
+        operation: &'static str,
+        #[source]
+        source: mesh::error::Cause,
+    },
 }
 
-fn glue<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-) -> impl FnOnce(SdkError<E, R>) -> CatalogError {
-    move |error| CatalogError::Glue { operation, reason: DisplayErrorContext(&error).to_string() }
+/// A failed Glue call, the SDK's error kept as the cause.
+pub fn glue<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> CatalogError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |error| CatalogError::Glue { operation, source: error.into() }
 }
 
 fn not_found<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
@@ -143,7 +150,7 @@ impl Registrar {
             .description(&spec.domain_description)
             .set_parameters(Some(parameters.clone()))
             .build()
-            .map_err(|e| CatalogError::Glue { operation: "DatabaseInput", reason: e.to_string() })?;
+            .map_err(|e| CatalogError::Glue { operation: "DatabaseInput", source: e.into() })?;
         let item = format!("database {name}");
         match self.client.get_database().name(&name).send().await {
             Ok(output) => {
@@ -400,8 +407,7 @@ fn table_columns(spec: &CatalogSpec, parsed: &[Vec<SchemaVersion>]) -> Result<Ve
 }
 
 fn table_input(spec: &CatalogSpec, columns: Vec<GlueColumn>) -> Result<TableInput, CatalogError> {
-    let build =
-        |e: aws_sdk_glue::error::BuildError| CatalogError::Glue { operation: "TableInput", reason: e.to_string() };
+    let build = |e: aws_sdk_glue::error::BuildError| CatalogError::Glue { operation: "TableInput", source: e.into() };
     let product = &spec.product;
     let schemas: Vec<String> =
         product.events.iter().map(|e| format!("{}:{}", spec.schema_name(&e.event_type), e.versions.len())).collect();

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use mesh::outbox::OutboxItem;
@@ -71,7 +71,7 @@ where
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| StoreError::unavailable(format!("GetItem {entity_id}"), e))?;
         let Some(item) = output.item else {
             return Ok(None);
         };
@@ -158,7 +158,7 @@ fn write(put: aws_sdk_dynamodb::types::builders::PutBuilder) -> Result<TransactW
 
 /// Maps a cancelled transaction to the domain's error by the position of the
 /// condition that failed; anything else is the store being unavailable.
-fn cancellation_to_store_error<R: std::fmt::Debug>(
+fn cancellation_to_store_error<R: std::fmt::Debug + Send + Sync + 'static>(
     error: SdkError<TransactWriteItemsError, R>,
     actions: &[Action],
 ) -> StoreError {
@@ -185,5 +185,5 @@ fn cancellation_to_store_error<R: std::fmt::Debug>(
             };
         }
     }
-    StoreError::Unavailable(DisplayErrorContext(error).to_string())
+    StoreError::unavailable("TransactWriteItems", error)
 }

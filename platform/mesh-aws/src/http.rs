@@ -6,6 +6,7 @@ use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpR
 use base64::Engine;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
+use mesh::error::Chain;
 use mesh::store::StoreError;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -70,8 +71,15 @@ impl From<StoreError> for ApiError {
             | StoreError::AlreadyApplied { .. }
             | StoreError::DuplicateEvent { .. } => Self::conflict(error.to_string()),
             StoreError::TooLarge(reason) => Self { status: 413, message: reason, fields: vec![] },
-            StoreError::Unavailable(_) => Self::unavailable("the store is unavailable; retry later"),
-            StoreError::Corrupt(_) => Self::internal("stored data could not be read"),
+            // The client gets the generic answer; the log line keeps why.
+            StoreError::Unavailable { .. } => {
+                tracing::warn!(error = %Chain(&error), "answering 503");
+                Self::unavailable("the store is unavailable; retry later")
+            }
+            StoreError::Corrupt(_) => {
+                tracing::error!(error = %Chain(&error), "answering 500");
+                Self::internal("stored data could not be read")
+            }
         }
     }
 }

@@ -4,12 +4,13 @@
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use mesh::error::Chain;
 use mesh::outbox::OutboxItem;
 use mesh::relay::{Port, PublishError};
 use tracing::instrument;
 
-fn all_failed(count: usize, reason: String) -> Vec<Result<(), PublishError>> {
-    vec![Err(PublishError(reason)); count]
+fn all_failed(count: usize, error: PublishError) -> Vec<Result<(), PublishError>> {
+    vec![Err(error); count]
 }
 
 /// SNS topic: `PublishBatch`, 10 entries and 256 KiB per call; `type` and
@@ -36,7 +37,7 @@ impl SnsTopic {
     }
 
     async fn publish(&self, topic_arn: &str, fifo: bool, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
-        let entries: Result<Vec<_>, String> = items
+        let entries: Result<Vec<_>, aws_sdk_sns::error::BuildError> = items
             .iter()
             .enumerate()
             .map(|(index, item)| {
@@ -50,12 +51,12 @@ impl SnsTopic {
                 } else {
                     entry
                 };
-                entry.build().map_err(|e| e.to_string())
+                entry.build()
             })
             .collect();
         let entries = match entries {
             Ok(entries) => entries,
-            Err(reason) => return all_failed(items.len(), reason),
+            Err(error) => return all_failed(items.len(), PublishError::call_failed("building the SNS batch", error)),
         };
         let output = match self
             .client
@@ -67,10 +68,10 @@ impl SnsTopic {
         {
             Ok(output) => output,
             Err(e) => {
-                return all_failed(items.len(), aws_sdk_sns::error::DisplayErrorContext(e).to_string());
+                return all_failed(items.len(), PublishError::call_failed("SNS PublishBatch", e));
             }
         };
-        let mut results = vec![Err(PublishError("not acknowledged by SNS".into())); items.len()];
+        let mut results = vec![Err(PublishError::refused("not acknowledged by SNS")); items.len()];
         for ok in output.successful() {
             if let Some(slot) = ok.id().and_then(|id| id.parse::<usize>().ok()).and_then(|i| results.get_mut(i)) {
                 *slot = Ok(());
@@ -78,15 +79,15 @@ impl SnsTopic {
         }
         for failed in output.failed() {
             if let Some(slot) = failed.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
-                *slot = Err(PublishError(format!("{}: {}", failed.code(), failed.message().unwrap_or(""))));
+                *slot = Err(PublishError::refused(format!("{}: {}", failed.code(), failed.message().unwrap_or(""))));
             }
         }
         results
     }
 }
 
-fn string_attribute(value: &str) -> Result<MessageAttributeValue, String> {
-    MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| e.to_string())
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, aws_sdk_sns::error::BuildError> {
+    MessageAttributeValue::builder().data_type("String").string_value(value).build()
 }
 
 impl Port for SnsTopic {
@@ -117,8 +118,8 @@ impl Port for SnsTopic {
         }
         let fifo = self.publish(ordered, true, &items[..taken]).await;
         for (slot, outcome) in results.iter_mut().zip(fifo) {
-            if let Err(PublishError(reason)) = outcome {
-                *slot = Err(PublishError(format!("FIFO topic: {reason}")));
+            if let Err(error) = outcome {
+                *slot = Err(PublishError::refused(format!("FIFO topic: {}", Chain(&error))));
             }
         }
         results
@@ -155,25 +156,24 @@ impl Port for KinesisLog {
 
     #[instrument(skip_all, fields(stream = %self.stream_name, count = items.len()))]
     async fn send(&self, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
-        let entries: Result<Vec<_>, String> = items
+        let entries: Result<Vec<_>, aws_sdk_kinesis::error::BuildError> = items
             .iter()
             .map(|item| {
                 PutRecordsRequestEntry::builder()
                     .data(Blob::new(item.envelope.as_bytes()))
                     .partition_key(&item.pk)
                     .build()
-                    .map_err(|e| e.to_string())
             })
             .collect();
         let entries = match entries {
             Ok(entries) => entries,
-            Err(reason) => return all_failed(items.len(), reason),
+            Err(error) => return all_failed(items.len(), PublishError::call_failed("building Kinesis records", error)),
         };
         let output =
             match self.client.put_records().stream_name(&self.stream_name).set_records(Some(entries)).send().await {
                 Ok(output) => output,
                 Err(e) => {
-                    return all_failed(items.len(), aws_sdk_kinesis::error::DisplayErrorContext(e).to_string());
+                    return all_failed(items.len(), PublishError::call_failed("Kinesis PutRecords", e));
                 }
             };
         let mut results: Vec<_> = output
@@ -181,10 +181,10 @@ impl Port for KinesisLog {
             .iter()
             .map(|record| match record.error_code() {
                 None => Ok(()),
-                Some(code) => Err(PublishError(format!("{code}: {}", record.error_message().unwrap_or("")))),
+                Some(code) => Err(PublishError::refused(format!("{code}: {}", record.error_message().unwrap_or("")))),
             })
             .collect();
-        results.resize(items.len(), Err(PublishError("not acknowledged by Kinesis".into())));
+        results.resize(items.len(), Err(PublishError::refused("not acknowledged by Kinesis")));
         results
     }
 }

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 use mesh::ordering::Positions;
 use mesh::store::StoreError;
@@ -35,8 +34,8 @@ impl DynamoPositions {
     }
 }
 
-fn unavailable<E: std::error::Error + 'static>(operation: &str, error: E) -> StoreError {
-    StoreError::Unavailable(format!("{operation}: {}", DisplayErrorContext(error)))
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(operation: &str, error: E) -> StoreError {
+    StoreError::unavailable(operation, error)
 }
 
 impl Positions for DynamoPositions {

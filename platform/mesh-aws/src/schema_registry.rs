@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_glue::Client;
-use aws_sdk_glue::error::{DisplayErrorContext, SdkError};
+use aws_sdk_glue::error::SdkError;
 use aws_sdk_glue::operation::get_schema_version::GetSchemaVersionError;
 use aws_sdk_glue::types::{SchemaId, SchemaVersionNumber};
 use mesh::contract::{AvroSchema, SchemaVersion};
@@ -46,7 +46,8 @@ impl GlueSchemas {
 
     #[instrument(skip(self), fields(schema = %reference))]
     async fn fetch(&self, reference: &SchemaRef) -> Result<Arc<AvroSchema>, LookupError> {
-        let unavailable = |reason: String| LookupError::Unavailable { reference: reference.clone(), reason };
+        let unavailable =
+            |source: mesh::error::Cause| LookupError::Unavailable { reference: reference.clone(), source };
         let output = self
             .client
             .get_schema_version()
@@ -65,12 +66,12 @@ impl GlueSchemas {
                 {
                     LookupError::NotFound(reference.clone())
                 }
-                other => unavailable(DisplayErrorContext(&other).to_string()),
+                other => unavailable(other.into()),
             })?;
         let text =
             output.schema_definition().ok_or_else(|| unavailable("the registry returned no definition".into()))?;
         let parsed = SchemaVersion::parse(reference.version, reference.to_string(), text)
-            .map_err(|e| unavailable(format!("the registered definition does not parse: {e}")))?;
+            .map_err(|e| unavailable(format!("the registered definition does not parse: {e}").into()))?;
         let schema = Arc::new(parsed.schema);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(reference.clone(), schema.clone());

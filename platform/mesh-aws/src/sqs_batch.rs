@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use lambda_runtime::{LambdaEvent, service_fn};
 use mesh::env;
+use mesh::error::Chain;
 use mesh::ordering::{Ordering, parse_modes};
 use mesh::subscriber::{BatchReport, FailedMessage, Handler, Message, handle_in_order};
 
@@ -51,6 +51,24 @@ fn ordering_from_env(client: aws_sdk_dynamodb::Client) -> Result<Ordering<Dynamo
     let retention = config::inbox_retention()?;
     let table = if modes.is_empty() { String::new() } else { config::required(env::INBOX_TABLE)? };
     Ok(Ordering::new(modes, DynamoPositions::new(client, table, retention)))
+}
+
+/// Why a message could not be parked in its DLQ (SQS then redelivers it).
+#[derive(Debug, thiserror::Error)]
+pub enum ParkError {
+    #[error("the record names no source queue")]
+    NoSource,
+    #[error("{0} is not an SQS queue ARN")]
+    NotAQueue(String),
+    #[error("{operation} {queue}")]
+    Sqs {
+        operation: &'static str,
+        queue: String,
+        #[source]
+        source: mesh::error::Cause,
+    },
+    #[error("GetQueueUrl {0} returned no URL")]
+    NoUrl(String),
 }
 
 /// The DLQs of the queues a function consumes: `<queue>-dlq` in the queue's
@@ -102,16 +120,18 @@ impl DeadLetters {
                     tracing::error!(message_id = %failed.id, %reason, "message parked in the DLQ");
                     parked.push(failed.id.clone());
                 }
-                Err(problem) => {
-                    tracing::warn!(message_id = %failed.id, %problem, "could not park the message; SQS will retry it")
-                }
+                Err(problem) => tracing::warn!(
+                    message_id = %failed.id,
+                    problem = %Chain(&problem),
+                    "could not park the message; SQS will retry it"
+                ),
             }
         }
         report.failed.retain(|f| !parked.contains(&f.id));
     }
 
-    async fn send(&self, record: &SqsMessage, reason: &str) -> Result<(), String> {
-        let source = record.event_source_arn.as_deref().ok_or("the record names no source queue")?;
+    async fn send(&self, record: &SqsMessage, reason: &str) -> Result<(), ParkError> {
+        let source = record.event_source_arn.as_deref().ok_or(ParkError::NoSource)?;
         let url = self.url(source).await?;
         let string = |value: &str| MessageAttributeValue::builder().data_type("String").string_value(value).build();
         let mut attributes = HashMap::new();
@@ -125,8 +145,13 @@ impl DeadLetters {
         }
         // The start of a long reason is enough to triage; the log has it whole.
         let reason: String = reason.chars().take(1024).collect();
-        attributes.insert(ERROR_ATTRIBUTE.to_owned(), string(&reason).map_err(|e| e.to_string())?);
-        attributes.insert(SOURCE_ATTRIBUTE.to_owned(), string(source).map_err(|e| e.to_string())?);
+        let attribute = |e: aws_sdk_sqs::error::BuildError| ParkError::Sqs {
+            operation: "building the message attributes for",
+            queue: source.to_owned(),
+            source: e.into(),
+        };
+        attributes.insert(ERROR_ATTRIBUTE.to_owned(), string(&reason).map_err(attribute)?);
+        attributes.insert(SOURCE_ATTRIBUTE.to_owned(), string(source).map_err(attribute)?);
         // A FIFO DLQ takes the message's group, deduplicated by its id.
         let (group, deduplication) = match group_of(record) {
             Some(group) => (Some(group.to_owned()), record.message_id.clone()),
@@ -141,12 +166,16 @@ impl DeadLetters {
             .set_message_deduplication_id(deduplication)
             .send()
             .await
-            .map_err(|e| format!("SendMessage to the DLQ of {source}: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| ParkError::Sqs {
+                operation: "SendMessage to the DLQ of",
+                queue: source.to_owned(),
+                source: e.into(),
+            })?;
         Ok(())
     }
 
-    async fn url(&self, source_arn: &str) -> Result<String, String> {
-        if let Some(url) = self.urls.lock().map_err(|e| e.to_string())?.get(source_arn) {
+    async fn url(&self, source_arn: &str) -> Result<String, ParkError> {
+        if let Some(url) = self.urls().get(source_arn) {
             return Ok(url.clone());
         }
         let (account, name) = dead_letter_queue(source_arn)?;
@@ -157,19 +186,24 @@ impl DeadLetters {
             .queue_owner_aws_account_id(account)
             .send()
             .await
-            .map_err(|e| format!("GetQueueUrl {name}: {}", DisplayErrorContext(e)))?;
-        let url = found.queue_url().ok_or_else(|| format!("GetQueueUrl {name} returned no URL"))?.to_owned();
-        self.urls.lock().map_err(|e| e.to_string())?.insert(source_arn.to_owned(), url.clone());
+            .map_err(|e| ParkError::Sqs { operation: "GetQueueUrl", queue: name.clone(), source: e.into() })?;
+        let url = found.queue_url().ok_or_else(|| ParkError::NoUrl(name.clone()))?.to_owned();
+        self.urls().insert(source_arn.to_owned(), url.clone());
         Ok(url)
+    }
+
+    /// The URLs found so far; a panic elsewhere cannot make them wrong.
+    fn urls(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.urls.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 /// `arn:aws:sqs:<region>:<account>:<queue>` → (`<account>`, `<queue>-dlq`),
 /// or `<queue>-dlq.fifo` for `<queue>.fifo`.
-fn dead_letter_queue(source_arn: &str) -> Result<(String, String), String> {
+fn dead_letter_queue(source_arn: &str) -> Result<(String, String), ParkError> {
     match source_arn.split(':').collect::<Vec<_>>()[..] {
         ["arn", _, "sqs", _, account, queue] if !queue.is_empty() => Ok((account.to_owned(), dead_letter_name(queue))),
-        _ => Err(format!("{source_arn} is not an SQS queue ARN")),
+        _ => Err(ParkError::NotAQueue(source_arn.to_owned())),
     }
 }
 
@@ -263,12 +297,12 @@ mod tests {
     #[test]
     fn finds_the_dlq_by_the_platforms_naming() {
         assert_eq!(
-            dead_letter_queue("arn:aws:sqs:eu-west-1:123456789012:mesh-orders-customer-credit"),
-            Ok(("123456789012".to_owned(), "mesh-orders-customer-credit-dlq".to_owned()))
+            dead_letter_queue("arn:aws:sqs:eu-west-1:123456789012:mesh-orders-customer-credit").ok(),
+            Some(("123456789012".to_owned(), "mesh-orders-customer-credit-dlq".to_owned()))
         );
         assert_eq!(
-            dead_letter_queue("arn:aws:sqs:eu-west-1:123456789012:mesh-customers-order-events.fifo"),
-            Ok(("123456789012".to_owned(), "mesh-customers-order-events-dlq.fifo".to_owned()))
+            dead_letter_queue("arn:aws:sqs:eu-west-1:123456789012:mesh-customers-order-events.fifo").ok(),
+            Some(("123456789012".to_owned(), "mesh-customers-order-events-dlq.fifo".to_owned()))
         );
         assert!(dead_letter_queue("arn:aws:sns:eu-west-1:123456789012:topic").is_err());
     }

@@ -159,7 +159,10 @@ async fn reports_which_kinesis_records_failed() {
     let items = outbox_items(3);
     let results = log.send(&items.iter().collect::<Vec<_>>()).await;
     assert!(results[0].is_ok() && results[2].is_ok());
-    assert_eq!(results[1].as_ref().unwrap_err().0, "ProvisionedThroughputExceededException: Rate exceeded for shard");
+    assert_eq!(
+        results[1].as_ref().unwrap_err().to_string(),
+        "ProvisionedThroughputExceededException: Rate exceeded for shard"
+    );
 }
 
 #[tokio::test]
@@ -190,7 +193,7 @@ async fn publishes_type_and_source_as_sns_attributes_and_maps_failed_entries() {
     let items = outbox_items(2);
     let results = topic.send(&items.iter().collect::<Vec<_>>()).await;
     assert!(results[0].is_ok());
-    assert_eq!(results[1].as_ref().unwrap_err().0, "InternalError: try again");
+    assert_eq!(results[1].as_ref().unwrap_err().to_string(), "InternalError: try again");
     assert_eq!(rule.num_calls(), 1);
 }
 
@@ -237,8 +240,8 @@ async fn publishes_the_standard_topics_prefix_to_the_fifo_topic_grouped_by_entit
     .with_ordered_topic("arn:aws:sns:us-east-1:000000000000:t.fifo".into());
     let results = topic.send(&items.iter().collect::<Vec<_>>()).await;
     assert!(results[0].is_ok());
-    assert_eq!(results[1].as_ref().unwrap_err().0, "FIFO topic: Throttled: ");
-    assert_eq!(results[2].as_ref().unwrap_err().0, "Throttled: ");
+    assert_eq!(results[1].as_ref().unwrap_err().to_string(), "FIFO topic: Throttled: ");
+    assert_eq!(results[2].as_ref().unwrap_err().to_string(), "Throttled: ");
     assert_eq!((standard.num_calls(), fifo.num_calls()), (1, 1));
 }
 

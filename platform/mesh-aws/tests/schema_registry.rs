@@ -60,6 +60,6 @@ async fn a_definition_that_does_not_parse_is_unavailable_not_cached() {
     schemas.writer_schema(&placed_v2()).await.unwrap_err();
 
     assert!(matches!(error, LookupError::Unavailable { .. }), "{error:?}");
-    assert!(error.to_string().contains("does not parse"), "{error}");
+    assert!(mesh::error::Chain(&error).to_string().contains("does not parse"), "{error}");
     assert_eq!(rule.num_calls(), 2);
 }

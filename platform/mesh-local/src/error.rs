@@ -124,12 +124,13 @@ pub enum HarnessError {
     },
 
     /// An AWS API call to the emulator (or AWS) failed.
-    #[error("{operation} failed: {message}")]
+    #[error("{operation} failed")]
     Aws {
         /// Service and operation, with the resource it was about.
         operation: String,
-        /// The SDK's error with its full context.
-        message: String,
+        /// The SDK's error, with the service's code and message below it.
+        #[source]
+        source: mesh::error::Cause,
     },
 
     /// A stack ended in a state other than the one asked for.
@@ -214,16 +215,13 @@ impl HarnessError {
         move |source| Self::Io { context, source }
     }
 
-    /// Wraps an AWS SDK error with the operation it came from, keeping the
-    /// service's error code and message (`DisplayErrorContext`).
+    /// Wraps an AWS SDK error with the operation it came from, keeping it
+    /// (and the service's error code and message below it) as the cause.
     pub(crate) fn aws<E>(operation: impl Into<String>) -> impl FnOnce(E) -> Self
     where
-        E: std::error::Error + 'static,
+        E: std::error::Error + Send + Sync + 'static,
     {
         let operation = operation.into();
-        move |err| Self::Aws {
-            operation,
-            message: aws_sdk_cloudformation::error::DisplayErrorContext(&err).to_string(),
-        }
+        move |err| Self::Aws { operation, source: Box::new(err) }
     }
 }

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod contract;
 pub mod env;
 pub mod envelope;
+pub mod error;
 pub mod event;
 pub mod metrics;
 pub mod ordering;

@@ -55,15 +55,24 @@ impl Order {
     }
 }
 
+/// A subscription's order that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderingError {
+    #[error("`{0}` is not an order (any, sequence, strict)")]
+    UnknownOrder(String),
+    #[error("`{0}` is not <domain>/<product>=<order>")]
+    Malformed(String),
+}
+
 impl FromStr for Order {
-    type Err = String;
+    type Err = OrderingError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "any" => Ok(Self::Any),
             "sequence" => Ok(Self::Sequence),
             "strict" => Ok(Self::Strict),
-            _ => Err(format!("`{text}` is not an order (any, sequence, strict)")),
+            _ => Err(OrderingError::UnknownOrder(text.to_owned())),
         }
     }
 }
@@ -111,13 +120,12 @@ impl<P> Ordering<P> {
 }
 
 /// Reads `ORDERING`'s form: `<domain>/<product>=<order>`, comma-separated.
-pub fn parse_modes(text: &str) -> Result<HashMap<String, Order>, String> {
+pub fn parse_modes(text: &str) -> Result<HashMap<String, Order>, OrderingError> {
     text.split(',')
         .map(str::trim)
         .filter(|part| !part.is_empty())
         .map(|part| {
-            let (source, order) =
-                part.split_once('=').ok_or_else(|| format!("`{part}` is not <domain>/<product>=<order>"))?;
+            let (source, order) = part.split_once('=').ok_or_else(|| OrderingError::Malformed(part.to_owned()))?;
             Ok((source.trim().to_owned(), order.trim().parse()?))
         })
         .collect()
@@ -227,11 +235,11 @@ mod tests {
         assert_eq!(modes["customers/customer-credit"], Order::Strict);
         assert!(parse_modes("").unwrap().is_empty());
         assert_eq!(
-            parse_modes("orders/order-events").unwrap_err(),
+            parse_modes("orders/order-events").unwrap_err().to_string(),
             "`orders/order-events` is not <domain>/<product>=<order>"
         );
         assert_eq!(
-            parse_modes("orders/order-events=sorted").unwrap_err(),
+            parse_modes("orders/order-events=sorted").unwrap_err().to_string(),
             "`sorted` is not an order (any, sequence, strict)"
         );
     }

@@ -8,7 +8,9 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::Arc;
 
+use crate::error::Chain;
 use crate::outbox::OutboxItem;
 
 /// One record of the outbox table's change stream.
@@ -20,10 +22,28 @@ pub enum StreamRecord {
     Other { record_id: String },
 }
 
-/// A publish that did not succeed, per item, with the service's reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PublishError(pub String);
+/// A publish that did not succeed, per item: the service refused the item
+/// (its code and message), or the whole call failed (the SDK's error kept
+/// as the cause, shared by every item of the call).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct PublishError {
+    reason: String,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl PublishError {
+    /// The service refused this item.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), source: None }
+    }
+
+    /// The call carrying this item failed as a whole.
+    pub fn call_failed(call: &str, source: impl Into<crate::error::Cause>) -> Self {
+        Self { reason: format!("{call} failed"), source: Some(Arc::from(source.into())) }
+    }
+}
 
 /// An output port (a topic, a log): sends up to `max_batch()` items per call.
 pub trait Port: Send + Sync {
@@ -94,7 +114,7 @@ async fn publish_in_order<P: Port>(port: &P, items: &[&OutboxItem]) -> (usize, O
         for (offset, item) in call.iter().enumerate() {
             match results.get(offset) {
                 Some(Ok(())) => {}
-                Some(Err(error)) => return (sent + offset, Some(describe(port, item, &error.0))),
+                Some(Err(error)) => return (sent + offset, Some(describe(port, item, &Chain(error).to_string()))),
                 None => {
                     return (sent + offset, Some(describe(port, item, "no result returned")));
                 }
@@ -172,7 +192,7 @@ pub(crate) mod tests {
                 .map(|item| {
                     if let Some(at) = refuse.iter().position(|id| *id == item.event_id) {
                         refuse.remove(at);
-                        Err(PublishError("throttled".into()))
+                        Err(PublishError::refused("throttled"))
                     } else {
                         self.accepted.lock().unwrap().push((item.pk.clone(), item.sk));
                         Ok(())

@@ -157,8 +157,12 @@ pub enum LookupError {
     #[error("schema {0} is not registered")]
     NotFound(SchemaRef),
     /// The registry could not be asked or answered nonsense: try again later.
-    #[error("looking up schema {reference}: {reason}")]
-    Unavailable { reference: SchemaRef, reason: String },
+    #[error("looking up schema {reference}")]
+    Unavailable {
+        reference: SchemaRef,
+        #[source]
+        source: crate::error::Cause,
+    },
 }
 
 /// Where consumers find the schema an event was written with.

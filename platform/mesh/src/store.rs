@@ -6,6 +6,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::envelope::Envelope;
+use crate::error::Cause;
 
 /// An entity's state and the version it was stored at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl<S> Commit<S> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{entity_id} changed since version {expected_version} was read")]
     VersionConflict { entity_id: String, expected_version: u64 },
@@ -74,14 +75,37 @@ pub enum StoreError {
     TooLarge(String),
     #[error("stored item is unreadable: {0}")]
     Corrupt(String),
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
+    /// The store could not be asked or did not answer: worth retrying.
+    #[error("the store is unavailable ({operation})")]
+    Unavailable {
+        operation: String,
+        #[source]
+        source: Cause,
+    },
+}
+
+/// Equal when they say the same: a cause compares by its message.
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Unavailable { operation: a, source: x }, Self::Unavailable { operation: b, source: y }) => {
+                a == b && x.to_string() == y.to_string()
+            }
+            (Self::Unavailable { .. }, _) | (_, Self::Unavailable { .. }) => false,
+            _ => self.to_string() == other.to_string() && std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
 }
 
 impl StoreError {
+    /// The store could not do `operation`, because of `source`.
+    pub fn unavailable(operation: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Unavailable { operation: operation.into(), source: source.into() }
+    }
+
     /// Worth retrying the same work later (the decision may change on reload).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::VersionConflict { .. } | Self::DuplicateEvent { .. } | Self::Unavailable(_))
+        matches!(self, Self::VersionConflict { .. } | Self::DuplicateEvent { .. } | Self::Unavailable { .. })
     }
 }
 
@@ -197,6 +221,11 @@ pub mod memory {
         }
     }
 
+    /// A lock a panicking thread left behind.
+    fn poisoned<T>(operation: &str, error: &std::sync::PoisonError<T>) -> StoreError {
+        StoreError::unavailable(operation, error.to_string())
+    }
+
     impl<S> Default for Inner<S> {
         fn default() -> Self {
             Self { states: HashMap::new(), outbox: HashMap::new(), inbox: HashSet::new(), conflicts_to_inject: 0 }
@@ -205,11 +234,11 @@ pub mod memory {
 
     impl<S: Clone + Send + Sync> StateStore<S> for MemoryStore<S> {
         async fn load(&self, entity_id: &str) -> Result<Option<Versioned<S>>, StoreError> {
-            Ok(self.inner.lock().map_err(|e| StoreError::Unavailable(e.to_string()))?.states.get(entity_id).cloned())
+            Ok(self.inner.lock().map_err(|e| poisoned("load", &e))?.states.get(entity_id).cloned())
         }
 
         async fn commit(&self, commit: Commit<S>) -> Result<(), StoreError> {
-            let mut inner = self.inner.lock().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut inner = self.inner.lock().map_err(|e| poisoned("commit", &e))?;
             if let Some(id) = commit.inbox.filter(|id| inner.inbox.contains(id)) {
                 return Err(StoreError::AlreadyApplied { event_id: id });
             }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::future::Future;
 
 use crate::envelope::{Envelope, EnvelopeError};
+use crate::error::Chain;
 use crate::event::ReadError;
 use crate::ordering::Order;
 use crate::ordering::{Gate, NoPositions, Ordering, Positions, gate};
@@ -52,8 +53,10 @@ impl From<ReadError> for HandleError {
     /// writer's schema could not be fetched (the registry may answer later).
     fn from(error: ReadError) -> Self {
         match error {
-            ReadError::Lookup(LookupError::Unavailable { .. }) => Self::Retryable(error.to_string()),
-            ReadError::Codec(_) | ReadError::Lookup(LookupError::NotFound(_)) => Self::Poison(error.to_string()),
+            ReadError::Lookup(LookupError::Unavailable { .. }) => Self::Retryable(Chain(&error).to_string()),
+            ReadError::Codec(_) | ReadError::Lookup(LookupError::NotFound(_)) => {
+                Self::Poison(Chain(&error).to_string())
+            }
         }
     }
 }
@@ -64,8 +67,8 @@ impl<E: std::fmt::Display> From<ReactError<E>> for HandleError {
     fn from(error: ReactError<E>) -> Self {
         match error {
             ReactError::Decide(e) => Self::Poison(e.to_string()),
-            ReactError::Store(e) if e.is_retryable() => Self::Retryable(e.to_string()),
-            ReactError::Store(e) => Self::Poison(e.to_string()),
+            ReactError::Store(e) if e.is_retryable() => Self::Retryable(Chain(&e).to_string()),
+            ReactError::Store(e) => Self::Poison(Chain(&e).to_string()),
         }
     }
 }
@@ -182,7 +185,7 @@ async fn handle_one<H: Handler, P: Positions>(
     }
     let (source, subject, sequence) = (&envelope.source, &envelope.subject, envelope.sequence);
     let positions = &ordering.positions;
-    let unavailable = |e: crate::store::StoreError| HandleError::Retryable(format!("entity position: {e}"));
+    let unavailable = |e: crate::store::StoreError| HandleError::Retryable(format!("entity position: {}", Chain(&e)));
     if order == Order::Sequence {
         match gate(positions.last(source, subject).await.map_err(unavailable)?, sequence) {
             Gate::Apply => {}

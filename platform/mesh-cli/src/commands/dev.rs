@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_lambda::error::DisplayErrorContext;
+use mesh::error::Chain;
 use mesh_local::HarnessError;
 use mesh_local::lambda::host::{FunctionHost, binary_of};
 
@@ -32,18 +32,30 @@ pub enum DevError {
     Build { command: String, status: String },
     #[error("`{command}` built no binary of {name}")]
     NoBinaryBuilt { command: String, name: String },
-    #[error("{call}: {message}")]
-    Aws { call: String, message: String },
+    #[error("{call}")]
+    Aws {
+        call: String,
+        #[source]
+        source: mesh::error::Cause,
+    },
     #[error(
         "mapping {uuid} is still {state} {waited} s after it was set {wanted}; \
          check it with `aws lambda get-event-source-mapping --uuid {uuid}`",
         waited = STATE_CHANGE.as_secs()
     )]
     StateNotReached { uuid: String, wanted: &'static str, state: String },
-    #[error("could not run {function} here: {source}")]
-    Host { function: String, source: Box<HarnessError> },
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    #[error("could not run {function} here")]
+    Host {
+        function: String,
+        #[source]
+        source: Box<HarnessError>,
+    },
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "{cause}\nmapping(s) {uuids:?} are left DISABLED ({why}); enable each with \
          `aws lambda update-event-source-mapping --enabled --uuid <uuid>`"
@@ -51,8 +63,8 @@ pub enum DevError {
     LeftDisabled { cause: String, uuids: Vec<String>, why: String },
 }
 
-fn aws<E: std::error::Error + 'static>(call: String) -> impl FnOnce(E) -> DevError {
-    move |e| DevError::Aws { call, message: DisplayErrorContext(&e).to_string() }
+fn aws<E: std::error::Error + Send + Sync + 'static>(call: String) -> impl FnOnce(E) -> DevError {
+    move |e| DevError::Aws { call, source: Box::new(e) }
 }
 
 /// One event source mapping of the attached function.
@@ -299,7 +311,7 @@ pub async fn attach(
             let disabled = attached.disabled();
             attached.mappings.clear();
             restore(&lambda, &disabled).await.map_err(|why| DevError::LeftDisabled {
-                cause: cause.to_string(),
+                cause: Chain(&cause).to_string(),
                 uuids: disabled,
                 why,
             })?;
@@ -374,7 +386,7 @@ async fn restore(lambda: &aws_sdk_lambda::Client, uuids: &[String]) -> Result<()
             wait_for_state(lambda, uuid, "Enabled").await
         };
         if let Err(error) = enabled.await {
-            failed.push(error.to_string());
+            failed.push(Chain(&error).to_string());
         }
     }
     if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }

@@ -4,10 +4,11 @@
 //! `<prefix>-<domain>-<product>` and `...-dlq` (`.fifo` for a subscription
 //! in strict order), the platform's naming.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use mesh_aws::sqs_batch::{ERROR_ATTRIBUTE, SOURCE_ATTRIBUTE};
 use mesh_infra::descriptor::Mesh;
+
+use super::CommandError;
 
 /// One message in a DLQ.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,32 +24,34 @@ pub struct DeadLetter {
 }
 
 /// The queue and DLQ names of a subscription the descriptors declare.
-pub fn queues(mesh: &Mesh, prefix: &str, subscription: &str) -> Result<(String, String), String> {
+pub fn queues(mesh: &Mesh, prefix: &str, subscription: &str) -> Result<(String, String), CommandError> {
     let (domain, product) = subscription
         .split_once('/')
-        .ok_or_else(|| format!("`{subscription}` is not <consumer domain>/<consumed product>"))?;
-    let consumer = mesh.domain(domain).ok_or_else(|| format!("no domain `{domain}` in the descriptors"))?;
+        .ok_or_else(|| CommandError::Usage(format!("`{subscription}` is not <consumer domain>/<consumed product>")))?;
+    let consumer =
+        mesh.domain(domain).ok_or_else(|| CommandError::Usage(format!("no domain `{domain}` in the descriptors")))?;
     let Some(consumed) = consumer.consumes.iter().find(|s| s.product.product == product) else {
         let known: Vec<String> = consumer.consumes.iter().map(|s| format!("{domain}/{}", s.product.product)).collect();
-        return Err(format!("{domain} consumes no product `{product}`; its subscriptions: {}", known.join(", ")));
+        return Err(CommandError::Usage(format!(
+            "{domain} consumes no product `{product}`; its subscriptions: {}",
+            known.join(", ")
+        )));
     };
     let (queue, dlq) = mesh_infra::templates::queue_names(domain, consumed);
     Ok((queue.replace("${Prefix}", prefix), dlq.replace("${Prefix}", prefix)))
 }
 
-async fn url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
-    let out = sqs
-        .get_queue_url()
-        .queue_name(name)
-        .send()
-        .await
-        .map_err(|e| format!("GetQueueUrl {name}: {}", DisplayErrorContext(e)))?;
-    out.queue_url().map(str::to_owned).ok_or_else(|| format!("GetQueueUrl {name} returned no URL"))
+async fn url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, CommandError> {
+    let out =
+        sqs.get_queue_url().queue_name(name).send().await.map_err(CommandError::aws(format!("GetQueueUrl {name}")))?;
+    out.queue_url()
+        .map(str::to_owned)
+        .ok_or_else(|| CommandError::Unexpected(format!("GetQueueUrl {name} returned no URL")))
 }
 
 /// Up to `max` messages of the DLQ, left in it (each is received, then made
 /// visible again at once).
-pub async fn list(sqs: &aws_sdk_sqs::Client, dlq: &str, max: usize) -> Result<Vec<DeadLetter>, String> {
+pub async fn list(sqs: &aws_sdk_sqs::Client, dlq: &str, max: usize) -> Result<Vec<DeadLetter>, CommandError> {
     let url = url(sqs, dlq).await?;
     let mut letters: Vec<DeadLetter> = Vec::new();
     let mut handles = Vec::new();
@@ -62,7 +65,7 @@ pub async fn list(sqs: &aws_sdk_sqs::Client, dlq: &str, max: usize) -> Result<Ve
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| format!("ReceiveMessage {dlq}: {}", DisplayErrorContext(e)))?;
+            .map_err(CommandError::aws(format!("ReceiveMessage {dlq}")))?;
         if batch.messages().is_empty() {
             break;
         }
@@ -93,7 +96,7 @@ pub async fn list(sqs: &aws_sdk_sqs::Client, dlq: &str, max: usize) -> Result<Ve
             .visibility_timeout(0)
             .send()
             .await
-            .map_err(|e| format!("ChangeMessageVisibility {dlq}: {}", DisplayErrorContext(e)))?;
+            .map_err(CommandError::aws(format!("ChangeMessageVisibility {dlq}")))?;
     }
     Ok(letters)
 }
@@ -105,7 +108,7 @@ pub async fn list(sqs: &aws_sdk_sqs::Client, dlq: &str, max: usize) -> Result<Ve
 /// parked again while the redrive runs (still poison, and the consumer was
 /// quick) is left in the DLQ, or a redrive would chase it for ever. Returns
 /// how many moved.
-pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Result<usize, String> {
+pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Result<usize, CommandError> {
     let (queue_url, dlq_url) = (url(sqs, queue).await?, url(sqs, dlq).await?);
     let began = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
     let mut moved = 0;
@@ -120,7 +123,7 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Resul
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
-            .map_err(|e| format!("ReceiveMessage {dlq}: {}", DisplayErrorContext(e)))?;
+            .map_err(CommandError::aws(format!("ReceiveMessage {dlq}")))?;
         let (older, parked_since): (Vec<&Message>, Vec<&Message>) = batch.messages().iter().partition(|m| {
             let sent = m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp));
             sent.and_then(|s| s.parse::<u128>().ok()).is_none_or(|sent| sent < began)
@@ -134,7 +137,7 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Resul
                     .visibility_timeout(0)
                     .send()
                     .await
-                    .map_err(|e| format!("ChangeMessageVisibility {dlq}: {}", DisplayErrorContext(e)))?;
+                    .map_err(CommandError::aws(format!("ChangeMessageVisibility {dlq}")))?;
             }
         }
         if older.is_empty() {
@@ -163,14 +166,14 @@ pub async fn redrive(sqs: &aws_sdk_sqs::Client, queue: &str, dlq: &str) -> Resul
                 .set_message_deduplication_id(deduplication)
                 .send()
                 .await
-                .map_err(|e| format!("SendMessage {queue}: {}", DisplayErrorContext(e)))?;
+                .map_err(CommandError::aws(format!("SendMessage {queue}")))?;
             if let Some(handle) = message.receipt_handle() {
                 sqs.delete_message()
                     .queue_url(&dlq_url)
                     .receipt_handle(handle)
                     .send()
                     .await
-                    .map_err(|e| format!("DeleteMessage {dlq}: {}", DisplayErrorContext(e)))?;
+                    .map_err(CommandError::aws(format!("DeleteMessage {dlq}")))?;
             }
             moved += 1;
         }

@@ -11,6 +11,8 @@ use cfn_guard::utils::writer::{WriteBuffer, Writer};
 use cfn_guard::{CommandBuilder, ValidateBuilder};
 use serde_json::Value;
 
+use super::CommandError;
+
 /// The rules the platform's templates must satisfy.
 pub const RULES: &str = "infra/rules/secure-by-construction.guard";
 
@@ -26,7 +28,7 @@ pub struct Verdict {
 }
 
 /// Evaluates every rule of `rules` over each template.
-pub fn evaluate(rules: &Path, templates: &[PathBuf]) -> Result<Vec<Verdict>, String> {
+pub fn evaluate(rules: &Path, templates: &[PathBuf]) -> Result<Vec<Verdict>, CommandError> {
     let command = ValidateBuilder::default()
         .rules(vec![rules.display().to_string()])
         .data(templates.iter().map(|t| t.display().to_string()).collect())
@@ -34,14 +36,21 @@ pub fn evaluate(rules: &Path, templates: &[PathBuf]) -> Result<Vec<Verdict>, Str
         .structured(true)
         .show_summary(vec![ShowSummaryType::None])
         .try_build()
-        .map_err(|e| format!("cfn-guard: {e}"))?;
-    let mut writer = Writer::new(WriteBuffer::Vec(Vec::new())).map_err(|e| format!("cfn-guard: {e}"))?;
+        .map_err(guard_error("building cfn-guard's command"))?;
+    let mut writer = Writer::new(WriteBuffer::Vec(Vec::new())).map_err(guard_error("cfn-guard's writer"))?;
     let mut reader = Reader::new(ReadBuffer::Cursor(std::io::Cursor::new(Vec::new())));
-    command.execute(&mut writer, &mut reader).map_err(|e| format!("cfn-guard on {}: {e}", rules.display()))?;
-    let output = writer.into_string().map_err(|e| format!("cfn-guard: {e}"))?;
+    command.execute(&mut writer, &mut reader).map_err(guard_error(&format!("cfn-guard on {}", rules.display())))?;
+    let output = writer.into_string().map_err(guard_error("cfn-guard's report"))?;
     let reports: Vec<Value> =
-        serde_json::from_str(&output).map_err(|e| format!("cfn-guard's report is not the JSON expected: {e}"))?;
+        serde_json::from_str(&output).map_err(CommandError::io("reading cfn-guard's report as the JSON expected"))?;
     Ok(reports.iter().map(verdict).collect())
+}
+
+/// cfn-guard's own error, kept as the cause.
+fn guard_error<E: std::fmt::Display>(context: &str) -> impl FnOnce(E) -> CommandError {
+    let context = context.to_owned();
+    // cfn-guard's errors are not `Send`: their message is all there is to keep.
+    move |error| CommandError::Io { context, source: error.to_string().into() }
 }
 
 fn names(report: &Value, key: &str) -> Vec<String> {

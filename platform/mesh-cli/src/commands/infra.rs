@@ -7,7 +7,7 @@ use clap::Subcommand;
 use mesh_infra::descriptor::Mesh;
 use mesh_infra::{plan, templates};
 
-use super::guard;
+use super::{CommandError, guard};
 
 #[derive(Debug, Subcommand)]
 pub enum InfraCommand {
@@ -28,7 +28,7 @@ pub enum InfraCommand {
     Functions,
 }
 
-pub fn run(root: &Path, mesh: &Mesh, command: InfraCommand) -> Result<(), String> {
+pub fn run(root: &Path, mesh: &Mesh, command: InfraCommand) -> Result<(), CommandError> {
     match command {
         InfraCommand::Generate { check } => generate(root, mesh, check),
         InfraCommand::Check => guard(root, mesh),
@@ -49,7 +49,7 @@ pub fn run(root: &Path, mesh: &Mesh, command: InfraCommand) -> Result<(), String
     }
 }
 
-fn generate(root: &Path, mesh: &Mesh, check: bool) -> Result<(), String> {
+fn generate(root: &Path, mesh: &Mesh, check: bool) -> Result<(), CommandError> {
     let started = std::time::Instant::now();
     let files = templates::generate(mesh);
     if check {
@@ -60,9 +60,9 @@ fn generate(root: &Path, mesh: &Mesh, check: bool) -> Result<(), String> {
         }
         let mut lines: Vec<String> = drift.iter().map(ToString::to_string).collect();
         lines.push("the templates drifted from the descriptors: run `make infra` and commit infra/".to_owned());
-        return Err(lines.join("\n"));
+        return Err(CommandError::Failed(lines.join("\n")));
     }
-    let changed = templates::write(root, &files).map_err(|e| format!("writing infra/: {e}"))?;
+    let changed = templates::write(root, &files).map_err(CommandError::io("writing infra/"))?;
     for path in &changed {
         println!("wrote {}", path.display());
     }
@@ -70,7 +70,7 @@ fn generate(root: &Path, mesh: &Mesh, check: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn guard(root: &Path, mesh: &Mesh) -> Result<(), String> {
+fn guard(root: &Path, mesh: &Mesh) -> Result<(), CommandError> {
     let paths: Vec<_> = templates::generate(mesh).into_iter().map(|file| root.join(file.path)).collect();
     let verdicts = guard::evaluate(&root.join(guard::RULES), &paths)?;
     let mut broken = 0;
@@ -96,6 +96,6 @@ fn guard(root: &Path, mesh: &Mesh) -> Result<(), String> {
         println!("ok: every rule of {} holds on {} templates", guard::RULES, verdicts.len());
         Ok(())
     } else {
-        Err(format!("{broken} rule(s) broken"))
+        Err(CommandError::Failed(format!("{broken} rule(s) broken")))
     }
 }

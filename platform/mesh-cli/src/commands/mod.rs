@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod dev;
 pub mod dlq;
+mod error;
 mod graph;
 pub mod guard;
 mod infra;
@@ -16,7 +17,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mesh::contract::check_versions;
+use mesh::error::Chain;
 use mesh_infra::descriptor::{Mesh, load_mesh};
+
+pub use error::CommandError;
 
 #[derive(Debug, Parser)]
 #[command(name = "mesh", about = "Data products of the mesh: descriptors, contracts, catalog and lineage")]
@@ -145,14 +149,15 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dlq { command } => dlq(&cli.root, command).await,
         Command::Dev { function, binary } => {
             let config = mesh_aws::config::sdk_config().await;
-            dev::run(&config, &function, binary.as_deref(), &cli.root).await.map_err(|e| e.to_string())
+            dev::run(&config, &function, binary.as_deref(), &cli.root).await.map_err(CommandError::from)
         }
         Command::Outbox { command: OutboxCommand::Redrive { domain, prefix } } => {
             match load(&cli.root).and_then(|mesh| {
-                mesh.domain(&domain)
-                    .filter(|d| !d.products.is_empty())
-                    .map(|_| ())
-                    .ok_or_else(|| format!("no domain `{domain}` with a product (and so an outbox) in the descriptors"))
+                mesh.domain(&domain).filter(|d| !d.products.is_empty()).map(|_| ()).ok_or_else(|| {
+                    CommandError::Usage(format!(
+                        "no domain `{domain}` with a product (and so an outbox) in the descriptors"
+                    ))
+                })
             }) {
                 Ok(()) => outbox::redrive(&mesh_aws::config::sdk_config().await, &prefix, &domain).await.map(|done| {
                     println!("re-published {} event(s) from {} failed batch(es) of {domain}", done.events, done.batches)
@@ -163,14 +168,14 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
+        Err(error) => {
+            eprintln!("{}", Chain(&error));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn dlq(root: &std::path::Path, command: DlqCommand) -> Result<(), String> {
+async fn dlq(root: &std::path::Path, command: DlqCommand) -> Result<(), CommandError> {
     let mesh = load(root)?;
     let sqs = aws_sdk_sqs::Client::new(&mesh_aws::config::sdk_config().await);
     match command {
@@ -200,16 +205,12 @@ async fn dlq(root: &std::path::Path, command: DlqCommand) -> Result<(), String> 
 }
 
 /// The mesh, or every problem in it as the error.
-pub(crate) fn load(root: &std::path::Path) -> Result<Mesh, String> {
-    load_mesh(root).map_err(|problems| {
-        let mut text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        text.push(format!("{} problem(s)", problems.len()));
-        text.join("\n")
-    })
+pub(crate) fn load(root: &std::path::Path) -> Result<Mesh, CommandError> {
+    load_mesh(root).map_err(CommandError::InvalidMesh)
 }
 
 /// A table of every product's event types and what the mode says of them.
-fn compat(mesh: &Mesh) -> Result<(), String> {
+fn compat(mesh: &Mesh) -> Result<(), CommandError> {
     println!("{:<30} {:<22} {:<9} {:<20} result", "product", "event type", "versions", "mode");
     let mut broken = 0;
     for domain in mesh.domains.iter().map(|d| &d.descriptor) {
@@ -234,7 +235,9 @@ fn compat(mesh: &Mesh) -> Result<(), String> {
         }
     }
     if broken > 0 {
-        Err(format!("{broken} incompatible version(s): a breaking change needs a new major version"))
+        Err(CommandError::Failed(format!(
+            "{broken} incompatible version(s): a breaking change needs a new major version"
+        )))
     } else {
         Ok(())
     }

@@ -7,11 +7,13 @@ use mesh::contract::AvroSchema as Schema;
 use mesh_infra::descriptor::{Descriptor, Mesh, Product};
 use serde_json::{Value, json};
 
-pub fn run(mesh: &Mesh, product: &str, version: Option<u32>, output: Option<&Path>) -> Result<(), String> {
+use super::CommandError;
+
+pub fn run(mesh: &Mesh, product: &str, version: Option<u32>, output: Option<&Path>) -> Result<(), CommandError> {
     let document = export(mesh, product, version)?;
-    let yaml = serde_norway::to_string(&document).map_err(|e| format!("writing YAML: {e}"))?;
+    let yaml = serde_norway::to_string(&document).map_err(CommandError::io("writing YAML"))?;
     match output {
-        Some(path) => std::fs::write(path, yaml).map_err(|e| format!("writing {}: {e}", path.display())),
+        Some(path) => std::fs::write(path, yaml).map_err(CommandError::io(format!("writing {}", path.display()))),
         None => {
             print!("{yaml}");
             Ok(())
@@ -20,20 +22,20 @@ pub fn run(mesh: &Mesh, product: &str, version: Option<u32>, output: Option<&Pat
 }
 
 /// The ODCS document of `<domain>/<product>` at major `version` (default: the highest).
-pub fn export(mesh: &Mesh, product: &str, version: Option<u32>) -> Result<Value, String> {
+pub fn export(mesh: &Mesh, product: &str, version: Option<u32>) -> Result<Value, CommandError> {
     let (domain_name, product_name) =
-        product.split_once('/').ok_or_else(|| format!("`{product}` is not <domain>/<product>"))?;
-    let domain = mesh.domain(domain_name).ok_or_else(|| format!("no domain `{domain_name}`"))?;
+        product.split_once('/').ok_or_else(|| CommandError::Usage(format!("`{product}` is not <domain>/<product>")))?;
+    let domain = mesh.domain(domain_name).ok_or_else(|| CommandError::Usage(format!("no domain `{domain_name}`")))?;
     let product = domain
         .products
         .iter()
         .filter(|p| p.name == product_name && version.is_none_or(|v| p.version == v))
         .max_by_key(|p| p.version)
         .ok_or_else(|| {
-            format!(
+            CommandError::Usage(format!(
                 "{domain_name} has no product `{product_name}`{}",
                 version.map(|v| format!(" v{v}")).unwrap_or_default()
-            )
+            ))
         })?;
     Ok(document(mesh, domain, product))
 }
@@ -201,9 +203,12 @@ mod tests {
     fn names_what_is_missing() {
         let mesh = mesh_infra::descriptor::load_mesh(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))).unwrap();
 
-        assert_eq!(export(&mesh, "orders/shipments", None).unwrap_err(), "orders has no product `shipments`");
         assert_eq!(
-            export(&mesh, "orders/order-events", Some(2)).unwrap_err(),
+            export(&mesh, "orders/shipments", None).unwrap_err().to_string(),
+            "orders has no product `shipments`"
+        );
+        assert_eq!(
+            export(&mesh, "orders/order-events", Some(2)).unwrap_err().to_string(),
             "orders has no product `order-events` v2"
         );
     }

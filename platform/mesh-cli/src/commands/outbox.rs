@@ -12,13 +12,14 @@
 use std::collections::HashMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_sqs::error::DisplayErrorContext;
 use chrono::{DateTime, Duration, Utc};
 use mesh::envelope::Envelope;
 use mesh::outbox::OutboxItem;
 use mesh::relay::{StreamRecord, relay};
 use mesh_aws::ports::{KinesisLog, SnsTopic};
 use serde_json::Value;
+
+use super::CommandError;
 
 /// What a redrive did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -30,16 +31,15 @@ pub struct Redriven {
 }
 
 /// The time window of one failure record (`DDBStreamBatchInfo`).
-pub fn window(failure: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
-    let value: Value = serde_json::from_str(failure).map_err(|e| format!("not an on-failure record: {e}"))?;
+pub fn window(failure: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), CommandError> {
+    let value: Value = serde_json::from_str(failure).map_err(CommandError::io("reading an on-failure record"))?;
     let info = &value["DDBStreamBatchInfo"];
-    let time = |key: &str| {
-        info[key]
-            .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.to_utc())
-            .ok_or_else(|| format!("the on-failure record has no DDBStreamBatchInfo.{key}"))
-    };
+    let time =
+        |key: &str| {
+            info[key].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc()).ok_or_else(|| {
+                CommandError::Unexpected(format!("the on-failure record has no DDBStreamBatchInfo.{key}"))
+            })
+        };
     // An event's time is stamped by the function before its transaction;
     // the stream stamps the record when the write lands (rounded down to
     // the second), after any retries or a slow write, but within the
@@ -50,12 +50,14 @@ pub fn window(failure: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
     Ok((time("approximateArrivalOfFirstRecord")? - before, time("approximateArrivalOfLastRecord")? + after))
 }
 
-async fn outputs(config: &SdkConfig, stack: &str) -> Result<HashMap<String, String>, String> {
+async fn outputs(config: &SdkConfig, stack: &str) -> Result<HashMap<String, String>, CommandError> {
     let cfn = aws_sdk_cloudformation::Client::new(config);
-    let described =
-        cfn.describe_stacks().stack_name(stack).send().await.map_err(|e| {
-            format!("DescribeStacks {stack}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(&e))
-        })?;
+    let described = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(CommandError::aws(format!("DescribeStacks {stack}")))?;
     Ok(described
         .stacks()
         .iter()
@@ -64,11 +66,14 @@ async fn outputs(config: &SdkConfig, stack: &str) -> Result<HashMap<String, Stri
         .collect())
 }
 
-fn output<'a>(outputs: &'a HashMap<String, String>, stack: &str, key: &str) -> Result<&'a str, String> {
-    outputs.get(key).map(String::as_str).ok_or_else(|| format!("stack {stack} has no output {key}"))
+fn output<'a>(outputs: &'a HashMap<String, String>, stack: &str, key: &str) -> Result<&'a str, CommandError> {
+    outputs
+        .get(key)
+        .map(String::as_str)
+        .ok_or_else(|| CommandError::Unexpected(format!("stack {stack} has no output {key}")))
 }
 
-async fn outbox_items(config: &SdkConfig, table: &str) -> Result<Vec<(DateTime<Utc>, OutboxItem)>, String> {
+async fn outbox_items(config: &SdkConfig, table: &str) -> Result<Vec<(DateTime<Utc>, OutboxItem)>, CommandError> {
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     let mut items = Vec::new();
     let mut start = None;
@@ -79,12 +84,12 @@ async fn outbox_items(config: &SdkConfig, table: &str) -> Result<Vec<(DateTime<U
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| format!("Scan {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e)))?;
+            .map_err(CommandError::aws(format!("Scan {table}")))?;
         for raw in page.items() {
             let item: OutboxItem = serde_dynamo::from_item(raw.clone())
-                .map_err(|e| format!("an item of {table} is no outbox item: {e}"))?;
-            let envelope =
-                Envelope::from_json(&item.envelope).map_err(|e| format!("outbox item {}#{}: {e}", item.pk, item.sk))?;
+                .map_err(CommandError::io(format!("reading an item of {table} as an outbox item")))?;
+            let envelope = Envelope::from_json(&item.envelope)
+                .map_err(CommandError::io(format!("reading outbox item {}#{}", item.pk, item.sk)))?;
             items.push((envelope.time, item));
         }
         start = page.last_evaluated_key().cloned();
@@ -95,7 +100,7 @@ async fn outbox_items(config: &SdkConfig, table: &str) -> Result<Vec<(DateTime<U
 }
 
 /// Re-publishes what every failure record of `domain`'s relay names.
-pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<Redriven, String> {
+pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<Redriven, CommandError> {
     let (domain_stack, ports_stack) = (format!("{prefix}-{domain}"), format!("{prefix}-{domain}-ports"));
     let own = outputs(config, &domain_stack).await?;
     let ports = outputs(config, &ports_stack).await?;
@@ -118,7 +123,7 @@ pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<R
             .visibility_timeout(120)
             .send()
             .await
-            .map_err(|e| format!("ReceiveMessage {failures}: {}", DisplayErrorContext(e)))?;
+            .map_err(CommandError::aws(format!("ReceiveMessage {failures}")))?;
         if batch.messages().is_empty() {
             return Ok(done);
         }
@@ -140,10 +145,10 @@ pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<R
                 .collect();
             let report = relay(&records, &log, &topic).await;
             if let Some(failure) = report.first_failure {
-                return Err(format!(
+                return Err(CommandError::Failed(format!(
                     "re-publishing stopped at {}: {}; the failure record stays for the next run",
                     failure.record_id, failure.reason
-                ));
+                )));
             }
             if let Some(handle) = message.receipt_handle() {
                 sqs.delete_message()
@@ -151,7 +156,7 @@ pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<R
                     .receipt_handle(handle)
                     .send()
                     .await
-                    .map_err(|e| format!("DeleteMessage {failures}: {}", DisplayErrorContext(e)))?;
+                    .map_err(CommandError::aws(format!("DeleteMessage {failures}")))?;
             }
             done.batches += 1;
             done.events += report.published;
@@ -172,7 +177,7 @@ mod tests {
         assert_eq!(from.to_rfc3339(), "2026-11-22T09:59:00+00:00");
         assert_eq!(to.to_rfc3339(), "2026-11-22T10:00:04+00:00");
         assert_eq!(
-            window("{}").unwrap_err(),
+            window("{}").unwrap_err().to_string(),
             "the on-failure record has no DDBStreamBatchInfo.approximateArrivalOfFirstRecord"
         );
     }

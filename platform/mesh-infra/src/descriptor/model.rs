@@ -146,21 +146,26 @@ pub struct ProductRef {
     pub product: String,
 }
 
+/// Text that does not name a product as `<domain>/<product>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not <domain>/<product>")]
+pub struct NotAProductRef(pub String);
+
 impl FromStr for ProductRef {
-    type Err = String;
+    type Err = NotAProductRef;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.split_once('/') {
             Some((domain, product)) if !domain.is_empty() && !product.is_empty() && !product.contains('/') => {
                 Ok(Self { domain: domain.into(), product: product.into() })
             }
-            _ => Err(format!("`{text}` is not <domain>/<product>")),
+            _ => Err(NotAProductRef(text.to_owned())),
         }
     }
 }
 
 impl TryFrom<String> for ProductRef {
-    type Error = String;
+    type Error = NotAProductRef;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
         text.parse()

@@ -807,7 +807,7 @@ async fn describe_stack(
             if message.contains("does not exist") {
                 Ok(None)
             } else {
-                Err(HarnessError::Aws { operation: format!("CloudFormation DescribeStacks {stack_name}"), message })
+                Err(HarnessError::aws(format!("CloudFormation DescribeStacks {stack_name}"))(err))
             }
         }
     }

@@ -5,7 +5,8 @@
 use aws_sdk_glue::Client;
 use aws_sdk_glue::types::{SchemaId, SchemaVersionNumber, Table};
 
-use mesh_aws::catalog::CatalogError;
+use mesh_aws::catalog::{CatalogError, glue};
+use mesh_infra::descriptor::ProductRef;
 
 /// One product major version as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,20 +54,13 @@ pub struct RegisteredSchema {
     pub versions: Vec<(i64, String)>,
 }
 
-fn glue_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-) -> impl FnOnce(aws_sdk_glue::error::SdkError<E, R>) -> CatalogError {
-    move |error| CatalogError::Glue { operation, reason: aws_sdk_glue::error::DisplayErrorContext(&error).to_string() }
-}
-
 /// Every product of the mesh `mesh`.
 pub async fn list_products(client: &Client, mesh: &str) -> Result<Vec<ProductEntry>, CatalogError> {
     let prefix = format!("{}_", mesh.replace('-', "_"));
-    let databases = client.get_databases().send().await.map_err(glue_error("GetDatabases"))?;
+    let databases = client.get_databases().send().await.map_err(glue("GetDatabases"))?;
     let mut entries = Vec::new();
     for database in databases.database_list().iter().filter(|d| d.name().starts_with(&prefix)) {
-        let tables =
-            client.get_tables().database_name(database.name()).send().await.map_err(glue_error("GetTables"))?;
+        let tables = client.get_tables().database_name(database.name()).send().await.map_err(glue("GetTables"))?;
         entries.extend(tables.table_list().iter().map(|t| ProductEntry::from_table(database.name(), t)));
     }
     entries.sort_by(|a, b| (&a.database, &a.table).cmp(&(&b.database, &b.table)));
@@ -78,12 +72,10 @@ pub async fn list_products(client: &Client, mesh: &str) -> Result<Vec<ProductEnt
 pub async fn show_product(
     client: &Client,
     mesh: &str,
-    product: &str,
+    product: &ProductRef,
     major: Option<u32>,
 ) -> Result<Option<(ProductEntry, Vec<RegisteredSchema>)>, CatalogError> {
-    let Some((domain, name)) = product.split_once('/') else {
-        return Err(CatalogError::Glue { operation: "show", reason: format!("`{product}` is not <domain>/<product>") });
-    };
+    let (domain, name) = (&product.domain, &product.product);
     let database = format!("{mesh}_{domain}").replace('-', "_");
     let stem = format!("{name}_v").replace('-', "_");
     let entries = list_products(client, mesh).await?;
@@ -99,7 +91,7 @@ pub async fn show_product(
     for item in entry.parameter("schemas").split(',').filter(|s| !s.is_empty()) {
         let (schema_name, count) = item.rsplit_once(':').unwrap_or((item, "0"));
         let id = || SchemaId::builder().registry_name(&registry).schema_name(schema_name).build();
-        let schema = client.get_schema().schema_id(id()).send().await.map_err(glue_error("GetSchema"))?;
+        let schema = client.get_schema().schema_id(id()).send().await.map_err(glue("GetSchema"))?;
         let mut versions = Vec::new();
         for number in 1..=count.parse::<i64>().unwrap_or(0) {
             let version = client
@@ -108,7 +100,7 @@ pub async fn show_product(
                 .schema_version_number(SchemaVersionNumber::builder().version_number(number).build())
                 .send()
                 .await
-                .map_err(glue_error("GetSchemaVersion"))?;
+                .map_err(glue("GetSchemaVersion"))?;
             versions.push((number, version.schema_definition().unwrap_or_default().to_string()));
         }
         schemas.push(RegisteredSchema {

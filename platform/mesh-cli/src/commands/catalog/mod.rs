@@ -5,7 +5,10 @@ use std::path::Path;
 
 use clap::Subcommand;
 use mesh_aws::catalog::Registrar;
+use mesh_infra::descriptor::ProductRef;
 use mesh_infra::templates::{PortArns, catalog_spec};
+
+use super::CommandError;
 
 use discover::{list_products, show_product};
 
@@ -35,7 +38,7 @@ pub enum CatalogCommand {
     },
 }
 
-pub async fn run(root: &Path, command: CatalogCommand) -> Result<(), String> {
+pub async fn run(root: &Path, command: CatalogCommand) -> Result<(), CommandError> {
     match command {
         CatalogCommand::Sync { prefix } => sync(root, &prefix).await,
         CatalogCommand::List { prefix } => list(&prefix).await,
@@ -48,21 +51,16 @@ async fn clients() -> (aws_sdk_glue::Client, aws_sdk_cloudformation::Client) {
     (aws_sdk_glue::Client::new(&config), aws_sdk_cloudformation::Client::new(&config))
 }
 
-async fn sync(root: &Path, prefix: &str) -> Result<(), String> {
+async fn sync(root: &Path, prefix: &str) -> Result<(), CommandError> {
     let mesh = super::load(root)?;
     let (glue, cfn) = clients().await;
     let registrar = Registrar::new(glue);
     for domain in mesh.domains.iter().map(|d| &d.descriptor) {
         for product in &domain.products {
             let stack = format!("{prefix}-{}-ports", domain.domain);
-            let described = cfn.describe_stacks().stack_name(&stack).send().await.map_err(|e| {
-                format!(
-                    "reading the ports of {}/{} from stack {stack}: {}",
-                    domain.domain,
-                    product.name,
-                    aws_sdk_cloudformation::error::DisplayErrorContext(&e)
-                )
-            })?;
+            let described = cfn.describe_stacks().stack_name(&stack).send().await.map_err(CommandError::aws(
+                format!("reading the ports of {}/{} from stack {stack}", domain.domain, product.name),
+            ))?;
             let output = |key: &str| {
                 described
                     .stacks()
@@ -70,11 +68,11 @@ async fn sync(root: &Path, prefix: &str) -> Result<(), String> {
                     .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(key)))
                     .and_then(|o| o.output_value())
                     .map(str::to_string)
-                    .ok_or_else(|| format!("stack {stack} has no output {key}"))
+                    .ok_or_else(|| CommandError::Unexpected(format!("stack {stack} has no output {key}")))
             };
             let ports = PortArns { topic_arn: output("TopicArn")?, stream_arn: output("StreamArn")? };
             let spec = catalog_spec(prefix, &mesh, domain, product, ports);
-            let report = registrar.sync(&spec).await.map_err(|e| e.to_string())?;
+            let report = registrar.sync(&spec).await?;
             println!(
                 "{} v{}: {} created, {} updated, {} unchanged",
                 spec.qualified_product(),
@@ -96,9 +94,9 @@ async fn sync(root: &Path, prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn list(prefix: &str) -> Result<(), String> {
+async fn list(prefix: &str) -> Result<(), CommandError> {
     let (glue, _) = clients().await;
-    let products = list_products(&glue, prefix).await.map_err(|e| e.to_string())?;
+    let products = list_products(&glue, prefix).await?;
     println!("{:<32} {:<18} {:<14} {:<22} event types", "product", "owner", "classification", "compatibility");
     for p in &products {
         let domain = p.database.trim_start_matches(&format!("{}_", prefix.replace('-', "_"))).to_string();
@@ -117,10 +115,12 @@ async fn list(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn show(prefix: &str, product: &str, version: Option<u32>) -> Result<(), String> {
+async fn show(prefix: &str, product: &str, version: Option<u32>) -> Result<(), CommandError> {
     let (glue, _) = clients().await;
-    let Some((entry, schemas)) = show_product(&glue, prefix, product, version).await.map_err(|e| e.to_string())? else {
-        return Err(format!("{product} is not in the catalog of {prefix}"));
+    let reference: ProductRef =
+        product.parse().map_err(|e: mesh_infra::descriptor::NotAProductRef| CommandError::Usage(e.to_string()))?;
+    let Some((entry, schemas)) = show_product(&glue, prefix, &reference, version).await? else {
+        return Err(CommandError::Usage(format!("{product} is not in the catalog of {prefix}")));
     };
     println!("{product} (Glue table {}.{})", entry.database, entry.table);
     println!("  {}", entry.description);

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::HarnessError;
 use crate::lambda::runtime_api::{InvokeError, LocalFunction};
+use mesh::error::Chain;
 
 /// Invokes `function` with `event` and reads the answer as Lambda does.
 async fn invoke<E: Serialize>(
@@ -66,7 +67,7 @@ fn filters(
         let pattern = filter.pattern().unwrap_or("{}");
         filters.push(
             crate::lambda::event_source_mapping::filter::Filter::parse(pattern)
-                .map_err(|e| HarnessError::Driver(format!("mapping {uuid}: {e}")))?,
+                .map_err(|e| HarnessError::Driver(format!("mapping {uuid}: {}", Chain(&e))))?,
         );
     }
     Ok(filters)

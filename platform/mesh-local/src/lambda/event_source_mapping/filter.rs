@@ -9,6 +9,21 @@
 
 use serde_json::{Map, Value};
 
+/// A `FilterCriteria` pattern Lambda would refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("filter pattern {0} is not a JSON object")]
+    NotAnObject(String),
+    #[error("filter pattern {pattern} is not JSON")]
+    NotJson {
+        pattern: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("filter key `{key}`: expected a list or an object, found {found}")]
+    NotARule { key: String, found: Value },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     pattern: Map<String, Value>,
@@ -16,14 +31,14 @@ pub struct Filter {
 
 impl Filter {
     /// One `Filters[].Pattern` string.
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, FilterError> {
         match serde_json::from_str(pattern) {
             Ok(Value::Object(pattern)) => {
                 check(&pattern)?;
                 Ok(Self { pattern })
             }
-            Ok(_) => Err(format!("filter pattern {pattern} is not a JSON object")),
-            Err(e) => Err(format!("filter pattern {pattern} is not JSON: {e}")),
+            Ok(_) => Err(FilterError::NotAnObject(pattern.to_owned())),
+            Err(source) => Err(FilterError::NotJson { pattern: pattern.to_owned(), source }),
         }
     }
 
@@ -43,12 +58,12 @@ pub fn queue_record(body: &str) -> Value {
     serde_json::json!({ "body": body })
 }
 
-fn check(pattern: &Map<String, Value>) -> Result<(), String> {
+fn check(pattern: &Map<String, Value>) -> Result<(), FilterError> {
     for (key, value) in pattern {
         match value {
             Value::Object(inner) => check(inner)?,
             Value::Array(_) => {}
-            other => return Err(format!("filter key `{key}`: expected a list or an object, found {other}")),
+            other => return Err(FilterError::NotARule { key: key.clone(), found: other.clone() }),
         }
     }
     Ok(())
@@ -109,6 +124,7 @@ fn numeric(bounds: &[Value], n: f64) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use mesh::error::Chain;
     use serde_json::json;
 
     use super::*;
@@ -147,11 +163,11 @@ mod tests {
 
     #[test]
     fn refuses_a_pattern_it_cannot_read_saying_why() {
-        assert_eq!(Filter::parse("[1]").unwrap_err(), "filter pattern [1] is not a JSON object");
+        assert_eq!(Filter::parse("[1]").unwrap_err().to_string(), "filter pattern [1] is not a JSON object");
         assert_eq!(
-            Filter::parse(r#"{"eventName": "INSERT"}"#).unwrap_err(),
+            Filter::parse(r#"{"eventName": "INSERT"}"#).unwrap_err().to_string(),
             "filter key `eventName`: expected a list or an object, found \"INSERT\""
         );
-        assert!(Filter::parse("{").unwrap_err().starts_with("filter pattern { is not JSON"));
+        assert!(Chain(&Filter::parse("{").unwrap_err()).to_string().starts_with("filter pattern { is not JSON: "));
     }
 }

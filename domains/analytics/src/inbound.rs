@@ -9,7 +9,7 @@ use crate::ids::{CustomerId, OrderId};
 
 /// An order event the sales view is built from. Unknown fields (e.g. the
 /// rejection `reason`) are ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", content = "data")]
 pub enum OrderEvent {
     OrderPlaced {
@@ -40,7 +40,7 @@ pub enum OrderEvent {
 
 impl OrderEvent {
     /// The `type`s this view decodes (the subscription's filter policy).
-    pub const TYPES: [&'static str; 4] = ["OrderPlaced", "OrderApproved", "OrderRejected", "OrderCancelled"];
+    pub const TYPES: &[&str] = <Self as strum::VariantNames>::VARIANTS;
 
     /// Whether an incoming event `type` is one this view decodes.
     #[must_use]
@@ -48,15 +48,10 @@ impl OrderEvent {
         Self::TYPES.contains(&event_type)
     }
 
-    /// The CloudEvents `type`, identical to the serde tag.
+    /// The CloudEvents `type`: the variant name, identical to the serde tag.
     #[must_use]
     pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::OrderPlaced { .. } => "OrderPlaced",
-            Self::OrderApproved { .. } => "OrderApproved",
-            Self::OrderRejected { .. } => "OrderRejected",
-            Self::OrderCancelled { .. } => "OrderCancelled",
-        }
+        self.into()
     }
 
     /// The order the event is about: the sale row it updates.

@@ -1,12 +1,12 @@
 //! Commands and the raw request bodies they are parsed from. Parsing happens once,
 //! at the edge; everything behind it can trust a command's fields.
 
+use domain_kit::validation::{self, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::CustomerId;
 use crate::name::CustomerName;
-use crate::validation::{self, ValidationErrors};
 
 /// `POST /customers` body as received. Every field is an optional `Value` so that any
 /// JSON object deserializes and each problem is reported per field; unknown fields
@@ -33,7 +33,7 @@ impl RegisterCustomer {
     /// Validates `raw`, reporting every invalid field at once. The caller supplies the
     /// customer id (the client never chooses it) so that a retried request can reuse it.
     pub fn parse(raw: RawRegisterCustomer, customer_id: CustomerId) -> Result<Self, ValidationErrors> {
-        let name = validation::name("name", raw.name.as_ref());
+        let name = validation::text("name", raw.name.as_ref(), CustomerName::parse);
         let credit_limit_cents = validation::cents("credit_limit_cents", raw.credit_limit_cents.as_ref(), 0);
         match (name, credit_limit_cents) {
             (Ok(name), Ok(credit_limit_cents)) => Ok(Self { customer_id, name, credit_limit_cents }),
@@ -57,7 +57,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::validation::ValidationError;
+    use crate::ValidationError;
 
     fn raw(body: Value) -> RawRegisterCustomer {
         serde_json::from_value(body).unwrap()

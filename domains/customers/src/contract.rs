@@ -2,15 +2,8 @@
 //! `(event type, version, .avsc)`: the version it writes of each event type
 //! of its product, and the version it reads of each product it consumes.
 
-/// `(domain, product, major version, [(event type, schema version, .avsc)])`:
-/// plain data, so the domain needs no platform crate to declare it.
-pub type Bundle = (&'static str, &'static str, u32, &'static [(&'static str, u32, &'static str)]);
-
-macro_rules! schema {
-    ($path:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/", $path))
-    };
-}
+pub use domain_kit::Bundle;
+use domain_kit::schema;
 
 /// `customers/customer-credit` major version 1, as this domain writes it.
 pub const CUSTOMER_CREDIT_WRITES: Bundle = (

@@ -8,7 +8,7 @@ use crate::ids::{CustomerId, OrderId};
 use crate::name::CustomerName;
 
 /// Something that happened to a customer's account or credit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", content = "data")]
 pub enum CustomerEvent {
     /// A customer may now buy on credit up to `credit_limit_cents`.
@@ -25,19 +25,12 @@ pub enum CustomerEvent {
 
 impl CustomerEvent {
     /// Every `type` this product publishes (e.g. for subscription filter policies).
-    pub const TYPES: [&'static str; 5] =
-        ["CustomerRegistered", "CreditReserved", "CreditLimitExceeded", "CreditReleased", "CreditRefused"];
+    pub const TYPES: &[&str] = <Self as strum::VariantNames>::VARIANTS;
 
-    /// The CloudEvents `type`, identical to the serde tag.
+    /// The CloudEvents `type`: the variant name, identical to the serde tag.
     #[must_use]
     pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::CustomerRegistered { .. } => "CustomerRegistered",
-            Self::CreditReserved { .. } => "CreditReserved",
-            Self::CreditLimitExceeded { .. } => "CreditLimitExceeded",
-            Self::CreditReleased { .. } => "CreditReleased",
-            Self::CreditRefused { .. } => "CreditRefused",
-        }
+        self.into()
     }
 
     /// The CloudEvents `subject`: the customer whose stream the event belongs to.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{CustomerId, OrderId};
 
 /// An order event the credit check consumes. Unknown fields are ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", content = "data")]
 pub enum OrderEvent {
     /// Credit must be decided for this order.
@@ -18,7 +18,7 @@ pub enum OrderEvent {
 
 impl OrderEvent {
     /// The `type`s this view decodes (e.g. for a subscription filter policy).
-    pub const TYPES: [&'static str; 2] = ["OrderPlaced", "OrderCancelled"];
+    pub const TYPES: &[&str] = <Self as strum::VariantNames>::VARIANTS;
 
     /// Whether an incoming event `type` is one this view decodes.
     #[must_use]
@@ -26,13 +26,10 @@ impl OrderEvent {
         Self::TYPES.contains(&event_type)
     }
 
-    /// The CloudEvents `type`, identical to the serde tag.
+    /// The CloudEvents `type`: the variant name, identical to the serde tag.
     #[must_use]
     pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::OrderPlaced { .. } => "OrderPlaced",
-            Self::OrderCancelled { .. } => "OrderCancelled",
-        }
+        self.into()
     }
 
     /// The subject the orders product gave it: the order id.

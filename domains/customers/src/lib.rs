@@ -12,13 +12,12 @@ mod events;
 mod ids;
 pub mod inbound;
 mod name;
-mod validation;
 
 pub use commands::{RawRegisterCustomer, RegisterCustomer};
 pub use credit::on_order_event;
 pub use customer::Customer;
+pub use domain_kit::{MAX_AMOUNT_CENTS, ValidationError, ValidationErrors};
 pub use error::CreditError;
 pub use events::CustomerEvent;
 pub use ids::{CustomerId, InvalidId, OrderId};
 pub use name::{CustomerName, InvalidName, MAX_NAME_CHARS};
-pub use validation::{MAX_AMOUNT_CENTS, ValidationError, ValidationErrors};

@@ -1,12 +1,12 @@
 //! Commands and the raw request bodies they are parsed from. Parsing happens once,
 //! at the edge; everything behind it can trust a command's fields.
 
+use domain_kit::validation::{self, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::channel::Channel;
 use crate::ids::{CustomerId, OrderId};
-use crate::validation::{self, ValidationErrors};
 
 /// `POST /orders` body as received. Every field is an optional `Value` so that any
 /// JSON object deserializes and each problem is reported per field; unknown fields
@@ -66,7 +66,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::validation::ValidationError;
+    use crate::ValidationError;
 
     const CUSTOMER: &str = "0190a6c2-0000-7000-8000-000000000001";
 

@@ -4,15 +4,8 @@
 //! Moving to a new schema version is a one-line change here, checked by
 //! `mesh compat` against every earlier version.
 
-/// `(domain, product, major version, [(event type, schema version, .avsc)])`:
-/// plain data, so the domain needs no platform crate to declare it.
-pub type Bundle = (&'static str, &'static str, u32, &'static [(&'static str, u32, &'static str)]);
-
-macro_rules! schema {
-    ($path:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/", $path))
-    };
-}
+pub use domain_kit::Bundle;
+use domain_kit::schema;
 
 /// `orders/order-events` major version 1, as this domain writes it.
 pub const ORDER_EVENTS_WRITES: Bundle = (

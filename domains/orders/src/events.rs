@@ -9,7 +9,7 @@ use crate::ids::{CustomerId, OrderId};
 
 /// Something that happened to an order. Events are immutable; a change of mind
 /// (a cancellation) is a new event, never an edit of an old one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", content = "data")]
 pub enum OrderEvent {
     /// A customer asked for goods worth `amount_cents`; credit is not yet checked.
@@ -32,17 +32,12 @@ pub enum OrderEvent {
 
 impl OrderEvent {
     /// Every `type` this product publishes (e.g. for subscription filter policies).
-    pub const TYPES: [&'static str; 4] = ["OrderPlaced", "OrderApproved", "OrderRejected", "OrderCancelled"];
+    pub const TYPES: &[&str] = <Self as strum::VariantNames>::VARIANTS;
 
-    /// The CloudEvents `type`, identical to the serde tag.
+    /// The CloudEvents `type`: the variant name, identical to the serde tag.
     #[must_use]
     pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::OrderPlaced { .. } => "OrderPlaced",
-            Self::OrderApproved { .. } => "OrderApproved",
-            Self::OrderRejected { .. } => "OrderRejected",
-            Self::OrderCancelled { .. } => "OrderCancelled",
-        }
+        self.into()
     }
 
     /// The CloudEvents `subject`: the order whose stream this event belongs to.

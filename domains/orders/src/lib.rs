@@ -11,13 +11,12 @@ mod events;
 mod ids;
 mod order;
 pub mod saga;
-mod validation;
 
 pub use channel::{Channel, InvalidChannel, MAX_CHANNEL_CHARS};
 pub use commands::{PlaceOrder, RawPlaceOrder};
+pub use domain_kit::{MAX_AMOUNT_CENTS, ValidationError, ValidationErrors};
 pub use error::OrderError;
 pub use events::OrderEvent;
 pub use ids::{CustomerId, InvalidId, OrderId};
 pub use order::{Order, OrderStatus};
 pub use saga::CreditEvent;
-pub use validation::{MAX_AMOUNT_CENTS, ValidationError, ValidationErrors};

@@ -12,7 +12,7 @@ use crate::order::{Order, OrderStatus};
 /// The customers product's credit events, as far as orders care. Unknown fields are
 /// ignored; an unknown `type` (e.g. `CustomerRegistered`) fails to decode, so filter
 /// on [`CreditEvent::consumes`] before decoding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", content = "data")]
 pub enum CreditEvent {
     CreditReserved {
@@ -41,7 +41,7 @@ pub enum CreditEvent {
 
 impl CreditEvent {
     /// The `type`s this view decodes.
-    pub const TYPES: [&'static str; 4] = ["CreditReserved", "CreditLimitExceeded", "CreditRefused", "CreditReleased"];
+    pub const TYPES: &[&str] = <Self as strum::VariantNames>::VARIANTS;
 
     /// Whether an incoming event `type` is one this view decodes.
     #[must_use]
@@ -49,15 +49,10 @@ impl CreditEvent {
         Self::TYPES.contains(&event_type)
     }
 
-    /// The CloudEvents `type`, identical to the serde tag.
+    /// The CloudEvents `type`: the variant name, identical to the serde tag.
     #[must_use]
     pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::CreditReserved { .. } => "CreditReserved",
-            Self::CreditLimitExceeded { .. } => "CreditLimitExceeded",
-            Self::CreditRefused { .. } => "CreditRefused",
-            Self::CreditReleased { .. } => "CreditReleased",
-        }
+        self.into()
     }
 
     /// The subject the customers product gave it: the customer, except for

@@ -16,11 +16,15 @@ fn mesh(root: &Path, args: &[&str]) -> Output {
 fn copy() -> PathBuf {
     let target = std::env::temp_dir().join(format!("mesh-cli-{}", uuid::Uuid::now_v7()));
     let source = repository();
+    // Only the domains: a crate the domains share (domains/kit) has no descriptor.
     for entry in std::fs::read_dir(source.join("domains")).unwrap().flatten() {
+        let descriptor = entry.path().join("domain.yaml");
+        if !descriptor.is_file() {
+            continue;
+        }
         let name = entry.file_name();
         std::fs::create_dir_all(target.join("domains").join(&name)).unwrap();
-        std::fs::copy(entry.path().join("domain.yaml"), target.join("domains").join(&name).join("domain.yaml"))
-            .unwrap();
+        std::fs::copy(descriptor, target.join("domains").join(&name).join("domain.yaml")).unwrap();
     }
     for entry in std::fs::read_dir(source.join("functions")).unwrap().flatten() {
         std::fs::create_dir_all(target.join("functions").join(entry.file_name())).unwrap();

@@ -1,14 +1,16 @@
 //! Field validation for raw request bodies. Fields arrive as `serde_json::Value`
 //! so a wrong JSON type becomes a field error for the client, not a serde failure.
+//! A domain builds its own field parsers (a name, a channel) on these.
 
 use std::fmt;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::name::CustomerName;
+use crate::ids::InvalidId;
 
-/// Largest credit limit accepted from a client: ten million in currency units.
+/// Largest amount accepted from a client (an order's amount, a credit limit):
+/// ten million in currency units.
 pub const MAX_AMOUNT_CENTS: u64 = 1_000_000_000;
 
 /// One field of a request that cannot be accepted, and why.
@@ -22,7 +24,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    pub(crate) fn new(field: &'static str, problem: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
         Self { field, problem: problem.into() }
     }
 }
@@ -34,7 +36,7 @@ pub struct ValidationErrors(pub Vec<ValidationError>);
 
 impl ValidationErrors {
     /// Keeps the failures among per-field results, in field order.
-    pub(crate) fn collect(errors: impl IntoIterator<Item = Option<ValidationError>>) -> Self {
+    pub fn collect(errors: impl IntoIterator<Item = Option<ValidationError>>) -> Self {
         Self(errors.into_iter().flatten().collect())
     }
 
@@ -68,21 +70,48 @@ impl<'a> IntoIterator for &'a ValidationErrors {
 }
 
 /// A present, non-null value. JSON `null` counts as missing.
-pub(crate) fn required<'a>(field: &'static str, value: Option<&'a Value>) -> Result<&'a Value, ValidationError> {
+pub fn required<'a>(field: &'static str, value: Option<&'a Value>) -> Result<&'a Value, ValidationError> {
     match value {
         None | Some(Value::Null) => Err(ValidationError::new(field, "is required")),
         Some(value) => Ok(value),
     }
 }
 
-/// A required name string, parsed into a [`CustomerName`].
-pub(crate) fn name(field: &'static str, value: Option<&Value>) -> Result<CustomerName, ValidationError> {
+/// A required string field that `parse` accepts; its error is the problem.
+pub fn text<T, E: fmt::Display>(
+    field: &'static str,
+    value: Option<&Value>,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<T, ValidationError> {
     let text = required(field, value)?.as_str().ok_or_else(|| ValidationError::new(field, "must be a string"))?;
-    CustomerName::parse(text).map_err(|invalid| ValidationError::new(field, invalid.to_string()))
+    parse(text).map_err(|invalid| ValidationError::new(field, invalid.to_string()))
+}
+
+/// A required UUID string, parsed into an id type.
+pub fn id<T>(
+    field: &'static str,
+    value: Option<&Value>,
+    parse: fn(&str) -> Result<T, InvalidId>,
+) -> Result<T, ValidationError> {
+    text(field, value, parse)
+}
+
+/// An optional string field: absent or `null` is `None`, anything else must
+/// be a string that `parse` accepts.
+pub fn optional_text<T, E: fmt::Display>(
+    field: &'static str,
+    value: Option<&Value>,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<Option<T>, ValidationError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => parse(text).map(Some).map_err(|e| ValidationError::new(field, e.to_string())),
+        Some(_) => Err(ValidationError::new(field, "must be a string")),
+    }
 }
 
 /// A required whole number of cents between `min` and [`MAX_AMOUNT_CENTS`].
-pub(crate) fn cents(field: &'static str, value: Option<&Value>, min: u64) -> Result<u64, ValidationError> {
+pub fn cents(field: &'static str, value: Option<&Value>, min: u64) -> Result<u64, ValidationError> {
     let Value::Number(number) = required(field, value)? else {
         return Err(ValidationError::new(field, "must be a number"));
     };
@@ -109,12 +138,17 @@ mod tests {
 
     #[test]
     fn displays_field_then_problem() {
-        let errors = ValidationErrors(vec![
+        let order = ValidationErrors(vec![
+            ValidationError::new("customer_id", "must be a UUID"),
+            ValidationError::new("amount_cents", "is required"),
+        ]);
+        let customer = ValidationErrors(vec![
             ValidationError::new("name", "must not be blank"),
             ValidationError::new("credit_limit_cents", "is required"),
         ]);
 
-        assert_eq!(errors.to_string(), "name: must not be blank; credit_limit_cents: is required");
+        assert_eq!(order.to_string(), "customer_id: must be a UUID; amount_cents: is required");
+        assert_eq!(customer.to_string(), "name: must not be blank; credit_limit_cents: is required");
     }
 
     #[test]
@@ -123,8 +157,41 @@ mod tests {
     }
 
     #[test]
+    fn text_is_required_must_be_a_string_and_is_checked_by_its_parser() {
+        let parse = |text: &str| if text == "ok" { Ok(text.len()) } else { Err("is not ok") };
+        let text_of = |value: Option<Value>| text("name", value.as_ref(), parse);
+
+        assert_eq!(text_of(Some(json!("ok"))), Ok(2));
+        assert_eq!(text_of(None), Err(ValidationError::new("name", "is required")));
+        assert_eq!(text_of(Some(json!("no"))), Err(ValidationError::new("name", "is not ok")));
+        assert_eq!(text_of(Some(json!(["ok"]))), Err(ValidationError::new("name", "must be a string")));
+    }
+
+    #[test]
+    fn id_names_the_field_of_a_malformed_uuid() {
+        let parse = |text: &str| if text.len() == 36 { Ok(()) } else { Err(InvalidId) };
+
+        assert_eq!(
+            id("customer_id", Some(&json!("bob")), parse),
+            Err(ValidationError::new("customer_id", "must be a UUID"))
+        );
+    }
+
+    #[test]
+    fn optional_text_is_none_when_absent_or_null_and_checked_otherwise() {
+        let parse = |text: &str| if text == "ok" { Ok(text.len()) } else { Err("is not ok") };
+        let text = |value: Option<Value>| optional_text("channel", value.as_ref(), parse);
+
+        assert_eq!(text(None), Ok(None));
+        assert_eq!(text(Some(Value::Null)), Ok(None));
+        assert_eq!(text(Some(json!("ok"))), Ok(Some(2)));
+        assert_eq!(text(Some(json!("no"))), Err(ValidationError::new("channel", "is not ok")));
+        assert_eq!(text(Some(json!(7))), Err(ValidationError::new("channel", "must be a string")));
+    }
+
+    #[test]
     fn accepts_cents_only_within_bounds() {
-        let cents_of = |value: Value, min| cents("credit_limit_cents", Some(&value), min);
+        let cents_of = |value: Value, min| cents("amount_cents", Some(&value), min);
 
         assert_eq!(cents_of(json!(1), 1), Ok(1));
         assert_eq!(cents_of(json!(MAX_AMOUNT_CENTS), 1), Ok(MAX_AMOUNT_CENTS));

@@ -3,13 +3,13 @@
 
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use customers::contract::CUSTOMER_CREDIT_WRITES;
-use customers::{Customer, CustomerId, RawRegisterCustomer, RegisterCustomer, ValidationErrors};
+use customers::{Customer, CustomerId, RawRegisterCustomer, RegisterCustomer};
 use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
 use mesh::store::{Commit, StateStore, StoreError};
 use mesh_aws::dynamo_store::DynamoStore;
-use mesh_aws::http::{ApiError, FieldProblem, entity_id, json_body, json_response, path_param, route_key};
+use mesh_aws::http::{ApiError, entity_id, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
 use serde_json::json;
 use uuid::Uuid;
@@ -50,7 +50,7 @@ async fn register<St: StateStore<Customer>>(
     let raw: RawRegisterCustomer =
         serde_json::from_value(json_body(request)?).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
     let customer_id = CustomerId::from_uuid(entity_id(request, "customer", Uuid::now_v7)?);
-    let command = RegisterCustomer::parse(raw, customer_id).map_err(invalid)?;
+    let command = RegisterCustomer::parse(raw, customer_id)?;
     let customer_id = customer_id.to_string();
     let events = Customer::register(command.clone());
     let customer =
@@ -96,12 +96,6 @@ async fn get<St: StateStore<Customer>>(
             "reservations": customer.reservations,
         }),
     ))
-}
-
-fn invalid(errors: ValidationErrors) -> ApiError {
-    ApiError::invalid(
-        errors.iter().map(|e| FieldProblem { field: e.field.into(), problem: e.problem.clone() }).collect(),
-    )
 }
 
 #[cfg(test)]

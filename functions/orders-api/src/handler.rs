@@ -7,10 +7,10 @@ use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
 use mesh::store::{Commit, StateStore, StoreError};
 use mesh_aws::dynamo_store::DynamoStore;
-use mesh_aws::http::{ApiError, FieldProblem, entity_id, json_body, json_response, path_param, route_key};
+use mesh_aws::http::{ApiError, entity_id, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
 use orders::contract::ORDER_EVENTS_WRITES;
-use orders::{Order, OrderError, OrderEvent, OrderId, PlaceOrder, RawPlaceOrder, ValidationErrors};
+use orders::{Order, OrderError, OrderEvent, OrderId, PlaceOrder, RawPlaceOrder};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -51,7 +51,7 @@ async fn place<St: StateStore<Order>>(
     let raw: RawPlaceOrder =
         serde_json::from_value(json_body(request)?).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
     let order_id = OrderId::from_uuid(entity_id(request, "order", Uuid::now_v7)?);
-    let command = PlaceOrder::parse(raw, order_id).map_err(invalid)?;
+    let command = PlaceOrder::parse(raw, order_id)?;
     let order_id = order_id.to_string();
     let events = Order::place(command.clone());
     let order = Order::from_events(&events).ok_or_else(|| ApiError::internal("placing produced no order"))?;
@@ -141,12 +141,6 @@ fn order_id(request: &ApiGatewayV2httpRequest) -> Result<String, ApiError> {
 
 fn not_found(order_id: &str) -> ApiError {
     ApiError::not_found(format!("order {order_id} not found"))
-}
-
-fn invalid(errors: ValidationErrors) -> ApiError {
-    ApiError::invalid(
-        errors.iter().map(|e| FieldProblem { field: e.field.into(), problem: e.problem.clone() }).collect(),
-    )
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use base64::Engine;
+use domain_kit::ValidationErrors;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use mesh::error::Chain;
@@ -81,6 +82,16 @@ impl From<StoreError> for ApiError {
                 Self::internal("stored data could not be read")
             }
         }
+    }
+}
+
+/// A command that did not validate: a 400 naming every bad field, in the
+/// order the domain reported them, so the client can fix them all at once.
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::invalid(
+            errors.iter().map(|e| FieldProblem { field: e.field.into(), problem: e.problem.clone() }).collect(),
+        )
     }
 }
 
@@ -192,6 +203,8 @@ pub fn response_json(response: &ApiGatewayV2httpResponse) -> Value {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use domain_kit::ValidationError;
+
     use super::*;
 
     fn request(body: Option<&str>) -> ApiGatewayV2httpRequest {
@@ -214,6 +227,25 @@ mod tests {
         assert_eq!(
             body_of(&response),
             json!({"error": "invalid request", "fields": [{"field": "amount_cents", "problem": "must be positive"}]})
+        );
+    }
+
+    #[test]
+    fn names_every_field_that_did_not_validate_in_a_400() {
+        let errors = ValidationErrors(vec![
+            ValidationError::new("customer_id", "must be a UUID"),
+            ValidationError::new("amount_cents", "is required"),
+        ]);
+
+        let response: ApiGatewayV2httpResponse = ApiError::from(errors).into();
+
+        assert_eq!(response.status_code, 400);
+        assert_eq!(
+            body_of(&response),
+            json!({"error": "invalid request", "fields": [
+                {"field": "customer_id", "problem": "must be a UUID"},
+                {"field": "amount_cents", "problem": "is required"},
+            ]})
         );
     }
 

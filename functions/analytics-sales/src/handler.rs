@@ -8,7 +8,7 @@ use analytics::{Decision, OrderSale, SaleError, apply};
 use mesh::envelope::Envelope;
 use mesh::event::Reader;
 use mesh::schemas::{ProductContract, WriterSchemas};
-use mesh::store::{Applied, Commit, StateChange, StateStore, Versioned, react_once};
+use mesh::store::{Applied, Commit, StateStore, Versioned, react_once};
 use mesh::subscriber::{HandleError, Handler};
 use mesh_aws::ConfigError;
 use mesh_aws::config::ViewSettings;
@@ -63,15 +63,7 @@ fn record(
 ) -> Result<Commit<OrderSale>, SaleError> {
     let (view, version) = current.map_or((None, 0), |v| (Some(v.state), v.version));
     match apply(view, event, cause.sequence)? {
-        Decision::Changed(sale) => {
-            let change = StateChange {
-                entity_id: sale.order_id.to_string(),
-                expected_version: version,
-                new_version: version + 1,
-                state: sale,
-            };
-            Ok(Commit { change: Some(change), events: Vec::new(), inbox: Some(cause.id) })
-        }
+        Decision::Changed(sale) => Ok(Commit::view_changed(&sale.order_id.to_string(), version, sale, cause.id)),
         Decision::Unchanged(why) => {
             tracing::debug!(event_id = %cause.id, sequence = cause.sequence, ?why, "nothing to change");
             Ok(Commit::inbox_only(cause.id))

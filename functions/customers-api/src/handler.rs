@@ -7,7 +7,7 @@ use customers::{Customer, CustomerId, RawRegisterCustomer, RegisterCustomer};
 use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
-use mesh::store::{Commit, StateStore, StoreError};
+use mesh::store::{StateStore, StoreError};
 use mesh_aws::dynamo_store::DynamoStore;
 use mesh_aws::http::{ApiError, entity_id, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
@@ -56,9 +56,8 @@ async fn register<St: StateStore<Customer>>(
     let customer =
         Customer::from_events(&events).ok_or_else(|| ApiError::internal("registering produced no customer"))?;
     let meta = EventMeta::root(Uuid::now_v7());
-    let envelopes =
-        deps.emitter.envelopes(&customer_id, 1, &events, &meta).map_err(|e| ApiError::internal(e.to_string()))?;
-    match deps.store.commit(Commit::decided(&customer_id, 0, customer, envelopes, None)).await {
+    let commit = deps.emitter.created(&customer_id, customer, &events, &meta, None)?;
+    match deps.store.commit(commit).await {
         Ok(()) => Ok(json_response(201, &json!({ "id": customer_id }))),
         // A retry of a request that was stored: its key named it, or the
         // store retried a write that had landed.

@@ -4,10 +4,10 @@
 
 use customers::contract::{CUSTOMER_CREDIT_WRITES, ORDER_EVENTS_READS};
 use customers::inbound::OrderEvent;
-use customers::{Customer, on_order_event};
+use customers::{Customer, CustomerEvent, on_order_event};
 use mesh::env;
 use mesh::envelope::{Envelope, EventMeta};
-use mesh::event::{Emitter, Reader};
+use mesh::event::{Emitter, EventCodecError, Reader};
 use mesh::schemas::{ProductContract, WriterSchemas};
 use mesh::store::{Applied, Commit, StateStore, Versioned, react_once};
 use mesh::subscriber::{HandleError, Handler};
@@ -58,28 +58,27 @@ impl<St, W> CreditHandler<St, W> {
     ) -> Result<Commit<Customer>, HandleError> {
         let decisions = on_order_event(current.as_ref().map(|c| &c.state), event)
             .map_err(|e| HandleError::Poison(e.to_string()))?;
-        let encode = |e: mesh::event::EventCodecError| HandleError::Poison(e.to_string());
-        match current {
-            Some(Versioned { state, version }) => {
-                let envelopes =
-                    self.emitter.envelopes(&state.id.to_string(), version + 1, &decisions, meta).map_err(encode)?;
-                let customer_id = state.id.to_string();
-                let customer = decisions.iter().fold(state, Customer::apply);
-                Ok(Commit::decided(&customer_id, version, customer, envelopes, Some(cause.id)))
-            }
-            // No customer: the only decision is a refusal, filed under the
-            // order (there is no customer history to append it to).
-            None => {
-                let mut envelopes = Vec::new();
-                for decision in &decisions {
-                    let subject = decision.subject();
-                    envelopes.extend(
-                        self.emitter.envelopes(&subject, 1, std::slice::from_ref(decision), meta).map_err(encode)?,
-                    );
-                }
-                Ok(Commit { change: None, events: envelopes, inbox: Some(cause.id) })
-            }
+        let Some(customer) = current else {
+            return Ok(self.refusals(&decisions, cause, meta)?);
+        };
+        let customer_id = customer.state.id.to_string();
+        Ok(self.emitter.decided(&customer_id, customer, &decisions, Customer::apply, meta, Some(cause.id))?)
+    }
+
+    /// No customer: the only decision is a refusal, filed as the first event
+    /// of the order it answers (there is no customer history to append it
+    /// to), and no state changes.
+    fn refusals(
+        &self,
+        decisions: &[CustomerEvent],
+        cause: &Envelope,
+        meta: &EventMeta,
+    ) -> Result<Commit<Customer>, EventCodecError> {
+        let mut events = Vec::new();
+        for decision in decisions {
+            events.extend(self.emitter.envelopes(&decision.subject(), 1, std::slice::from_ref(decision), meta)?);
         }
+        Ok(Commit { change: None, events, inbox: Some(cause.id) })
     }
 }
 

@@ -5,12 +5,12 @@ use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpR
 use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
-use mesh::store::{Commit, StateStore, StoreError};
+use mesh::store::{StateStore, StoreError};
 use mesh_aws::dynamo_store::DynamoStore;
 use mesh_aws::http::{ApiError, entity_id, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
 use orders::contract::ORDER_EVENTS_WRITES;
-use orders::{Order, OrderError, OrderEvent, OrderId, PlaceOrder, RawPlaceOrder};
+use orders::{Order, OrderError, OrderId, PlaceOrder, RawPlaceOrder};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -55,9 +55,10 @@ async fn place<St: StateStore<Order>>(
     let order_id = order_id.to_string();
     let events = Order::place(command.clone());
     let order = Order::from_events(&events).ok_or_else(|| ApiError::internal("placing produced no order"))?;
-    match commit(deps, request, &order_id, 0, order, &events).await {
+    let commit = deps.emitter.created(&order_id, order, &events, &request_meta(request), None)?;
+    match deps.store.commit(commit).await {
         Ok(()) => Ok(json_response(202, &json!({ "id": order_id, "status": "pending" }))),
-        Err(CommitError::Store(StoreError::AlreadyExists { .. })) => replay(deps, &command).await,
+        Err(StoreError::AlreadyExists { .. }) => replay(deps, &command).await,
         Err(error) => Err(error.into()),
     }
 }
@@ -92,39 +93,9 @@ async fn cancel<St: StateStore<Order>>(
     let order_id = order_id(request)?;
     let current = deps.store.load(&order_id).await?.ok_or_else(|| not_found(&order_id))?;
     let events = current.state.cancel().map_err(|e: OrderError| ApiError::conflict(e.to_string()))?;
-    let order = events.iter().fold(current.state, Order::apply);
-    commit(deps, request, &order_id, current.version, order, &events).await.map_err(ApiError::from)?;
+    let commit = deps.emitter.decided(&order_id, current, &events, Order::apply, &request_meta(request), None)?;
+    deps.store.commit(commit).await?;
     Ok(json_response(202, &json!({ "id": order_id, "status": "cancelled" })))
-}
-
-async fn commit<St: StateStore<Order>>(
-    deps: &Deps<St>,
-    request: &ApiGatewayV2httpRequest,
-    order_id: &str,
-    version: u64,
-    order: Order,
-    events: &[OrderEvent],
-) -> Result<(), CommitError> {
-    let envelopes = deps
-        .emitter
-        .envelopes(order_id, version + 1, events, &request_meta(request))
-        .map_err(|e| CommitError::Api(ApiError::internal(e.to_string())))?;
-    deps.store.commit(Commit::decided(order_id, version, order, envelopes, None)).await.map_err(CommitError::Store)
-}
-
-/// Why a commit failed: callers look at the store's reason before answering.
-enum CommitError {
-    Api(ApiError),
-    Store(StoreError),
-}
-
-impl From<CommitError> for ApiError {
-    fn from(error: CommitError) -> Self {
-        match error {
-            CommitError::Api(error) => error,
-            CommitError::Store(error) => error.into(),
-        }
-    }
 }
 
 /// Each request starts a conversation; its W3C trace context travels along.

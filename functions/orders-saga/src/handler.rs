@@ -57,14 +57,9 @@ impl<St, W> SagaHandler<St, W> {
         cause: &Envelope,
         meta: &EventMeta,
     ) -> Result<Commit<Order>, HandleError> {
-        let Versioned { state, version } =
+        let order =
             current.ok_or_else(|| HandleError::Poison(format!("credit decision for unknown order {order_id}")))?;
-        let decisions = state.on_credit(event).map_err(|e| HandleError::Poison(e.to_string()))?;
-        let envelopes = self
-            .emitter
-            .envelopes(order_id, version + 1, &decisions, meta)
-            .map_err(|e| HandleError::Poison(e.to_string()))?;
-        let order = decisions.iter().fold(state, Order::apply);
-        Ok(Commit::decided(order_id, version, order, envelopes, Some(cause.id)))
+        let decisions = order.state.on_credit(event).map_err(|e| HandleError::Poison(e.to_string()))?;
+        Ok(self.emitter.decided(order_id, order, &decisions, Order::apply, meta, Some(cause.id))?)
     }
 }

@@ -8,6 +8,7 @@ use domain_kit::ValidationErrors;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use mesh::error::Chain;
+use mesh::event::EventCodecError;
 use mesh::store::StoreError;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -92,6 +93,14 @@ impl From<ValidationErrors> for ApiError {
         Self::invalid(
             errors.iter().map(|e| FieldProblem { field: e.field.into(), problem: e.problem.clone() }).collect(),
         )
+    }
+}
+
+impl From<EventCodecError> for ApiError {
+    /// An event the product's contract refuses is the producer's fault, not
+    /// the client's: a 500 that names the event and the rule it broke.
+    fn from(error: EventCodecError) -> Self {
+        Self::internal(error.to_string())
     }
 }
 

@@ -6,10 +6,12 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::contract::{encode_json, resolve_json};
 use crate::envelope::{Envelope, EventMeta};
 use crate::schemas::{LookupError, ProductContract, SchemaRef, WriterSchemas};
+use crate::store::{Commit, Versioned};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EventCodecError {
@@ -80,6 +82,39 @@ impl Emitter {
                 Ok(envelope)
             })
             .collect()
+    }
+
+    /// What a decision about an entity read at `read.version` writes: the
+    /// decided `events`, numbered on from that version and caused by `meta`,
+    /// the state `apply` leaves the entity in, and the `inbox` entry of the
+    /// event consumed (if any). No events: only the inbox is written.
+    pub fn decided<S, E: Serialize>(
+        &self,
+        entity_id: &str,
+        read: Versioned<S>,
+        events: &[E],
+        apply: impl FnMut(S, &E) -> S,
+        meta: &EventMeta,
+        inbox: Option<Uuid>,
+    ) -> Result<Commit<S>, EventCodecError> {
+        let envelopes = self.envelopes(entity_id, read.version + 1, events, meta)?;
+        let state = events.iter().fold(read.state, apply);
+        Ok(Commit::decided(entity_id, read.version, state, envelopes, inbox))
+    }
+
+    /// What creating an entity writes: its first `events` and the `state`
+    /// they made. The domain builds that state from the events (there is no
+    /// earlier state to apply them to), so it is taken as it is.
+    pub fn created<S, E: Serialize>(
+        &self,
+        entity_id: &str,
+        state: S,
+        events: &[E],
+        meta: &EventMeta,
+        inbox: Option<Uuid>,
+    ) -> Result<Commit<S>, EventCodecError> {
+        let envelopes = self.envelopes(entity_id, 1, events, meta)?;
+        Ok(Commit::decided(entity_id, 0, state, envelopes, inbox))
     }
 }
 
@@ -153,7 +188,6 @@ mod tests {
     use super::*;
     use crate::schemas::{BundledSchema, KnownSchemas};
     use serde::Deserialize;
-    use uuid::Uuid;
 
     const ORDER: &str = "0190a6c2-7c3e-7d2a-9b1e-2f4c5d6e7f80";
 
@@ -232,6 +266,66 @@ mod tests {
         let error = emit(&producer_v2(), &[Produced::Shipped { order_id: ORDER.into() }]).unwrap_err();
 
         assert_eq!(error.to_string(), "event type `Shipped` is not in the orders/order-events v1 contract");
+    }
+
+    /// A state that counts the events applied to it.
+    fn count(seen: u32, _: &Produced) -> u32 {
+        seen + 1
+    }
+
+    #[test]
+    fn a_decision_numbers_its_events_on_from_the_version_read_and_applies_them() {
+        let read = Versioned { state: 3, version: 3 };
+        let (meta, consumed) = (EventMeta::root(Uuid::now_v7()), Uuid::now_v7());
+        let decided = [placed(None), Produced::Approved { order_id: ORDER.into() }];
+
+        let commit = producer_v2().decided(ORDER, read, &decided, count, &meta, Some(consumed)).unwrap();
+
+        let change = commit.change.unwrap();
+        assert_eq!((change.entity_id.as_str(), change.expected_version, change.new_version), (ORDER, 3, 5));
+        assert_eq!(change.state, 5, "each decided event applied once");
+        let events: Vec<_> =
+            commit.events.iter().map(|e| (e.event_type.as_str(), e.subject.as_str(), e.sequence)).collect();
+        assert_eq!(events, [("Placed", ORDER, 4), ("Approved", ORDER, 5)]);
+        assert!(commit.events.iter().all(|e| e.causation_id == meta.causation_id));
+        assert_eq!(commit.inbox, Some(consumed));
+    }
+
+    #[test]
+    fn a_decision_without_events_writes_only_the_inbox() {
+        let consumed = Uuid::now_v7();
+
+        let commit = producer_v2()
+            .decided(ORDER, Versioned { state: 3, version: 3 }, &[], count, &EventMeta::root(consumed), Some(consumed))
+            .unwrap();
+
+        assert_eq!(commit, Commit::inbox_only(consumed));
+    }
+
+    #[test]
+    fn a_decision_with_an_event_outside_the_contract_writes_nothing() {
+        let decided = [placed(None), Produced::Shipped { order_id: ORDER.into() }];
+
+        let refused = producer_v2().decided(ORDER, Versioned { state: 0, version: 1 }, &decided, count, &meta(), None);
+
+        let Err(EventCodecError::NotInContract { event_type, .. }) = refused else { panic!("{refused:?}") };
+        assert_eq!(event_type, "Shipped");
+    }
+
+    #[test]
+    fn a_new_entity_is_written_as_its_events_made_it_from_version_one() {
+        let made = 7;
+
+        let commit = producer_v2().created(ORDER, made, &[placed(Some("web"))], &meta(), None).unwrap();
+
+        let change = commit.change.unwrap();
+        assert_eq!((change.expected_version, change.new_version, change.state), (0, 1, 7));
+        assert_eq!(commit.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1]);
+        assert_eq!(commit.inbox, None);
+    }
+
+    fn meta() -> EventMeta {
+        EventMeta::root(Uuid::now_v7())
     }
 
     fn reader(bundle: &[BundledSchema]) -> Reader {

@@ -55,6 +55,19 @@ impl<S> Commit<S> {
         Self { change, events, inbox }
     }
 
+    /// What a read-side view writes for a consumed event: the entity's next
+    /// version, and no events (a view publishes nothing, so its version
+    /// counts the changes it made, not events it emitted).
+    pub fn view_changed(entity_id: &str, version: u64, state: S, inbox: Uuid) -> Self {
+        let change = StateChange {
+            entity_id: entity_id.to_string(),
+            expected_version: version,
+            new_version: version + 1,
+            state,
+        };
+        Self { change: Some(change), events: Vec::new(), inbox: Some(inbox) }
+    }
+
     /// Whether there is anything to write at all.
     pub fn is_empty(&self) -> bool {
         self.change.is_none() && self.events.is_empty() && self.inbox.is_none()
@@ -298,6 +311,17 @@ mod tests {
                 inbox: Some(event_id),
             })
         }
+    }
+
+    #[test]
+    fn a_view_change_moves_the_row_one_version_on_and_emits_nothing() {
+        let consumed = Uuid::now_v7();
+
+        let commit = Commit::view_changed("order-1", 4, "approved", consumed);
+
+        let change =
+            StateChange { entity_id: "order-1".into(), expected_version: 4, new_version: 5, state: "approved" };
+        assert_eq!(commit, Commit { change: Some(change), events: vec![], inbox: Some(consumed) });
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::error::Chain;
-use crate::event::ReadError;
+use crate::event::{EventCodecError, ReadError};
 use crate::ordering::Order;
 use crate::ordering::{Gate, NoPositions, Ordering, Positions, gate};
 use crate::schemas::LookupError;
@@ -44,6 +44,14 @@ pub enum HandleError {
 
 impl From<EnvelopeError> for HandleError {
     fn from(error: EnvelopeError) -> Self {
+        Self::Poison(error.to_string())
+    }
+}
+
+impl From<EventCodecError> for HandleError {
+    /// An event the product's contract refuses is refused again on every
+    /// redelivery: the decision is the same, so is its event.
+    fn from(error: EventCodecError) -> Self {
         Self::Poison(error.to_string())
     }
 }

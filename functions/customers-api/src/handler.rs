@@ -4,11 +4,11 @@
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use customers::contract::CUSTOMER_CREDIT_WRITES;
 use customers::{Customer, CustomerId, RawRegisterCustomer, RegisterCustomer};
-use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
 use mesh::store::{StateStore, StoreError};
 use mesh_aws::dynamo_store::DynamoStore;
+use mesh_aws::http::event_meta;
 use mesh_aws::http::{ApiError, entity_id, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
 use serde_json::json;
@@ -55,8 +55,7 @@ async fn register<St: StateStore<Customer>>(
     let events = Customer::register(command.clone());
     let customer =
         Customer::from_events(&events).ok_or_else(|| ApiError::internal("registering produced no customer"))?;
-    let meta = EventMeta::root(Uuid::now_v7());
-    let commit = deps.emitter.created(&customer_id, customer, &events, &meta, None)?;
+    let commit = deps.emitter.created(&customer_id, customer, &events, &event_meta(request), None)?;
     match deps.store.commit(commit).await {
         Ok(()) => Ok(json_response(201, &json!({ "id": customer_id }))),
         // A retry of a request that was stored: its key named it, or the
@@ -154,6 +153,35 @@ mod tests {
         let read = handle(&deps, request("GET /customers/{id}", Some(&id), None)).await;
         assert_eq!(read.status_code, 200);
         assert_eq!(body(&read)["available_cents"], 50000);
+    }
+
+    const ADA: &str = r#"{"name": "Ada Lovelace", "credit_limit_cents": 50000}"#;
+
+    #[tokio::test]
+    async fn a_registration_in_the_callers_trace_writes_its_event_in_that_trace() {
+        let deps = deps();
+
+        let response = handle(&deps, request("POST /customers", None, Some(ADA))).await;
+
+        assert_eq!(response.status_code, 201, "{:?}", body(&response));
+        let registered = deps.store.outbox().remove(0);
+        assert_eq!(
+            registered.traceparent.as_deref(),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            "the recorded request's traceparent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_traceparent_is_left_out_and_the_registration_still_succeeds() {
+        let deps = deps();
+        let mut request = request("POST /customers", None, Some(ADA));
+        request.headers.insert("traceparent", "00-not-a-trace-01".parse().unwrap());
+
+        let response = handle(&deps, request).await;
+
+        assert_eq!(response.status_code, 201, "{:?}", body(&response));
+        assert_eq!(deps.store.outbox().remove(0).traceparent, None);
     }
 
     fn near_command() -> impl Strategy<Value = String> {

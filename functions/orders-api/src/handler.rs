@@ -2,11 +2,11 @@
 //! `GET /orders/{id}`, `POST /orders/{id}/cancel`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use mesh::envelope::EventMeta;
 use mesh::event::Emitter;
 use mesh::schemas::ProductContract;
 use mesh::store::{StateStore, StoreError};
 use mesh_aws::dynamo_store::DynamoStore;
+use mesh_aws::http::event_meta;
 use mesh_aws::http::{ApiError, entity_id, json_body, json_response, path_param, route_key};
 use mesh_aws::{ConfigError, Settings};
 use orders::contract::ORDER_EVENTS_WRITES;
@@ -55,7 +55,7 @@ async fn place<St: StateStore<Order>>(
     let order_id = order_id.to_string();
     let events = Order::place(command.clone());
     let order = Order::from_events(&events).ok_or_else(|| ApiError::internal("placing produced no order"))?;
-    let commit = deps.emitter.created(&order_id, order, &events, &request_meta(request), None)?;
+    let commit = deps.emitter.created(&order_id, order, &events, &event_meta(request), None)?;
     match deps.store.commit(commit).await {
         Ok(()) => Ok(json_response(202, &json!({ "id": order_id, "status": "pending" }))),
         Err(StoreError::AlreadyExists { .. }) => replay(deps, &command).await,
@@ -93,16 +93,9 @@ async fn cancel<St: StateStore<Order>>(
     let order_id = order_id(request)?;
     let current = deps.store.load(&order_id).await?.ok_or_else(|| not_found(&order_id))?;
     let events = current.state.cancel().map_err(|e: OrderError| ApiError::conflict(e.to_string()))?;
-    let commit = deps.emitter.decided(&order_id, current, &events, Order::apply, &request_meta(request), None)?;
+    let commit = deps.emitter.decided(&order_id, current, &events, Order::apply, &event_meta(request), None)?;
     deps.store.commit(commit).await?;
     Ok(json_response(202, &json!({ "id": order_id, "status": "cancelled" })))
-}
-
-/// Each request starts a conversation; its W3C trace context travels along.
-fn request_meta(request: &ApiGatewayV2httpRequest) -> EventMeta {
-    let mut meta = EventMeta::root(Uuid::now_v7());
-    meta.traceparent = request.headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_string);
-    meta
 }
 
 fn order_id(request: &ApiGatewayV2httpRequest) -> Result<String, ApiError> {

@@ -7,6 +7,7 @@ use base64::Engine;
 use domain_kit::ValidationErrors;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
+use mesh::envelope::EventMeta;
 use mesh::error::Chain;
 use mesh::event::EventCodecError;
 use mesh::store::StoreError;
@@ -163,6 +164,35 @@ pub fn entity_id(
     Ok(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{kind}:{key}").as_bytes()))
 }
 
+/// The W3C Trace Context header a caller sends to put a request in its trace.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// The metadata of the events a request causes: a new conversation, in the
+/// caller's trace when it sent a well-formed `traceparent`.
+pub fn event_meta(request: &ApiGatewayV2httpRequest) -> EventMeta {
+    let mut meta = EventMeta::root(uuid::Uuid::now_v7());
+    meta.traceparent = request
+        .headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_traceparent(v))
+        .map(str::to_string);
+    meta
+}
+
+/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, lowercase, ids
+/// not all zeros (W3C Trace Context, version 00). Anything else is ignored,
+/// as the spec asks: a bad trace header never fails a request, and never
+/// reaches the events.
+fn is_traceparent(value: &str) -> bool {
+    let hex =
+        |field: &str, len: usize| field.len() == len && field.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let zeros = |field: &str| field.bytes().all(|b| b == b'0');
+    let fields: Vec<&str> = value.split('-').collect();
+    matches!(fields[..], ["00", trace_id, parent_id, flags]
+        if hex(trace_id, 32) && hex(parent_id, 16) && hex(flags, 2) && !zeros(trace_id) && !zeros(parent_id))
+}
+
 /// The request body as a JSON object (400 with a clear reason otherwise).
 pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, ApiError> {
     let raw = request.body.as_deref().unwrap_or_default();
@@ -237,6 +267,48 @@ mod tests {
             body_of(&response),
             json!({"error": "invalid request", "fields": [{"field": "amount_cents", "problem": "must be positive"}]})
         );
+    }
+
+    const TRACE: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    fn traced(traceparent: &str) -> ApiGatewayV2httpRequest {
+        let mut request = request(None);
+        request.headers.insert(TRACEPARENT, traceparent.parse().unwrap());
+        request
+    }
+
+    #[test]
+    fn a_request_in_a_trace_starts_a_conversation_in_that_trace() {
+        let request = traced(TRACE);
+
+        let meta = event_meta(&request);
+
+        assert_eq!(meta.traceparent.as_deref(), Some(TRACE));
+        assert_eq!(meta.correlation_id, meta.causation_id, "a request starts a conversation");
+    }
+
+    #[test]
+    fn ignores_a_traceparent_that_is_not_w3c_version_00() {
+        for bad in [
+            "",
+            "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c8031-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333g-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            &format!("{TRACE}, {TRACE}"),
+        ] {
+            let request = traced(bad);
+
+            let meta = event_meta(&request);
+
+            assert_eq!(meta.traceparent, None, "{bad:?}");
+        }
+        assert_eq!(event_meta(&request(None)).traceparent, None, "no header");
     }
 
     #[test]

@@ -59,3 +59,112 @@ pub async fn handle<L: Port, T: Port>(deps: &Deps<L, T>, event: Event) -> Dynamo
     }
     stream_batch::batch_response(&report)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use mesh::outbox::OutboxItem;
+    use mesh::relay::PublishError;
+
+    use super::*;
+
+    /// A port that keeps the event ids it accepted and refuses one of them.
+    #[derive(Debug, Default)]
+    struct FakePort {
+        refuse: Option<&'static str>,
+        accepted: Mutex<Vec<String>>,
+    }
+
+    impl FakePort {
+        fn refusing(event_id: &'static str) -> Self {
+            Self { refuse: Some(event_id), ..Self::default() }
+        }
+
+        fn accepted(&self) -> Vec<String> {
+            self.accepted.lock().unwrap().clone()
+        }
+    }
+
+    impl Port for FakePort {
+        fn name(&self) -> &str {
+            "fake"
+        }
+
+        fn max_batch(&self) -> usize {
+            10
+        }
+
+        fn max_batch_bytes(&self) -> usize {
+            256 * 1024
+        }
+
+        async fn send(&self, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
+            let mut accepted = self.accepted.lock().unwrap();
+            items
+                .iter()
+                .map(|item| {
+                    if self.refuse == Some(item.event_id.as_str()) {
+                        return Err(PublishError("throttled".into()));
+                    }
+                    accepted.push(item.event_id.clone());
+                    Ok(())
+                })
+                .collect()
+        }
+    }
+
+    /// The orders outbox's stream: A placed, B placed, an expired item
+    /// removed by TTL (the trigger's filter drops those; the relay must too),
+    /// A approved.
+    fn recorded_event() -> Event {
+        serde_json::from_str(include_str!("../fixtures/dynamodb-outbox-stream.json")).unwrap()
+    }
+
+    const A_PLACED: &str = "0194a6c2-5f20-7aa0-8b1e-1a2b3c4d5e6f";
+    const B_PLACED: &str = "0194a6c2-6a10-7aa0-8b1e-1a2b3c4d5e72";
+    const A_APPROVED: &str = "0194a6c2-5f40-7aa0-8b1e-1a2b3c4d5e71";
+
+    fn deps(log: FakePort, topic: FakePort) -> Deps<FakePort, FakePort> {
+        Deps { log, topic, domain: "orders".into(), product: "order-events".into() }
+    }
+
+    fn failed_records(response: &DynamoDbEventResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().filter_map(|f| f.item_identifier.as_deref()).collect()
+    }
+
+    #[tokio::test]
+    async fn publishes_every_outbox_insert_in_order_to_the_log_and_the_topic() {
+        let deps = deps(FakePort::default(), FakePort::default());
+
+        let response = handle(&deps, recorded_event()).await;
+
+        assert!(failed_records(&response).is_empty(), "{response:?}");
+        assert_eq!(deps.log.accepted(), [A_PLACED, B_PLACED, A_APPROVED]);
+        assert_eq!(deps.topic.accepted(), [A_PLACED, B_PLACED, A_APPROVED], "the removal is not an event");
+    }
+
+    #[tokio::test]
+    async fn a_refusing_topic_names_the_first_record_it_refused_for_the_stream_to_retry_from() {
+        let deps = deps(FakePort::default(), FakePort::refusing(B_PLACED));
+
+        let response = handle(&deps, recorded_event()).await;
+
+        assert_eq!(failed_records(&response), ["100000000004213871702"], "B placed's sequence number");
+        assert_eq!(deps.topic.accepted(), [A_PLACED], "nothing after the refused record");
+        let answer = serde_json::to_value(&response).unwrap();
+        assert_eq!(answer, serde_json::json!({"batchItemFailures": [{"itemIdentifier": "100000000004213871702"}]}));
+    }
+
+    #[tokio::test]
+    async fn a_refusing_log_names_its_record_and_the_topic_gets_only_what_the_log_took() {
+        let deps = deps(FakePort::refusing(A_APPROVED), FakePort::default());
+
+        let response = handle(&deps, recorded_event()).await;
+
+        assert_eq!(failed_records(&response), ["100000000004213871704"], "A approved's sequence number");
+        assert_eq!(deps.log.accepted(), [A_PLACED, B_PLACED]);
+        assert_eq!(deps.topic.accepted(), [A_PLACED, B_PLACED]);
+    }
+}

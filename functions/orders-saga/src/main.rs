@@ -1,12 +1,18 @@
 //! `orders-saga`: approves or rejects pending orders on the credit
 //! decisions of the customers domain (SQS, partial batch failures).
 #![recursion_limit = "256"]
+use std::process::ExitCode;
+
 use lambda_runtime::Error;
 
 mod handler;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
+    mesh_aws::process::exit(serve().await)
+}
+
+async fn serve() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     mesh_aws::sqs_batch::serve(handler::SagaHandler::from_env().await?).await
 }

@@ -106,7 +106,7 @@ mod tests {
                 .iter()
                 .map(|item| {
                     if self.refuse == Some(item.event_id.as_str()) {
-                        return Err(PublishError("throttled".into()));
+                        return Err(PublishError::refused("throttled"));
                     }
                     accepted.push(item.event_id.clone());
                     Ok(())

@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod ports;
 pub mod positions;
+pub mod process;
 pub mod schema_registry;
 pub mod sqs_batch;
 pub mod stream_batch;

@@ -6,8 +6,8 @@ use crate::descriptor::{Descriptor, Product};
 use mesh::metrics::{NAMESPACE, OUTBOX_EVENT_AGE};
 use serde_norway::Value;
 
-use super::cfn::{Template, att, if_, list, map, r, s};
-use super::domain::subscription_id;
+use super::cfn::{Template, att, if_, list, map, r, s, split_part};
+use super::domain::{consumed_topic_parameter, subscription_id};
 
 struct Alarm<'a> {
     id: String,
@@ -18,6 +18,10 @@ struct Alarm<'a> {
     statistic: &'a str,
     threshold: u64,
 }
+
+/// SNS's own metric of messages it could deliver neither to a subscription's
+/// queue nor to its DLQ: those are lost.
+const LOST_DELIVERIES: &str = "NumberOfNotificationsFailedToRedriveToDlq";
 
 impl Alarm<'_> {
     fn add_to(self, t: &mut Template) {
@@ -62,6 +66,23 @@ pub fn add(t: &mut Template, domain: &Descriptor, product: Option<&Product>) {
             metric: "ApproximateNumberOfMessagesVisible",
             dimensions: vec![("QueueName", att(&format!("{id}Dlq"), "QueueName"))],
             statistic: "Maximum",
+            threshold: 0,
+        }
+        .add_to(t);
+        // The metric is the topic's (SNS has no subscription dimension): any
+        // subscriber's loss shows here, and each subscriber hears of it.
+        Alarm {
+            id: format!("{id}DeliveryLostAlarm"),
+            description: format!(
+                "{name}: SNS could deliver {} events neither to the queue nor to its DLQ (the DLQ's policy or key \
+                 refused them, or it is gone). Fix the DLQ; the events are still in the producer's Kinesis stream \
+                 for a replay.",
+                subscription.product
+            ),
+            namespace: "AWS/SNS",
+            metric: LOST_DELIVERIES,
+            dimensions: vec![("TopicName", split_part(r(&consumed_topic_parameter(subscription)), ":", 5))],
+            statistic: "Sum",
             threshold: 0,
         }
         .add_to(t);

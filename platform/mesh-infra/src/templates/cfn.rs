@@ -49,6 +49,11 @@ pub fn if_(condition: &str, then: Value, otherwise: Value) -> Value {
     tagged("If", list([s(condition), then, otherwise]))
 }
 
+/// `!Select [index, !Split [delimiter, text]]`: one part of a string.
+pub fn split_part(text: Value, delimiter: &str, index: u32) -> Value {
+    tagged("Select", list([index.into(), tagged("Split", list([s(delimiter), text]))]))
+}
+
 /// `!Equals [a, b]`.
 pub fn equals(a: Value, b: Value) -> Value {
     tagged("Equals", list([a, b]))
@@ -63,6 +68,20 @@ pub fn not_equals(a: Value, b: Value) -> Value {
 /// `arn(service, rest)` = `arn:${AWS::Partition}:<service>:${AWS::Region}:${AWS::AccountId}:<rest>`.
 pub fn arn(service: &str, rest: &str) -> Value {
     sub(format!("arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{rest}"))
+}
+
+/// The statement every queue and bucket policy carries: nobody may use
+/// `resources` (of `service`: `sqs`, `s3`) but over TLS. For a bucket, name
+/// the bucket and its objects (`arn:...:s3:::b`, `arn:...:s3:::b/*`).
+pub fn deny_insecure_transport(service: &str, resources: Vec<Value>) -> Value {
+    map([
+        ("Sid", s("DenyInsecureTransport")),
+        ("Effect", s("Deny")),
+        ("Principal", s("*")),
+        ("Action", s(format!("{service}:*"))),
+        ("Resource", list(resources)),
+        ("Condition", map([("Bool", map([("aws:SecureTransport", s("false"))]))])),
+    ])
 }
 
 /// What happens to a resource's data when its stack lets go of it.

@@ -7,7 +7,10 @@ use mesh::env;
 use serde_norway::Value;
 
 use super::alarms;
-use super::cfn::{OnDelete, Template, arn, att, camel, if_, list, map, not_equals, r, s, strings, sub};
+use super::cfn::{
+    OnDelete, Template, arn, att, camel, deny_insecure_transport, if_, list, map, not_equals, r, s, strings, sub,
+};
+use super::checkov::{self, Kind};
 use super::iam::{Function, Statement, function_name, key_use, registry_arns};
 use super::key::{KEY, add_domain_key};
 use super::params;
@@ -17,6 +20,9 @@ pub const RELAY_CRATE: &str = "outbox-relay";
 /// The longest a function may run; queues hide a message for at least this long.
 const FUNCTION_TIMEOUT: u32 = 10;
 const RELAY_TIMEOUT: u32 = 30;
+/// The most concurrent batches one subscription queue's mapping runs (SQS's
+/// minimum); its handler reserves as many per queue it consumes.
+const QUEUE_CONCURRENCY: u32 = 2;
 
 /// A subscription's logical-id stem: the consumed product's name,
 /// camel-cased (`order-events` → `OrderEvents`). Its queue, DLQ and function
@@ -199,7 +205,7 @@ fn queue_mapping(t: &mut Template, subscription: &Subscription) {
             ("Enabled", if_(params::MAPPINGS_ENABLED, true.into(), false.into())),
             ("BatchSize", 10.into()),
             ("FunctionResponseTypes", strings(["ReportBatchItemFailures"])),
-            ("ScalingConfig", map([("MaximumConcurrency", 2.into())])),
+            ("ScalingConfig", map([("MaximumConcurrency", QUEUE_CONCURRENCY.into())])),
         ]),
     );
 }
@@ -353,6 +359,8 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
             ("Tags", queue_tags(name, "on-failure")),
         ]),
     );
+    // Lambda writes the on-failure records with the relay's role: no service needs a grant here.
+    queue_policy(t, "RelayFailureQueue", None, vec![]);
     let function = Function {
         stem: "Relay".to_owned(),
         crate_name: RELAY_CRATE.to_owned(),
@@ -376,6 +384,9 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
             Statement::new("OnFailure", &["sqs:SendMessage"], vec![att("RelayFailureQueue", "Arn")]),
             key_use(key_arn.clone(), &["dynamodb", "sns", "kinesis", "sqs"]),
         ],
+        kind: Kind::RelayFunction,
+        log_key: key_arn.clone(),
+        reserved_concurrency: None,
     };
     function.add_to(t);
     t.resource(
@@ -405,6 +416,34 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
 fn subscription_queues(t: &mut Template, domain: &Descriptor, subscription: &Subscription, key_arn: &Value) {
     subscription_queue_and_dlq(t, domain, subscription, key_arn);
     subscribe_queue(t, subscription);
+}
+
+/// `<queue>Policy`: only what `allow` names may send, and nobody may use the
+/// queue without TLS.
+fn queue_policy(t: &mut Template, queue: &str, comment: Option<&str>, allow: Vec<Value>) {
+    let mut statements = allow;
+    statements.push(deny_insecure_transport("sqs", vec![att(queue, "Arn")]));
+    t.resource(
+        &format!("{queue}Policy"),
+        comment,
+        "AWS::SQS::QueuePolicy",
+        map([
+            ("Queues", list([r(queue)])),
+            ("PolicyDocument", map([("Version", s("2012-10-17")), ("Statement", list(statements))])),
+        ]),
+    );
+}
+
+/// Lets SNS send to `queue` from `topic` only.
+fn topic_sends(sid: String, queue: &str, topic: Value) -> Value {
+    map([
+        ("Sid", s(sid)),
+        ("Effect", s("Allow")),
+        ("Principal", map([("Service", s("sns.amazonaws.com"))])),
+        ("Action", s("sqs:SendMessage")),
+        ("Resource", att(queue, "Arn")),
+        ("Condition", map([("ArnEquals", map([("aws:SourceArn", topic)]))])),
+    ])
 }
 
 /// The subscription's queue and its DLQ, FIFO for strict order.
@@ -461,43 +500,34 @@ fn subscription_queue_and_dlq(t: &mut Template, domain: &Descriptor, subscriptio
     );
 }
 
-/// The queue's policy (only the consumed topic may send) and its filtered
-/// subscription to the topic.
+/// The queues' policies (only the consumed topic may send: to the queue,
+/// and to the DLQ what SNS could not deliver) and the filtered subscription
+/// to the topic.
 fn subscribe_queue(t: &mut Template, subscription: &Subscription) {
     let id = subscription_id(subscription);
-    let queue = format!("{id}Queue");
+    let (queue, dlq) = (format!("{id}Queue"), format!("{id}Dlq"));
     let topic = r(&consumed_topic_parameter(subscription));
-    t.resource(
-        &format!("{id}QueuePolicy"),
+    queue_policy(
+        t,
+        &queue,
         Some("Only the consumed topic may send to the queue."),
-        "AWS::SQS::QueuePolicy",
-        map([
-            ("Queues", list([r(&queue)])),
-            (
-                "PolicyDocument",
-                map([
-                    ("Version", s("2012-10-17")),
-                    (
-                        "Statement",
-                        list([map([
-                            ("Sid", s(format!("Allow{id}Topic"))),
-                            ("Effect", s("Allow")),
-                            ("Principal", map([("Service", s("sns.amazonaws.com"))])),
-                            ("Action", s("sqs:SendMessage")),
-                            ("Resource", att(&queue, "Arn")),
-                            ("Condition", map([("ArnEquals", map([("aws:SourceArn", topic.clone())]))])),
-                        ])]),
-                    ),
-                ]),
-            ),
-        ]),
+        vec![topic_sends(format!("Allow{id}Topic"), &queue, topic.clone())],
+    );
+    queue_policy(
+        t,
+        &dlq,
+        Some("The consumed topic puts here what it could not deliver to the queue (the subscription's redrive)."),
+        vec![topic_sends(format!("Allow{id}TopicRedrive"), &dlq, topic.clone())],
     );
     t.resource_with(
         &format!("{id}Subscription"),
-        Some("SNS only delivers once the queue policy lets the topic send."),
+        Some(
+            "SNS only delivers once the queue policies let the topic send. A message it\n\
+             cannot deliver (the queue refused it, the key did) goes to the DLQ, not away.",
+        ),
         map([
             ("Type", s("AWS::SNS::Subscription")),
-            ("DependsOn", s(format!("{id}QueuePolicy"))),
+            ("DependsOn", strings([format!("{id}QueuePolicy"), format!("{dlq}Policy")])),
             (
                 "Properties",
                 map([
@@ -507,6 +537,7 @@ fn subscribe_queue(t: &mut Template, subscription: &Subscription) {
                     ("RawMessageDelivery", true.into()),
                     ("FilterPolicyScope", s("MessageAttributes")),
                     ("FilterPolicy", map([("type", strings(subscription.events.iter().cloned()))])),
+                    ("RedrivePolicy", map([("deadLetterTargetArn", att(&dlq, "Arn"))])),
                 ]),
             ),
         ]),
@@ -577,6 +608,14 @@ fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Pro
         memory_mb: 256,
         environment,
         statements,
+        kind: Kind::ConsumerFunction,
+        log_key: key_arn.clone(),
+        // What its queues' mappings may run at once: other functions cannot
+        // starve it (a throttled batch would count a receive towards the
+        // DLQ), and a backlog cannot take the account's concurrency.
+        reserved_concurrency: Some(
+            QUEUE_CONCURRENCY.saturating_mul(u32::try_from(subscriptions.len()).unwrap_or(u32::MAX)),
+        ),
     }
     .add_to(t);
 }
@@ -600,6 +639,9 @@ fn http_api(
         memory_mb: 256,
         environment: store_environment(domain, product, false),
         statements,
+        kind: Kind::ApiFunction,
+        log_key: key_arn.clone(),
+        reserved_concurrency: None,
     }
     .add_to(t);
     t.resource(
@@ -635,11 +677,14 @@ fn http_api(
             ]),
         );
     }
-    t.resource(
+    t.resource_with(
         "HttpApiStage",
         None,
-        "AWS::ApiGatewayV2::Stage",
-        map([("ApiId", r("HttpApi")), ("StageName", s("$default")), ("AutoDeploy", true.into())]),
+        checkov::annotate(
+            Kind::HttpApiStage,
+            "AWS::ApiGatewayV2::Stage",
+            map([("ApiId", r("HttpApi")), ("StageName", s("$default")), ("AutoDeploy", true.into())]),
+        ),
     );
     t.resource(
         "HttpApiInvokePermission",

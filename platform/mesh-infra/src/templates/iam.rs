@@ -6,6 +6,10 @@ use mesh::env;
 use serde_norway::Value;
 
 use super::cfn::{OnDelete, Template, arn, att, list, map, r, s, strings, sub};
+use super::checkov::{self, Kind};
+
+/// How long the functions' logs are kept.
+const LOG_RETENTION_DAYS: u32 = 14;
 
 /// One IAM policy statement.
 #[derive(Debug, Clone)]
@@ -63,6 +67,19 @@ pub struct Function {
     pub memory_mb: u32,
     pub environment: Vec<(String, Value)>,
     pub statements: Vec<Statement>,
+    /// What the function is, for the checks the platform answers in its `Metadata`.
+    pub kind: Kind,
+    /// The key its log group is encrypted with (its stack's key).
+    pub log_key: Value,
+    /// Concurrency kept for it alone, and the most it may use.
+    pub reserved_concurrency: Option<u32>,
+}
+
+/// A function's role is named after it, with the region: IAM names are
+/// global to the account, and a key policy names the domain's roles by
+/// their common start `${Prefix}-<domain>-` (see `key::domain_role_pattern`).
+pub fn role_name(function_name: &str) -> String {
+    format!("{function_name}-${{AWS::Region}}")
 }
 
 /// The deployed name of `crate_name` in `domain`: the crate's name when it
@@ -86,16 +103,27 @@ impl Function {
             None,
             "AWS::Logs::LogGroup",
             OnDelete::Delete,
-            map([("LogGroupName", sub(format!("/aws/lambda/{}", self.name))), ("RetentionInDays", 14.into())]),
+            map([
+                ("LogGroupName", sub(format!("/aws/lambda/{}", self.name))),
+                ("RetentionInDays", LOG_RETENTION_DAYS.into()),
+                ("KmsKeyId", self.log_key.clone()),
+            ]),
         );
         let mut statements =
             vec![Statement::new("Logs", &["logs:CreateLogStream", "logs:PutLogEvents"], vec![att(&log_group, "Arn")])];
+        // X-Ray has no resource types: these two actions apply to "*" only.
+        statements.push(Statement::new("Tracing", &TRACING, vec![s("*")]));
         statements.extend(self.statements.iter().cloned());
         t.resource(
             &role,
-            Some(&format!("{} runs with this role and no other function does.", self.crate_name)),
+            Some(&format!(
+                "{} runs with this role and no other function does. X-Ray cannot scope\n\
+                 PutTraceSegments and PutTelemetryRecords: they apply to \"*\" only.",
+                self.crate_name
+            )),
             "AWS::IAM::Role",
             map([
+                ("RoleName", sub(role_name(&self.name))),
                 ("Description", s(format!("{}: {}", self.crate_name, self.description))),
                 (
                     "AssumeRolePolicyDocument",
@@ -128,31 +156,36 @@ impl Function {
         );
         let mut environment = self.environment.clone();
         environment.push((env::RUST_LOG.to_owned(), r("LogLevel")));
-        t.resource(
+        let mut properties = vec![
+            ("FunctionName", sub(self.name.clone())),
+            ("Description", s(self.description.clone())),
+            ("Runtime", s("provided.al2023")),
+            ("Handler", s("bootstrap")),
+            ("Architectures", list([r("Architecture")])),
+            (
+                "Code",
+                map([
+                    ("S3Bucket", r("ArtifactBucket")),
+                    ("S3Key", sub(format!("${{ArtifactPrefix}}{}.zip", self.crate_name))),
+                ]),
+            ),
+            ("MemorySize", self.memory_mb.into()),
+            ("Timeout", self.timeout_seconds.into()),
+            ("Role", att(&role, "Arn")),
+            ("Environment", map([("Variables", map(environment))])),
+            ("TracingConfig", map([("Mode", s("Active"))])),
+        ];
+        properties.extend(self.reserved_concurrency.map(|n| ("ReservedConcurrentExecutions", n.into())));
+        t.resource_with(
             &format!("{stem}Function"),
             None,
-            "AWS::Lambda::Function",
-            map([
-                ("FunctionName", sub(self.name.clone())),
-                ("Description", s(self.description.clone())),
-                ("Runtime", s("provided.al2023")),
-                ("Handler", s("bootstrap")),
-                ("Architectures", list([r("Architecture")])),
-                (
-                    "Code",
-                    map([
-                        ("S3Bucket", r("ArtifactBucket")),
-                        ("S3Key", sub(format!("${{ArtifactPrefix}}{}.zip", self.crate_name))),
-                    ]),
-                ),
-                ("MemorySize", self.memory_mb.into()),
-                ("Timeout", self.timeout_seconds.into()),
-                ("Role", att(&role, "Arn")),
-                ("Environment", map([("Variables", map(environment))])),
-            ]),
+            checkov::annotate(self.kind, "AWS::Lambda::Function", map(properties)),
         );
     }
 }
+
+/// What every function's role may do to send its traces.
+pub const TRACING: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
 
 /// The ARN of a Glue schema registry and its schemas (a producer's writer schemas).
 pub fn registry_arns(producer: &str) -> Vec<Value> {

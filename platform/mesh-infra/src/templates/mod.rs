@@ -11,6 +11,7 @@
 mod alarms;
 mod catalog;
 pub mod cfn;
+mod checkov;
 mod domain;
 mod iam;
 mod key;

@@ -1,8 +1,10 @@
 //! `infra/platform.yaml`: what every domain shares. The catalog registrar
 //! serves the `Custom::DataProduct` resources of the domains' catalog stacks.
 
-use super::cfn::{Template, arn, r};
+use super::cfn::{Template, arn, att, r};
+use super::checkov::Kind;
 use super::iam::{Function, Statement};
+use super::key::{PLATFORM_KEY, add_platform_key};
 use super::params;
 
 pub const REGISTRAR_CRATE: &str = "catalog-registrar";
@@ -18,10 +20,12 @@ pub fn platform_template() -> Template {
     );
     params::prefix(&mut t);
     params::code(&mut t);
+    let name = format!("${{Prefix}}-{REGISTRAR_CRATE}");
+    add_platform_key(&mut t, &[&name]);
     Function {
         stem: "Registrar".to_owned(),
         crate_name: REGISTRAR_CRATE.to_owned(),
-        name: format!("${{Prefix}}-{REGISTRAR_CRATE}"),
+        name,
         description: "Registers data products in the Glue Data Catalog and Schema Registry (Custom::DataProduct)."
             .to_owned(),
         timeout_seconds: 120,
@@ -59,6 +63,9 @@ pub fn platform_template() -> Template {
                 vec![arn("glue", "registry/${Prefix}-*"), arn("glue", "schema/${Prefix}-*/*")],
             ),
         ],
+        kind: Kind::RegistrarFunction,
+        log_key: att(PLATFORM_KEY, "Arn"),
+        reserved_concurrency: None,
     }
     .add_to(&mut t);
     t.output(

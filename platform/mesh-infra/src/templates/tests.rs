@@ -102,7 +102,12 @@ fn roles_name_every_action_and_scope_every_resource() {
                 }
                 for resource in statement["Resource"].as_sequence().unwrap() {
                     match (intrinsic(resource).is_none().then(|| resource.as_str()).flatten(), intrinsic(resource)) {
-                        (Some("*"), _) => assert_eq!(actions, ["dynamodb:ListStreams"], "{name}: {role_id}/{sid}"),
+                        // IAM cannot scope these: they apply to "*" only.
+                        (Some("*"), _) => assert!(
+                            actions == ["dynamodb:ListStreams"]
+                                || actions == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                            "{name}: {role_id}/{sid}: {actions:?} on *"
+                        ),
                         (Some(other), _) => panic!("{name}: {role_id}/{sid}: literal resource {other}"),
                         (None, Some((tag, text))) if tag == "!GetAtt" => {
                             let target = text.split('.').next().unwrap();
@@ -166,6 +171,7 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
         grants("ApiRole"),
         [
             "Logs: logs:CreateLogStream,logs:PutLogEvents on !GetAtt ApiLogGroup.Arn",
+            "Tracing: xray:PutTraceSegments,xray:PutTelemetryRecords on *",
             "State: dynamodb:GetItem,dynamodb:PutItem on !GetAtt StateTable.Arn",
             "Outbox: dynamodb:PutItem on !GetAtt OutboxTable.Arn",
             "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
@@ -175,6 +181,7 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
         grants("OrdersSagaRole"),
         [
             "Logs: logs:CreateLogStream,logs:PutLogEvents on !GetAtt OrdersSagaLogGroup.Arn",
+            "Tracing: xray:PutTraceSegments,xray:PutTelemetryRecords on *",
             "State: dynamodb:GetItem,dynamodb:PutItem on !GetAtt StateTable.Arn",
             "Outbox: dynamodb:PutItem on !GetAtt OutboxTable.Arn",
             "Inbox: dynamodb:PutItem on !GetAtt InboxTable.Arn",
@@ -191,6 +198,7 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
         grants("RelayRole"),
         [
             "Logs: logs:CreateLogStream,logs:PutLogEvents on !GetAtt RelayLogGroup.Arn",
+            "Tracing: xray:PutTraceSegments,xray:PutTelemetryRecords on *",
             "OutboxStream: dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator \
              on !GetAtt OutboxTable.StreamArn",
             "OutboxStreamList: dynamodb:ListStreams on *",
@@ -367,4 +375,151 @@ fn the_deployment_plan_wires_every_parameter_from_an_earlier_stack() {
         deployed.push(stack.name);
     }
     assert_eq!(deployed.len(), 8);
+}
+
+fn key_statements<'a>(t: &'a Value, key: &str) -> Vec<&'a Value> {
+    t["Resources"][key]["Properties"]["KeyPolicy"]["Statement"].as_sequence().unwrap().iter().collect()
+}
+
+fn sub_texts(value: &Value) -> Vec<String> {
+    match value {
+        Value::Sequence(items) => items.iter().flat_map(sub_texts).collect(),
+        other => intrinsic(other).map(|(_, text)| text).into_iter().collect(),
+    }
+}
+
+#[test]
+fn a_key_lets_sns_use_it_for_exactly_the_topics_that_deliver_to_its_queues() {
+    let sns = |file: &str, key: &str| -> Vec<String> {
+        let templates = templates();
+        key_statements(&templates[file], key)
+            .into_iter()
+            .filter(|s| s["Principal"]["Service"].as_str() == Some("sns.amazonaws.com"))
+            .flat_map(|s| sub_texts(&s["Condition"]["ArnEquals"]["aws:SourceArn"]))
+            .collect()
+    };
+    let topic =
+        |name: &str| format!("arn:${{AWS::Partition}}:sns:${{AWS::Region}}:${{AWS::AccountId}}:${{Prefix}}-{name}");
+    // customers takes order-events in strict order: through the FIFO topic.
+    assert_eq!(sns("customers-ports.yaml", "DomainKey"), [topic("orders-order-events.fifo")]);
+    assert_eq!(sns("orders-ports.yaml", "DomainKey"), [topic("customers-customer-credit")]);
+    assert_eq!(sns("analytics.yaml", "DomainKey"), [topic("orders-order-events")]);
+    assert!(sns("platform.yaml", "PlatformKey").is_empty());
+}
+
+#[test]
+fn the_account_administers_a_key_and_only_named_users_use_it() {
+    const USE: [&str; 5] =
+        ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:CreateGrant"];
+    for (name, t) in templates() {
+        for (id, _) in resources(&t, "AWS::KMS::Key") {
+            for statement in key_statements(&t, id) {
+                let sid = statement["Sid"].as_str().unwrap();
+                let actions = strings(&statement["Action"]);
+                assert!(actions.iter().all(|a| !a.contains('*')), "{name}: {id}/{sid}: a wildcard action");
+                let uses = actions.iter().any(|a| USE.contains(&a.as_str()));
+                // Whoever may use the key is narrowed by a condition: a role
+                // pattern, a service it goes through, a topic, a log group.
+                assert_eq!(uses, statement.get("Condition").is_some(), "{name}: {id}/{sid}: {actions:?}");
+            }
+        }
+    }
+    let customers = &templates()["customers-ports.yaml"];
+    let roles: Vec<String> = key_statements(customers, "DomainKey")
+        .into_iter()
+        .flat_map(|s| sub_texts(&s["Condition"]["ArnLike"]["aws:PrincipalArn"]))
+        .collect();
+    assert_eq!(roles, ["arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Prefix}-customers-*"]);
+}
+
+#[test]
+fn every_role_is_named_after_its_function_within_its_domains_pattern() {
+    for (name, t) in templates() {
+        for (id, function) in resources(&t, "AWS::Lambda::Function") {
+            let function_name = intrinsic(&function["FunctionName"]).unwrap().1;
+            let role = get_att_target(&function["Role"]).unwrap();
+            let role_name = intrinsic(&t["Resources"][role.as_str()]["Properties"]["RoleName"]).unwrap().1;
+            assert_eq!(role_name, format!("{function_name}-${{AWS::Region}}"), "{name}: {id}");
+            let domain = name.trim_end_matches(".yaml");
+            if domain != "platform" {
+                assert!(role_name.starts_with(&format!("${{Prefix}}-{domain}-")), "{name}: {role_name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn functions_are_traced_and_log_to_encrypted_groups_that_expire() {
+    for (name, t) in templates() {
+        for (id, function) in resources(&t, "AWS::Lambda::Function") {
+            assert_eq!(function["TracingConfig"]["Mode"].as_str(), Some("Active"), "{name}: {id}");
+        }
+        for (id, group) in resources(&t, "AWS::Logs::LogGroup") {
+            assert!(intrinsic(&group["KmsKeyId"]).is_some(), "{name}: {id} is not encrypted with a key of ours");
+            assert_eq!(group["RetentionInDays"].as_u64(), Some(14), "{name}: {id}");
+        }
+    }
+    let platform = &templates()["platform.yaml"];
+    assert_eq!(
+        intrinsic(&platform["Resources"]["RegistrarLogGroup"]["Properties"]["KmsKeyId"]).unwrap().1,
+        "PlatformKey.Arn"
+    );
+}
+
+#[test]
+fn a_subscription_redrives_to_its_dlq_which_only_its_topic_may_fill() {
+    let t = &templates()["customers.yaml"];
+    let (_, subscription) = resources(t, "AWS::SNS::Subscription").into_iter().next().unwrap();
+    assert_eq!(
+        get_att_target(&subscription["RedrivePolicy"]["deadLetterTargetArn"]).as_deref(),
+        Some("OrderEventsDlq")
+    );
+    let policy = &t["Resources"]["OrderEventsDlqPolicy"]["Properties"];
+    let allow = &policy["PolicyDocument"]["Statement"][0];
+    assert_eq!(allow["Principal"]["Service"].as_str(), Some("sns.amazonaws.com"));
+    assert_eq!(intrinsic(&allow["Condition"]["ArnEquals"]["aws:SourceArn"]).unwrap().1, "OrderEventsTopicArn");
+    let lost = &t["Resources"]["OrderEventsDeliveryLostAlarm"]["Properties"];
+    assert_eq!(lost["MetricName"].as_str(), Some("NumberOfNotificationsFailedToRedriveToDlq"));
+}
+
+#[test]
+fn every_queue_refuses_plain_http_to_everyone() {
+    for (name, t) in templates() {
+        let policies = resources(&t, "AWS::SQS::QueuePolicy");
+        for (id, _) in resources(&t, "AWS::SQS::Queue") {
+            let (policy_id, policy) = policies
+                .iter()
+                .find(|(_, p)| p["Queues"].as_sequence().unwrap().iter().any(|q| intrinsic(q).unwrap().1 == id))
+                .unwrap_or_else(|| panic!("{name}: {id} has no queue policy"));
+            let deny = policy["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|s| s["Effect"].as_str() == Some("Deny"))
+                .unwrap_or_else(|| panic!("{name}: {policy_id} denies nothing"));
+            assert_eq!(deny["Principal"].as_str(), Some("*"));
+            assert_eq!(deny["Action"].as_str(), Some("sqs:*"));
+            assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"].as_str(), Some("false"));
+            assert_eq!(get_att_target(&deny["Resource"][0]).as_deref(), Some(id), "{name}: {policy_id}");
+        }
+    }
+}
+
+#[test]
+fn a_bucket_policy_gets_the_same_tls_statement_for_the_bucket_and_its_objects() {
+    let bucket = cfn::sub("arn:${AWS::Partition}:s3:::${Bucket}");
+    let objects = cfn::sub("arn:${AWS::Partition}:s3:::${Bucket}/*");
+    let deny = cfn::deny_insecure_transport("s3", vec![bucket, objects]);
+    assert_eq!(deny["Action"].as_str(), Some("s3:*"));
+    assert_eq!(sub_texts(&deny["Resource"]).len(), 2);
+    assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"].as_str(), Some("false"));
+}
+
+#[test]
+fn consumers_reserve_the_concurrency_their_queues_may_use() {
+    let t = &templates()["customers.yaml"];
+    let credit = &t["Resources"]["CustomersCreditFunction"]["Properties"];
+    let mapping = &t["Resources"]["OrderEventsEventSourceMapping"]["Properties"];
+    assert_eq!(credit["ReservedConcurrentExecutions"], mapping["ScalingConfig"]["MaximumConcurrency"]);
+    assert!(t["Resources"]["RelayFunction"]["Properties"].get("ReservedConcurrentExecutions").is_none());
 }

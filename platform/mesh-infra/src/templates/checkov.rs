@@ -1,0 +1,92 @@
+//! The checkov checks this design does not follow, each with the reason,
+//! written into the resource's `Metadata` (`checkov: skip: [{id, comment}]`)
+//! where checkov reads it: `make lint` fails on any failed check that the
+//! template itself does not answer. One table, by kind of resource, so a
+//! reason is written once and every resource of that kind carries it.
+
+use serde_norway::{Mapping, Value};
+
+use super::cfn::{list, map, s};
+
+/// A kind of resource the platform generates, as far as checkov's verdicts differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A function on a subscription queue.
+    ConsumerFunction,
+    /// The outbox relay, on the outbox table's stream.
+    RelayFunction,
+    /// The function behind a domain's HTTP API.
+    ApiFunction,
+    /// The catalog registrar, behind the catalog stacks' custom resources.
+    RegistrarFunction,
+    /// The HTTP API's stage.
+    HttpApiStage,
+}
+
+const VPC: (&str, &str) = (
+    "CKV_AWS_117",
+    "The function calls only AWS APIs (DynamoDB, SQS, SNS, Kinesis, Glue, X-Ray, Logs), each over TLS and \
+     authorised by its role; it reaches nothing in a VPC, and a VPC would add NAT or endpoints without narrowing \
+     what the role may do.",
+);
+const ASYNC_DLQ: (&str, &str) = (
+    "CKV_AWS_116",
+    "Nothing invokes the function asynchronously, where a DLQ would apply: its events come from an event-source \
+     mapping (whose failures go to the queue's DLQ or the mapping's on-failure destination) or from a synchronous \
+     caller that sees the error.",
+);
+const ENVIRONMENT_KEY: (&str, &str) = (
+    "CKV_AWS_173",
+    "The environment holds names and settings only (tables, topics, log level), no secret; Lambda encrypts it at \
+     rest with its own key. Data the function handles is encrypted with the domain's key where it is stored.",
+);
+
+/// What checkov reports on `kind` that the design answers, as (check id, why).
+pub fn skips(kind: Kind) -> Vec<(&'static str, &'static str)> {
+    let function = vec![VPC, ASYNC_DLQ, ENVIRONMENT_KEY];
+    let more: &[(&str, &str)] = match kind {
+        Kind::ConsumerFunction => &[],
+        Kind::RelayFunction => &[(
+            "CKV_AWS_115",
+            "Lambda runs one batch per outbox stream shard at a time, so the shards bound its concurrency; a \
+             reservation below that would throttle the stream and delay every event, one above it reserves nothing \
+             more.",
+        )],
+        Kind::RegistrarFunction => &[(
+            "CKV_AWS_115",
+            "It runs only while a catalog stack deploys, one call per data product: there is no load to bound and no \
+             traffic that could starve it.",
+        )],
+        // Settled with the authenticated APIs (issue 15): their functions'
+        // reserved concurrency and the stage's access logs come from there.
+        Kind::ApiFunction => &[(
+            "CKV_AWS_115",
+            "The API's throttling and its function's concurrency are set with the API's authorisation; until then the \
+             stage answers with API Gateway's account-level throttling.",
+        )],
+        Kind::HttpApiStage => {
+            return vec![(
+                "CKV_AWS_95",
+                "The stage's access log is set with the API's authorisation; until then every call is in the \
+                 function's own encrypted log group.",
+            )];
+        }
+    };
+    function.into_iter().chain(more.iter().copied()).collect()
+}
+
+/// `Metadata.checkov.skip` for `kind`.
+fn metadata(kind: Kind) -> Value {
+    let skip = skips(kind).into_iter().map(|(id, comment)| map([("id", s(id)), ("comment", s(comment))]));
+    map([("checkov", map([("skip", list(skip))]))])
+}
+
+/// A resource declaration of `resource_type` with `properties`, its
+/// `Metadata` saying which checks it answers and why.
+pub fn annotate(kind: Kind, resource_type: &str, properties: Value) -> Value {
+    let mut body = Mapping::new();
+    body.insert(s("Type"), s(resource_type));
+    body.insert(s("Metadata"), metadata(kind));
+    body.insert(s("Properties"), properties);
+    Value::Mapping(body)
+}

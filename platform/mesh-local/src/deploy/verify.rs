@@ -34,9 +34,11 @@ impl fmt::Display for MissingResource {
 }
 
 /// Every resource of `template_path` must be in the stack as CREATE_COMPLETE
-/// with a physical id, and DynamoDB tables, SQS queues, SNS topics and
-/// subscriptions, Kinesis streams, Lambda functions and event-source mappings
-/// must exist in their service with the settings the template declares.
+/// with a physical id, and DynamoDB tables, SQS queues and their policies, SNS
+/// topics and subscriptions, Kinesis streams, Lambda functions and
+/// event-source mappings must exist in their service with the settings the
+/// template declares. (Log groups and keys are not looked up: the harness has
+/// no CloudWatch Logs or KMS client, and MiniStack only stores a log group's key.)
 /// Returns what is missing or different (empty: all there). Resources with a
 /// `Condition` may be absent from the stack.
 pub async fn verify_stack_resources(
@@ -232,6 +234,7 @@ impl Checker {
         match declared.resource_type.as_str() {
             "AWS::DynamoDB::Table" => self.table(declared, id).await,
             "AWS::SQS::Queue" => self.queue(&declared.properties, id).await,
+            "AWS::SQS::QueuePolicy" => self.queue_policy(&declared.properties).await,
             "AWS::SNS::Topic" => self.topic(&declared.properties, id).await,
             "AWS::SNS::Subscription" => self.subscription(&declared.properties, id).await,
             "AWS::Kinesis::Stream" => self.stream(&declared.properties, id).await,
@@ -348,6 +351,39 @@ impl Checker {
         found.done()
     }
 
+    /// The policy each of its queues has: the declared statements, by Sid and effect.
+    async fn queue_policy(&self, p: &Value) -> Result<(), String> {
+        let mut found = Findings::new(&self.scope);
+        let statements = |document: &serde_json::Value| -> Vec<String> {
+            document["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| format!("{} {}", s["Sid"].as_str().unwrap_or("-"), s["Effect"].as_str().unwrap_or("-")))
+                .collect()
+        };
+        let declared = statements(&serde_json::to_value(p.get("PolicyDocument")).unwrap_or_default());
+        for queue in p.get("Queues").and_then(Value::as_sequence).into_iter().flatten() {
+            let Some(Expected::Exact(url)) = self.scope.expected(queue) else { continue };
+            let out = self
+                .sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::Policy)
+                .send()
+                .await
+                .map_err(context(format!("SQS GetQueueAttributes {url}")))?;
+            let attributes: HashMap<String, String> =
+                out.attributes().into_iter().flatten().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect();
+            found.same(
+                &format!("{url} Policy statements"),
+                &declared,
+                &statements(&json_attribute(&attributes, "Policy")),
+            );
+        }
+        found.done()
+    }
+
     /// A topic's key.
     async fn topic(&self, p: &Value, id: &str) -> Result<(), String> {
         let mut found = Findings::new(&self.scope);
@@ -376,6 +412,11 @@ impl Checker {
         let attributes = out.attributes().cloned().unwrap_or_default();
         for key in ["RawMessageDelivery", "FilterPolicyScope"] {
             found.compare(key, p.get(key), attributes.get(key).cloned());
+        }
+        if let Some(redrive) = p.get("RedrivePolicy") {
+            let actual = json_attribute(&attributes, "RedrivePolicy");
+            let dlq = actual.get("deadLetterTargetArn").and_then(|v| v.as_str()).map(str::to_owned);
+            found.compare("RedrivePolicy DLQ", redrive.get("deadLetterTargetArn"), dlq);
         }
         if let Some(filter) = p.get("FilterPolicy") {
             let declared: serde_json::Value = serde_json::to_value(filter).unwrap_or_default();
@@ -433,6 +474,12 @@ impl Checker {
         found.compare("Runtime", p.get("Runtime"), config.and_then(|c| c.runtime()).map(|r| r.as_str().to_owned()));
         found.compare("Timeout", p.get("Timeout"), config.and_then(|c| c.timeout()).map(|t| t.to_string()));
         found.compare("MemorySize", p.get("MemorySize"), config.and_then(|c| c.memory_size()).map(|m| m.to_string()));
+        found.compare("Role", p.get("Role"), config.and_then(|c| c.role()).map(str::to_owned));
+        found.compare(
+            "TracingConfig",
+            at(p, &["TracingConfig", "Mode"]),
+            config.and_then(|c| c.tracing_config()).and_then(|t| t.mode()).map(|m| m.as_str().to_owned()),
+        );
         let variables = config.and_then(|c| c.environment()).and_then(|e| e.variables()).cloned().unwrap_or_default();
         if let Some(declared) = at(p, &["Environment", "Variables"]).and_then(Value::as_mapping) {
             for (name, value) in declared {

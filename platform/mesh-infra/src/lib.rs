@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod descriptor;
+pub mod grants;
 pub mod plan;
 pub mod templates;
 

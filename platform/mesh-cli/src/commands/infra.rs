@@ -5,7 +5,7 @@ use std::path::Path;
 
 use clap::Subcommand;
 use mesh_infra::descriptor::Mesh;
-use mesh_infra::{plan, templates};
+use mesh_infra::{grants, plan, templates};
 
 use super::{CommandError, guard};
 
@@ -20,7 +20,9 @@ pub enum InfraCommand {
     /// The deployment order and wiring, one stack per line:
     /// `<stack> <template> <Parameter>=setting:<Name>|output:<stack>:<Output> ...` (read by tools/deploy.sh).
     Plan,
-    /// Evaluate the Guard rules (infra/rules/*.guard) over every template; fail on any broken rule.
+    /// Evaluate the Guard rules (infra/rules/*.guard) over every template, then check across
+    /// stacks that every subscription's queue, key and consumer role admit its delivery and
+    /// that every role's grant is used by a flow of its function; fail on any broken rule or finding.
     Check,
     /// The function crates the mesh deploys, one per line: each API and
     /// consumer handler the descriptors name, and the platform's own
@@ -31,7 +33,11 @@ pub enum InfraCommand {
 pub fn run(root: &Path, mesh: &Mesh, command: InfraCommand) -> Result<(), CommandError> {
     match command {
         InfraCommand::Generate { check } => generate(root, mesh, check),
-        InfraCommand::Check => guard(root, mesh),
+        InfraCommand::Check => {
+            let rules = guard(root, mesh);
+            let grants = cross_stack(root, mesh);
+            rules.and(grants)
+        }
         InfraCommand::Functions => {
             for name in plan::function_crates(mesh) {
                 println!("{name}");
@@ -97,5 +103,29 @@ fn guard(root: &Path, mesh: &Mesh) -> Result<(), CommandError> {
         Ok(())
     } else {
         Err(CommandError::Failed(format!("{broken} rule(s) broken")))
+    }
+}
+
+/// The cross-stack part: each finding on one line, then a summary.
+fn cross_stack(root: &Path, mesh: &Mesh) -> Result<(), CommandError> {
+    let stacks =
+        grants::read(root, mesh).map_err(CommandError::io("reading the templates for the cross-stack check"))?;
+    let report = grants::check(mesh, &stacks);
+    for finding in &report.findings {
+        println!("  FAIL {finding}");
+    }
+    let checked = format!(
+        "{} subscriptions (queue policies, key policies, consumer roles), {} roles (every grant used by a flow), \
+         {} queues and buckets (TLS only) across {} templates",
+        report.subscriptions,
+        report.roles,
+        report.queues_and_buckets,
+        stacks.stacks.len()
+    );
+    if report.findings.is_empty() {
+        println!("ok: cross-stack grants hold for {checked}");
+        Ok(())
+    } else {
+        Err(CommandError::Failed(format!("{} cross-stack finding(s) in {checked}", report.findings.len())))
     }
 }

@@ -28,6 +28,8 @@ pub use domain::{
     RELAY_CRATE, consumed_topic_output, consumed_topic_parameter, ordered_topic, queue_names, route_id,
     subscription_id, subscription_stem,
 };
+pub use iam::registry_arns;
+pub use key::{FUNCTION_USE as FUNCTION_KEY_USE, SNS_DELIVERY};
 pub use platform::REGISTRAR_CRATE;
 
 use catalog::catalog_template;

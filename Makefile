@@ -7,6 +7,8 @@ GLUE_VENV := .venv-glue
 GLUE_REQUIREMENTS := platform/mesh-local/emulator/requirements-glue.txt
 LINT_VENV := .venv-lint
 LINT_REQUIREMENTS := tools/requirements-lint.txt
+CHECKOV_VENV := .venv-checkov
+CHECKOV_REQUIREMENTS := tools/requirements-checkov.txt
 DEPLOY_VENV := .venv-deploy
 DEPLOY_REQUIREMENTS := tools/requirements-deploy.txt
 MESH = $(CARGO) run --quiet -p mesh-cli --bin mesh --
@@ -16,7 +18,7 @@ MESH = $(CARGO) run --quiet -p mesh-cli --bin mesh --
 FUNCTION_PACKAGES = packages="$$($(MESH) infra functions)" && packages="$$(printf -- '-p %s ' $$packages)" &&
 CARGO ?= cargo
 
-.PHONY: setup demo soak test test-localstack lint contracts infra cfn-lint fmt functions clean up down build deploy
+.PHONY: setup demo soak test test-localstack lint contracts infra cfn-lint checkov fmt functions clean up down build deploy
 
 ## setup: the pinned emulators (MiniStack; moto for Glue) in project-local virtualenvs
 setup: $(VENV)/.installed $(GLUE_VENV)/.installed
@@ -31,6 +33,7 @@ endef
 $(eval $(call venv,$(VENV),$(REQUIREMENTS)))
 $(eval $(call venv,$(GLUE_VENV),$(GLUE_REQUIREMENTS)))
 $(eval $(call venv,$(LINT_VENV),$(LINT_REQUIREMENTS)))
+$(eval $(call venv,$(CHECKOV_VENV),$(CHECKOV_REQUIREMENTS)))
 $(eval $(call venv,$(DEPLOY_VENV),$(DEPLOY_REQUIREMENTS)))
 
 ## functions: the Lambda binaries the emulator runs (debug, host architecture)
@@ -83,19 +86,27 @@ test-localstack: functions
 	tools/test-localstack.sh
 
 ## lint: formatting, clippy with warnings denied, the data contracts and the templates
-lint: contracts cfn-lint
+lint: contracts cfn-lint checkov
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## contracts: descriptors valid, no breaking schema change without a new major
 ## version, every template and the README's mesh graph generated from the
-## descriptors (no drift), and the Guard rules hold on every template
+## descriptors (no drift), the Guard rules and the cross-stack check hold on
+## every template
 contracts:
 	$(MESH) validate
 	$(MESH) compat
 	$(MESH) infra generate --check
 	$(MESH) infra check
 	$(MESH) graph --check README.md
+
+## checkov: the pinned checkov over every template; a failed check fails, and a
+## check the design does not follow is skipped only where the resource's
+## Metadata says why (platform/mesh-infra/src/templates/checkov.rs). Offline:
+## nothing is downloaded from its vendor's service.
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --directory infra --framework cloudformation --skip-download --compact --quiet
 
 ## infra: regenerate infra/*.yaml from the descriptors
 infra:
@@ -109,4 +120,4 @@ fmt:
 	$(CARGO) fmt --all
 
 clean:
-	rm -rf $(VENV) $(GLUE_VENV) $(LINT_VENV) $(DEPLOY_VENV) target/mesh-local
+	rm -rf $(VENV) $(GLUE_VENV) $(LINT_VENV) $(CHECKOV_VENV) $(DEPLOY_VENV) target/mesh-local

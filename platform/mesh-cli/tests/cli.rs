@@ -124,7 +124,7 @@ fn export_odcs_writes_an_open_data_contract() {
 /// The README's worked example: a new domain with one product and one
 /// subscription is a descriptor, a schema and a handler crate (here, its
 /// directory); the platform generates its three stacks, which satisfy every
-/// Guard rule, the producer's topic now lets it subscribe, and its handler
+/// Guard rule and the cross-stack check, the producer's topic now lets it subscribe, and its handler
 /// is among the functions built and deployed. The copy holds no `platform/`:
 /// nothing there changes.
 #[test]
@@ -177,6 +177,12 @@ fn adding_a_domain_takes_a_descriptor_a_schema_and_a_handler() {
     let checked = mesh(&root, &["infra", "check"]);
     assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
     assert!(String::from_utf8_lossy(&checked.stdout).contains("holds on 11 templates"));
+    // The new subscription's queue, key and role meet across its stacks and the producer's.
+    assert!(
+        String::from_utf8_lossy(&checked.stdout).contains("ok: cross-stack grants hold for 4 subscriptions"),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
     let plan = String::from_utf8_lossy(&mesh(&root, &["infra", "plan"]).stdout).into_owned();
     assert!(plan.contains("shipping infra/shipping.yaml"), "{plan}");
     assert!(plan.contains("OrderEventsTopicArn=output:orders-ports:TopicArn"), "{plan}");

@@ -64,6 +64,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -699,6 +700,31 @@ from ministack.services.cloudformation import provisioners as _provisioners  # n
 
 _esm_handlers = _provisioners._RESOURCE_HANDLERS["AWS::Lambda::EventSourceMapping"]
 _esm_handlers["create"] = _mesh_integer_esm_props(_esm_handlers["create"])
+
+
+# mesh: for a role's session AWS sets `aws:PrincipalArn` to the role's ARN
+# (arn:aws:iam::<account>:role/<name>), which is how a key policy names the
+# roles of a domain that do not exist yet when the key is created; MiniStack
+# gives the session's (arn:aws:sts::<account>:assumed-role/<name>/<session>),
+# so under AUTH=true such a statement never matched. Give the role's, as AWS
+# does. (The session ARN does not carry a role's path; the mesh's roles have none.)
+from ministack.core import iam_evaluator as _iam_evaluator  # noqa: E402
+
+_MESH_SESSION_ARN = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+")
+
+
+def _mesh_principal_arn(resolve):
+    def wrapped(key, ctx):
+        value = resolve(key, ctx)
+        session = _MESH_SESSION_ARN.fullmatch(value) if isinstance(value, str) else None
+        if key.lower() == "aws:principalarn" and session:
+            partition, account, role = session.groups()
+            return f"arn:{partition}:iam::{account}:role/{role}"
+        return value
+    return wrapped
+
+
+_iam_evaluator._resolve_condition_key = _mesh_principal_arn(_iam_evaluator._resolve_condition_key)
 
 
 

@@ -127,8 +127,8 @@ fn check_subscription(stacks: &Stacks, domain: &str, subscription: &Subscription
     findings
 }
 
-/// The queue policies of `queue` (in its stack).
-fn queue_policies<'a>(stacks: &'a Stacks, queue: &Target, policy_kind: &str, property: &str) -> Vec<&'a Value> {
+/// The policies (`policy_kind`, naming their resources in `property`) of `queue` or bucket, in its stack.
+fn resource_policies<'a>(stacks: &'a Stacks, queue: &Target, policy_kind: &str, property: &str) -> Vec<&'a Value> {
     stacks
         .all(policy_kind)
         .into_iter()
@@ -162,7 +162,7 @@ fn queue_admits(stacks: &Stacks, queue: &Resolved, topic: &Resolved) -> Option<F
     let request = Request::new(Principal::Service("sns.amazonaws.com".to_owned()), "sqs:SendMessage", arn)
         .with("aws:SourceArn", &topic.text)
         .with("aws:SourceAccount", "${AWS::AccountId}");
-    let policies = queue_policies(stacks, target, "AWS::SQS::QueuePolicy", "Queues");
+    let policies = resource_policies(stacks, target, "AWS::SQS::QueuePolicy", "Queues");
     (combined(stacks, &target.stack, &policies, &request, true) != Decision::Allow).then(|| {
         Finding(format!(
             "{target}: no queue policy lets sns.amazonaws.com sqs:SendMessage from {}: SNS cannot deliver to it",
@@ -208,7 +208,7 @@ fn consumer_reads(stacks: &Stacks, queue: &Resolved) -> Vec<Finding> {
     let role_arn =
         stacks.eval(&role.stack, &crate::templates::cfn::att(&role.id, "Arn")).map(|r| r.text).unwrap_or_default();
     let mut findings = Vec::new();
-    let queue_policies = queue_policies(stacks, target, "AWS::SQS::QueuePolicy", "Queues");
+    let queue_policies = resource_policies(stacks, target, "AWS::SQS::QueuePolicy", "Queues");
     for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage"] {
         let request = Request::new(Principal::Account, action, &arn).with("aws:PrincipalArn", &role_arn);
         let by_role = identity_allows(stacks, &role, &request);
@@ -320,7 +320,7 @@ fn plain_http_refused(stacks: &Stacks, target: &Target, policy_kind: &str) -> Op
         ("Queues", "sqs:ReceiveMessage", arn)
     };
     let request = Request::new(Principal::Account, action, &resource).with("aws:SecureTransport", "false");
-    let policies = queue_policies(stacks, target, policy_kind, property);
+    let policies = resource_policies(stacks, target, policy_kind, property);
     (combined(stacks, &target.stack, &policies, &request, true) != Decision::Deny)
         .then(|| Finding(format!("{target}: no {policy_kind} denies {action} without TLS (aws:SecureTransport false)")))
 }

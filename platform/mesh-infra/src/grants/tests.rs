@@ -144,3 +144,41 @@ fn given_a_queue_whose_policy_allows_plain_http_when_checked_then_the_queue_is_n
         ]
     );
 }
+
+const BUCKET: &str = "Resources:
+  Archive:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Sub ${Prefix}-analytics-archive
+";
+
+const BUCKET_POLICY: &str = "
+  ArchivePolicy:
+    Type: AWS::S3::BucketPolicy
+    Properties:
+      Bucket: !Ref Archive
+      PolicyDocument:
+        Version: '2012-10-17'
+        Statement:
+        - Sid: DenyInsecureTransport
+          Effect: Deny
+          Principal: '*'
+          Action: s3:*
+          Resource:
+          - !Sub arn:${AWS::Partition}:s3:::${Archive}
+          - !Sub arn:${AWS::Partition}:s3:::${Archive}/*
+          Condition:
+            Bool:
+              aws:SecureTransport: 'false'
+";
+
+#[test]
+fn given_a_bucket_when_checked_then_only_a_tls_only_bucket_policy_satisfies_it() {
+    let bare = |text: String| text.replace("Resources:\n", BUCKET);
+    assert_eq!(
+        findings(Some(("analytics.yaml", &bare))),
+        ["analytics/Archive: no AWS::S3::BucketPolicy denies s3:GetObject without TLS (aws:SecureTransport false)"]
+    );
+    let guarded = |text: String| text.replace("Resources:\n", &format!("{BUCKET}{BUCKET_POLICY}"));
+    assert_eq!(findings(Some(("analytics.yaml", &guarded))), Vec::<String>::new());
+}

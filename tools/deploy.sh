@@ -11,6 +11,9 @@
 #   ARCHITECTURE      arm64 (default) or x86_64: what make build produced
 #   LOG_LEVEL         RUST_LOG of every function (default: info)
 #   ALARM_ACTION_ARN  what the alarms notify, e.g. an SNS topic (default: none)
+#   JwtIssuer, <Client>ClientId (e.g. ReferenceClientClientId)
+#                     another OIDC issuer and its clients for the HTTP APIs'
+#                     tokens (default: the identity stack's user pool)
 #   AWS_PROFILE / AWS_REGION / AWS_ENDPOINT_URL: the standard AWS CLI settings
 set -euo pipefail
 
@@ -57,6 +60,10 @@ while read -r stack template parameters; do
     case $source in
       setting:*) value=${setting[${source#setting:}]} ;;
       output:*) rest=${source#output:}; value=$(output "${rest%%:*}" "${rest#*:}") ;;
+      setting-or-output:*) # the environment variable named like the setting, else the output
+        rest=${source#setting-or-output:}; given=${rest%%:*}; rest=${rest#*:}
+        value=${!given:-}
+        [ -n "$value" ] || value=$(output "${rest%%:*}" "${rest#*:}") ;;
     esac
     overrides+=("$name=$value")
   done

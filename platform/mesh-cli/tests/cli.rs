@@ -176,7 +176,7 @@ fn adding_a_domain_takes_a_descriptor_a_schema_and_a_handler() {
 
     let checked = mesh(&root, &["infra", "check"]);
     assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
-    assert!(String::from_utf8_lossy(&checked.stdout).contains("holds on 11 templates"));
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("holds on 12 templates"));
     // The new subscription's queue, key and role meet across its stacks and the producer's.
     assert!(
         String::from_utf8_lossy(&checked.stdout).contains("ok: cross-stack grants hold for 4 subscriptions"),

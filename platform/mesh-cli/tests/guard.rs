@@ -42,7 +42,7 @@ fn every_generated_template_satisfies_every_rule() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
-    assert_eq!(templates.len(), 8, "platform, 2 ports, 2 catalogs, 3 domains");
+    assert_eq!(templates.len(), 9, "platform, identity, 2 ports, 2 catalogs, 3 domains");
     let verdicts = evaluate(&root().join(RULES), &templates).unwrap();
     assert_eq!(verdicts.len(), templates.len());
     for verdict in &verdicts {
@@ -53,7 +53,7 @@ fn every_generated_template_satisfies_every_rule() {
     let all: std::collections::BTreeSet<&String> =
         verdicts.iter().flat_map(|v| v.passed.iter().chain(&v.not_applicable)).collect();
     assert_eq!(applied, all, "rules that never apply");
-    assert_eq!(all.len(), 19);
+    assert_eq!(all.len(), 22);
 }
 
 #[test]
@@ -115,6 +115,21 @@ fn each_rule_fails_on_a_template_that_breaks_it() {
                 "ManagedPolicyArns".into(),
                 Value::Sequence(vec!["arn:aws:iam::aws:policy/AdministratorAccess".into()]),
             );
+        }),
+        ("orders.yaml", "routes_say_who_may_call_them", "AuthorizationType", |t| {
+            properties(t, "PostOrdersRoute").remove("AuthorizationType");
+        }),
+        ("customers.yaml", "routes_say_who_may_call_them", "AuthorizationType", |t| {
+            properties(t, "GetCustomersIdRoute").insert("AuthorizationType".into(), "NONE".into());
+        }),
+        ("orders.yaml", "jwt_routes_name_their_authorizer_and_scopes", "AuthorizationScopes", |t| {
+            properties(t, "GetOrdersIdRoute").remove("AuthorizationScopes");
+        }),
+        ("orders.yaml", "api_stages_are_throttled_and_logged", "AccessLogSettings", |t| {
+            properties(t, "HttpApiStage").remove("AccessLogSettings");
+        }),
+        ("customers.yaml", "api_stages_are_throttled_and_logged", "DefaultRouteSettings", |t| {
+            properties(t, "HttpApiStage").remove("DefaultRouteSettings");
         }),
         ("orders.yaml", "functions_run_with_a_role_of_their_stack", "Role", |t| {
             properties(t, "ApiFunction").insert("Role".into(), "arn:aws:iam::123456789012:role/shared".into());

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use crate::descriptor::Mesh;
 use crate::templates::{self, REGISTRAR_CRATE, RELAY_CRATE, consumed_topic_parameter};
 
+/// The identity stack's name (without the prefix).
+pub const IDENTITY: &str = "identity";
+
 /// Where a stack parameter's value comes from at deploy time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -17,6 +20,10 @@ pub enum Source {
     Setting(&'static str),
     /// An output of a stack deployed earlier (stack name without the prefix).
     Output { stack: String, key: String },
+    /// The deployment setting `setting` when one is given, else the output
+    /// `key` of `stack`: the identity a team may take from elsewhere (another
+    /// OIDC issuer and its clients).
+    SettingOr { setting: String, stack: String, key: String },
 }
 
 impl std::fmt::Display for Source {
@@ -24,6 +31,7 @@ impl std::fmt::Display for Source {
         match self {
             Source::Setting(name) => write!(f, "setting:{name}"),
             Source::Output { stack, key } => write!(f, "output:{stack}:{key}"),
+            Source::SettingOr { setting, stack, key } => write!(f, "setting-or-output:{setting}:{stack}:{key}"),
         }
     }
 }
@@ -34,6 +42,8 @@ impl std::fmt::Display for Source {
 pub enum StackKind {
     /// `platform`: what every domain shares (the catalog registrar).
     Platform,
+    /// `identity`: the mesh's token issuer and the clients its APIs accept.
+    Identity,
     /// `<domain>-ports`: the domain's key and its products' topics and streams.
     Ports { domain: String },
     /// `<domain>-catalog`: the domain's products in Glue.
@@ -53,7 +63,7 @@ pub struct PlannedStack {
 }
 
 /// The deployment order and wiring of the mesh's stacks, for `make deploy`:
-/// the platform and the ports first, then the catalogs and the domains.
+/// the platform, the identity and the ports first, then the catalogs and the domains.
 pub fn plan(mesh: &Mesh) -> Vec<PlannedStack> {
     const CODE: [&str; 4] = ["ArtifactBucket", "ArtifactPrefix", "Architecture", "LogLevel"];
     let output = |stack: &str, key: &str| Source::Output { stack: stack.to_owned(), key: key.to_owned() };
@@ -66,6 +76,15 @@ pub fn plan(mesh: &Mesh) -> Vec<PlannedStack> {
         template: "infra/platform.yaml".into(),
         parameters: platform,
     });
+    let identity = !templates::clients(mesh).is_empty();
+    if identity {
+        stacks.push(PlannedStack {
+            name: IDENTITY.into(),
+            kind: StackKind::Identity,
+            template: templates::IDENTITY_TEMPLATE.into(),
+            parameters: vec![("Prefix".to_owned(), Source::Setting("Prefix"))],
+        });
+    }
     for domain in mesh.domains.iter().map(|d| &d.descriptor).filter(|d| !d.products.is_empty()) {
         stacks.push(PlannedStack {
             name: format!("{}-ports", domain.domain),
@@ -109,6 +128,18 @@ pub fn plan(mesh: &Mesh) -> Vec<PlannedStack> {
                 consumed_topic_parameter(subscription),
                 output(&producer, templates::consumed_topic_output(subscription)),
             ));
+        }
+        if let Some(api) = domain.api.as_ref().filter(|api| identity && api.has_jwt_routes()) {
+            let from_identity = |name: String| Source::SettingOr {
+                setting: name.clone(),
+                stack: IDENTITY.to_owned(),
+                key: if name == templates::JWT_ISSUER { "IssuerUrl".to_owned() } else { name },
+            };
+            parameters.push((templates::JWT_ISSUER.to_owned(), from_identity(templates::JWT_ISSUER.to_owned())));
+            for client in &api.clients {
+                let name = templates::client_id_parameter(&client.name);
+                parameters.push((name.clone(), from_identity(name)));
+            }
         }
         parameters.push(("AlarmActionArn".to_owned(), Source::Setting("AlarmActionArn")));
         stacks.push(PlannedStack {

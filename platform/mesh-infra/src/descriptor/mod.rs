@@ -6,7 +6,7 @@ mod validate;
 mod yaml;
 
 pub use model::{
-    Access, Api, Classification, Descriptor, EventContract, KinesisPort, NotAProductRef, Order, Owner, Ports, Product,
-    ProductRef, ServiceLevels, SnsPort, Subscription,
+    Access, Api, ApiClient, Classification, Descriptor, EventContract, KinesisPort, NotAProductRef, Order, Owner,
+    Ports, Product, ProductRef, Route, RouteAuth, ServiceLevels, SnsPort, Subscription, Throttling,
 };
 pub use validate::{DomainFile, Mesh, Problem, load_mesh};

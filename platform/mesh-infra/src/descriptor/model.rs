@@ -32,8 +32,79 @@ pub struct Descriptor {
 pub struct Api {
     /// The function (a crate under `functions/`) that serves every route.
     pub handler: String,
+    /// The stage's request rate limits; the platform's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling: Option<Throttling>,
+    /// The app clients of the mesh's user pool this API accepts tokens of
+    /// (their ids are the tokens' audience), and the scopes each may get.
+    #[serde(default)]
+    pub clients: Vec<ApiClient>,
+    pub routes: Vec<Route>,
+}
+
+/// API Gateway's token bucket for every route of a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Throttling {
+    /// Requests per second, sustained.
+    pub rate_limit: u32,
+    /// Requests at once above the rate.
+    pub burst_limit: u32,
+}
+
+impl Throttling {
+    /// What a stage gets when the descriptor says nothing.
+    pub const DEFAULT: Self = Self { rate_limit: 100, burst_limit: 200 };
+}
+
+/// An app client of the mesh's user pool, by name, and what it may do here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClient {
+    /// The client's name, the same in every domain that accepts it.
+    pub name: String,
+    /// `<domain>/<name>` scopes of this API the client may be granted.
+    pub scopes: Vec<String>,
+}
+
+/// One route and who may call it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
     /// `METHOD /path`, with `{name}` path parameters, e.g. `POST /orders/{id}/cancel`.
-    pub routes: Vec<String>,
+    pub route: String,
+    pub auth: RouteAuth,
+    /// For `jwt`: the token must carry one of these scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// How API Gateway authorizes a route's caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteAuth {
+    /// An OAuth 2.0 access token of the mesh's issuer (people, front ends).
+    Jwt,
+    /// A SigV4-signed request whose IAM principal may `execute-api:Invoke` (services).
+    Iam,
+}
+
+impl Api {
+    /// Whether any route takes a JWT (the API then has an authorizer).
+    pub fn has_jwt_routes(&self) -> bool {
+        self.routes.iter().any(|r| r.auth == RouteAuth::Jwt)
+    }
+
+    /// Every scope the API's routes ask for, each once, in route order.
+    pub fn scopes(&self) -> Vec<&str> {
+        let mut scopes: Vec<&str> = Vec::new();
+        for scope in self.routes.iter().flat_map(|r| &r.scopes) {
+            if !scopes.contains(&scope.as_str()) {
+                scopes.push(scope);
+            }
+        }
+        scopes
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

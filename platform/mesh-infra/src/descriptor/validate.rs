@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::model::{Descriptor, Order, Product, Subscription};
+use super::model::{Api, Descriptor, Order, Product, RouteAuth, Subscription};
 use super::yaml::{self, Located};
 use mesh::contract::{SchemaVersion, check_versions};
 
@@ -127,7 +127,7 @@ pub fn load_mesh(root: &Path) -> Result<Mesh, Vec<Problem>> {
         for error in validator.iter_errors(&located.value) {
             let pointer = error.instance_path().to_string();
             let (line, column) = located.position(&pointer);
-            problems.push(at(line, column, field_name(&pointer), schema_message(&error)));
+            problems.push(at(line, column, field_name(&pointer), schema_message(&schema, &error)));
         }
         if problems.len() > before {
             continue;
@@ -173,15 +173,31 @@ fn field_name(pointer: &str) -> String {
     field
 }
 
-/// What was expected and what was found, in a person's words.
-fn schema_message(error: &jsonschema::ValidationError<'_>) -> String {
-    use jsonschema::error::ValidationErrorKind as Kind;
+/// What was expected and what was found, in a person's words; a missing
+/// field or a value of the wrong kind also says what the schema describes
+/// there, so the reader learns what to write.
+fn schema_message(schema: &Value, error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
     let found = error.instance();
+    // The keyword's schema: `/properties/api/properties/routes/items/required` → `.../items`.
+    let keyword = error.schema_path().as_str();
+    let here = keyword.rsplit_once('/').map_or("", |(parent, _)| parent);
+    let described = |pointer: String| {
+        schema.pointer(&pointer).and_then(Value::as_str).map(|d| format!(": {}", d.trim_end_matches('.')))
+    };
     match error.kind() {
+        Kind::Required { property } => {
+            let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+            let why = described(format!("{here}/properties/{name}/description")).unwrap_or_default();
+            format!("missing the required field {name}{why}")
+        }
+        Kind::Type { kind: TypeKind::Single(kind) } => {
+            let why = described(format!("{here}/description")).unwrap_or_default();
+            format!("expected {}, found {found}{why}", format!("{kind:?}").to_lowercase())
+        }
         Kind::AdditionalProperties { unexpected } => {
             format!("unknown field{} `{}`", if unexpected.len() > 1 { "s" } else { "" }, unexpected.join("`, `"))
         }
-        Kind::Required { property } => format!("missing the required field {property}"),
         Kind::Enum { options } => {
             let options: Vec<String> =
                 options.as_array().map(|o| o.iter().map(ToString::to_string).collect()).unwrap_or_default();
@@ -266,14 +282,95 @@ fn check_domain(
             ));
         }
     }
-    if let Some(api) = &d.api
-        && !root.join("functions").join(&api.handler).is_dir()
-    {
+    if let Some(api) = &d.api {
+        if !root.join("functions").join(&api.handler).is_dir() {
+            problems.push(problem(
+                "/api/handler",
+                format!("expected a function crate, but functions/{} does not exist", api.handler),
+            ));
+        }
+        check_routes(d, api, &problem, problems);
+        check_clients(d, api, &problem, problems);
+    }
+}
+
+/// Who may call each route: a `jwt` route names the scopes a token needs
+/// (this domain's own), an `iam` route none (IAM policies say who may).
+fn check_routes(d: &Descriptor, api: &Api, problem: &dyn Fn(&str, String) -> Problem, problems: &mut Vec<Problem>) {
+    for (r, route) in api.routes.iter().enumerate() {
+        if api.routes[..r].iter().any(|other| other.route == route.route) {
+            problems.push(problem(&format!("/api/routes/{r}/route"), format!("`{}` is declared twice", route.route)));
+        }
+        match route.auth {
+            RouteAuth::Jwt if route.scopes.is_empty() => problems.push(problem(
+                &format!("/api/routes/{r}/auth"),
+                format!(
+                    "a jwt route needs at least one scope (`{}/<name>`): a token without one is refused",
+                    d.domain
+                ),
+            )),
+            RouteAuth::Iam if !route.scopes.is_empty() => problems.push(problem(
+                &format!("/api/routes/{r}/scopes"),
+                "an iam route takes no scopes: the caller's IAM policy (execute-api:Invoke on the route) says who may call it"
+                    .to_owned(),
+            )),
+            RouteAuth::Jwt | RouteAuth::Iam => {}
+        }
+        for (i, scope) in route.scopes.iter().enumerate() {
+            check_scope_domain(d, scope, &format!("/api/routes/{r}/scopes/{i}"), problem, problems);
+        }
+    }
+}
+
+/// The clients an API accepts: each at most once, granted only scopes its
+/// routes ask for; an API with `jwt` routes accepts at least one (their ids
+/// are the tokens' audience).
+fn check_clients(d: &Descriptor, api: &Api, problem: &dyn Fn(&str, String) -> Problem, problems: &mut Vec<Problem>) {
+    if api.has_jwt_routes() && api.clients.is_empty() {
         problems.push(problem(
-            "/api/handler",
-            format!("expected a function crate, but functions/{} does not exist", api.handler),
+            "/api/routes",
+            "jwt routes need the clients whose tokens they accept: list them under api.clients (name and scopes)"
+                .to_owned(),
         ));
     }
+    let asked = api.scopes();
+    for (c, client) in api.clients.iter().enumerate() {
+        if api.clients[..c].iter().any(|other| other.name == client.name) {
+            problems
+                .push(problem(&format!("/api/clients/{c}/name"), format!("client `{}` is listed twice", client.name)));
+        }
+        for (i, scope) in client.scopes.iter().enumerate() {
+            let pointer = format!("/api/clients/{c}/scopes/{i}");
+            if !check_scope_domain(d, scope, &pointer, problem, problems) {
+                continue;
+            }
+            if !asked.contains(&scope.as_str()) {
+                let routes = if asked.is_empty() { "none".to_owned() } else { asked.join(", ") };
+                problems.push(problem(
+                    &pointer,
+                    format!("no route of this API asks for `{scope}` (the routes ask for {routes})"),
+                ));
+            }
+        }
+    }
+}
+
+/// A scope is `<domain>/<name>` of the API's own domain; false if not (said in `problems`).
+fn check_scope_domain(
+    d: &Descriptor,
+    scope: &str,
+    pointer: &str,
+    problem: &dyn Fn(&str, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    let own = scope.split_once('/').is_some_and(|(domain, _)| domain == d.domain);
+    if !own {
+        problems.push(problem(
+            pointer,
+            format!("`{scope}` is not a scope of this domain: the {} API grants only `{}/<name>`", d.domain, d.domain),
+        ));
+    }
+    own
 }
 
 /// One subscription against the mesh: its handler crate exists, the product
@@ -559,12 +656,103 @@ mod tests {
     #[test]
     fn refuses_a_route_api_gateway_would_not_take() {
         let root = copy();
-        edit(&root, "domains/orders/domain.yaml", "    - POST /orders\n", "    - POST /orders\n    - FETCH /orders\n");
+        edit(
+            &root,
+            "domains/orders/domain.yaml",
+            "    - route: POST /orders\n",
+            "    - route: FETCH /orders\n      auth: jwt\n      scopes: [orders/write]\n    - route: POST /orders\n",
+        );
 
         assert_eq!(
             problems(&root),
-            ["domains/orders/domain.yaml:47:7: api.routes[1]: expected text matching \
+            ["domains/orders/domain.yaml:51:14: api.routes[0].route: expected text matching \
               ^(GET|POST|PUT|PATCH|DELETE) (/[a-z0-9-]+|/\\{[a-z_]+\\})+$, found \"FETCH /orders\""]
+        );
+    }
+
+    #[test]
+    fn refuses_a_route_that_says_nothing_of_who_may_call_it() {
+        let root = copy();
+        // The old shape, a bare route, and a route without `auth`.
+        edit(
+            &root,
+            "domains/orders/domain.yaml",
+            "    - route: POST /orders\n      auth: jwt\n",
+            "    - POST /orders\n    - route: POST /orders/x\n",
+        );
+
+        let found = problems(&root);
+
+        assert_eq!(
+            found,
+            [
+                "domains/orders/domain.yaml:51:7: api.routes[0]: expected object, found \"POST /orders\": \
+                 {route: METHOD /path, auth: jwt, scopes: [<domain>/<name>]} for people and front ends (an OAuth 2.0 \
+                 access token of the mesh's issuer with one of the scopes), or {route: METHOD /path, auth: iam} for \
+                 services (SigV4, an IAM principal allowed execute-api:Invoke)",
+                "domains/orders/domain.yaml:52:12: api.routes[1]: missing the required field auth: who may call the \
+                 route: jwt (an access token with one of the route's scopes: people, front ends) or iam (a SigV4-signed \
+                 request of an IAM principal allowed execute-api:Invoke: services)",
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_scopes_a_route_or_client_cannot_have() {
+        let root = copy();
+        let orders = "domains/orders/domain.yaml";
+        // A jwt route without a scope, an iam route with one, another domain's scope.
+        edit(&root, orders, "      auth: jwt\n      scopes: [orders/read]\n", "      auth: jwt\n");
+        edit(
+            &root,
+            orders,
+            "      auth: jwt\n      scopes: [orders/write]\n",
+            "      auth: iam\n      scopes: [orders/write]\n",
+        );
+        edit(
+            &root,
+            orders,
+            "      scopes: [orders/write, orders/read]",
+            "      scopes: [orders/write, orders/read, customers/write, orders/delete]",
+        );
+
+        let found = problems(&root);
+
+        assert_eq!(
+            found,
+            [
+                "domains/orders/domain.yaml:49:30: api.clients[0].scopes[1]: no route of this API asks for \
+                 `orders/read` (the routes ask for orders/write)",
+                "domains/orders/domain.yaml:49:43: api.clients[0].scopes[2]: `customers/write` is not a scope of this \
+                 domain: the orders API grants only `orders/<name>`",
+                "domains/orders/domain.yaml:49:60: api.clients[0].scopes[3]: no route of this API asks for \
+                 `orders/delete` (the routes ask for orders/write)",
+                "domains/orders/domain.yaml:53:7: api.routes[0].scopes: an iam route takes no scopes: the caller's IAM \
+                 policy (execute-api:Invoke on the route) says who may call it",
+                "domains/orders/domain.yaml:55:13: api.routes[1].auth: a jwt route needs at least one scope \
+                 (`orders/<name>`): a token without one is refused",
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_jwt_routes_that_accept_no_client() {
+        let root = copy();
+        edit(
+            &root,
+            "domains/customers/domain.yaml",
+            "  clients:\n    - name: reference-client\n      scopes: [customers/write, customers/read]\n",
+            "",
+        );
+
+        let found = problems(&root);
+
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].ends_with(
+                "api.routes: jwt routes need the clients whose tokens they accept: list them under api.clients (name and scopes)"
+            ),
+            "{found:#?}"
         );
     }
 

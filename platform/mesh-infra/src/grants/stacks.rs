@@ -168,7 +168,8 @@ impl Stacks {
         }
         match here.plan.parameters.iter().find(|(p, _)| p == name).map(|(_, source)| source)? {
             Source::Setting(setting) => Some(Resolved::text(format!("${{{setting}}}"))),
-            Source::Output { stack: from, key } => {
+            // A team's own issuer is outside the mesh: the check follows the mesh's.
+            Source::Output { stack: from, key } | Source::SettingOr { stack: from, key, .. } => {
                 let output = self.stacks.get(from)?.outputs.get(key.as_str())?.get("Value")?;
                 self.eval_at(from, output, depth)
             }

@@ -19,8 +19,6 @@ pub enum Kind {
     ApiFunction,
     /// The catalog registrar, behind the catalog stacks' custom resources.
     RegistrarFunction,
-    /// The HTTP API's stage.
-    HttpApiStage,
 }
 
 const VPC: (&str, &str) = (
@@ -57,20 +55,7 @@ pub fn skips(kind: Kind) -> Vec<(&'static str, &'static str)> {
             "It runs only while a catalog stack deploys, one call per data product: there is no load to bound and no \
              traffic that could starve it.",
         )],
-        // Settled with the authenticated APIs (issue 15): their functions'
-        // reserved concurrency and the stage's access logs come from there.
-        Kind::ApiFunction => &[(
-            "CKV_AWS_115",
-            "The API's throttling and its function's concurrency are set with the API's authorisation; until then the \
-             stage answers with API Gateway's account-level throttling.",
-        )],
-        Kind::HttpApiStage => {
-            return vec![(
-                "CKV_AWS_95",
-                "The stage's access log is set with the API's authorisation; until then every call is in the \
-                 function's own encrypted log group.",
-            )];
-        }
+        Kind::ApiFunction => &[],
     };
     function.into_iter().chain(more.iter().copied()).collect()
 }

@@ -2,7 +2,7 @@
 //! outbox and inbox tables, the outbox relay, one queue + DLQ +
 //! subscription + function per consumed product, the HTTP API, and alarms.
 
-use crate::descriptor::{Descriptor, Mesh, Order, Product, Subscription};
+use crate::descriptor::{Api, Descriptor, Mesh, Order, Product, Route, RouteAuth, Subscription, Throttling};
 use mesh::env;
 use serde_norway::Value;
 
@@ -10,8 +10,9 @@ use super::alarms;
 use super::cfn::{
     OnDelete, Template, arn, att, camel, deny_insecure_transport, if_, list, map, not_equals, r, s, strings, sub,
 };
-use super::checkov::{self, Kind};
+use super::checkov::Kind;
 use super::iam::{Function, Statement, function_name, key_use, registry_arns};
+use super::identity::client_id_parameter;
 use super::key::{KEY, add_domain_key};
 use super::params;
 
@@ -23,6 +24,10 @@ const RELAY_TIMEOUT: u32 = 30;
 /// The most concurrent batches one subscription queue's mapping runs (SQS's
 /// minimum); its handler reserves as many per queue it consumes.
 const QUEUE_CONCURRENCY: u32 = 2;
+/// The parameter holding the issuer every token must come from.
+pub const JWT_ISSUER: &str = "JwtIssuer";
+const JWT_AUTHORIZER: &str = "HttpApiJwtAuthorizer";
+const ACCESS_LOG_GROUP: &str = "HttpApiAccessLogGroup";
 
 /// A subscription's logical-id stem: the consumed product's name,
 /// camel-cased (`order-events` → `OrderEvents`). Its queue, DLQ and function
@@ -181,6 +186,9 @@ fn parameters(t: &mut Template, mesh: &Mesh, domain: &Descriptor, product: Optio
             (-1, 604800),
             "Oldest outbox stream record the relay still retries, in seconds (-1 = no limit).",
         );
+    }
+    if let Some(api) = &domain.api {
+        api_parameters(t, api);
     }
     params::alarm_action(t);
     t.condition("HasAlarmAction", not_equals(r("AlarmActionArn"), s("")));
@@ -614,19 +622,68 @@ fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Pro
         // starve it (a throttled batch would count a receive towards the
         // DLQ), and a backlog cannot take the account's concurrency.
         reserved_concurrency: Some(
-            QUEUE_CONCURRENCY.saturating_mul(u32::try_from(subscriptions.len()).unwrap_or(u32::MAX)),
+            QUEUE_CONCURRENCY.saturating_mul(u32::try_from(subscriptions.len()).unwrap_or(u32::MAX)).into(),
         ),
     }
     .add_to(t);
 }
 
-fn http_api(
-    t: &mut Template,
-    domain: &Descriptor,
-    product: Option<&Product>,
-    api: &crate::descriptor::Api,
-    key_arn: &Value,
-) {
+/// What API Gateway writes per request to the stage's access log, as JSON:
+/// who called (the token's client, or the IAM principal), which route, the
+/// answer, and why a request was refused (the authorizer's or the
+/// integration's error).
+const ACCESS_LOG_FORMAT: &str = concat!(
+    r#"{"requestId":"$context.requestId","requestTime":"$context.requestTime","#,
+    r#""sourceIp":"$context.identity.sourceIp","routeKey":"$context.routeKey","status":"$context.status","#,
+    r#""protocol":"$context.protocol","responseLength":"$context.responseLength","#,
+    r#""responseLatency":"$context.responseLatency","integrationLatency":"$context.integrationLatency","#,
+    r#""integrationStatus":"$context.integrationStatus","#,
+    r#""integrationErrorMessage":"$context.integrationErrorMessage","#,
+    r#""authorizerError":"$context.authorizer.error","clientId":"$context.authorizer.claims.client_id","#,
+    r#""iamCaller":"$context.identity.userArn"}"#
+);
+/// How long the access log keeps a request, in days.
+const ACCESS_LOG_RETENTION_DAYS: u32 = 90;
+/// The condition under which API functions reserve concurrency.
+const RESERVES_CONCURRENCY: &str = "ApiReservesConcurrency";
+
+/// The API's parameters: the token issuer and the ids of the clients it
+/// accepts (from the identity stack, or another OIDC issuer's), and its
+/// function's reserved concurrency.
+fn api_parameters(t: &mut Template, api: &Api) {
+    if api.has_jwt_routes() {
+        params::string(
+            t,
+            JWT_ISSUER,
+            "Issuer (iss) of the tokens the API accepts: output IssuerUrl of the identity stack, or another OIDC issuer.",
+            "^https://[^\\s]+$",
+        );
+        for client in &api.clients {
+            params::string(
+                t,
+                &client_id_parameter(&client.name),
+                &format!(
+                    "Id of the {} client, an audience the API accepts (output {} of the identity stack, or the \
+                     other issuer's).",
+                    client.name,
+                    client_id_parameter(&client.name)
+                ),
+                "^[^\\s,]{1,256}$",
+            );
+        }
+    }
+    params::number(
+        t,
+        "ApiReservedConcurrency",
+        20,
+        (-1, 1000),
+        "Instances of the API function that may run at once (and are kept for it); -1 = no reservation, \
+         the account's shared pool.",
+    );
+    t.condition(RESERVES_CONCURRENCY, not_equals(r("ApiReservedConcurrency"), s("-1")));
+}
+
+fn http_api(t: &mut Template, domain: &Descriptor, product: Option<&Product>, api: &Api, key_arn: &Value) {
     let name = &domain.domain;
     let mut statements = store_statements(product, false);
     statements.push(key_use(key_arn.clone(), &["dynamodb"]));
@@ -641,7 +698,7 @@ fn http_api(
         statements,
         kind: Kind::ApiFunction,
         log_key: key_arn.clone(),
-        reserved_concurrency: None,
+        reserved_concurrency: Some(if_(RESERVES_CONCURRENCY, r("ApiReservedConcurrency"), r("AWS::NoValue"))),
     }
     .add_to(t);
     t.resource(
@@ -665,27 +722,13 @@ fn http_api(
             ("PayloadFormatVersion", s("2.0")),
         ]),
     );
-    for route in &api.routes {
-        t.resource(
-            &route_id(route),
-            None,
-            "AWS::ApiGatewayV2::Route",
-            map([
-                ("ApiId", r("HttpApi")),
-                ("RouteKey", s(route.clone())),
-                ("Target", sub("integrations/${HttpApiIntegration}")),
-            ]),
-        );
+    if api.has_jwt_routes() {
+        jwt_authorizer(t, name, api);
     }
-    t.resource_with(
-        "HttpApiStage",
-        None,
-        checkov::annotate(
-            Kind::HttpApiStage,
-            "AWS::ApiGatewayV2::Stage",
-            map([("ApiId", r("HttpApi")), ("StageName", s("$default")), ("AutoDeploy", true.into())]),
-        ),
-    );
+    for route in &api.routes {
+        api_route(t, route);
+    }
+    api_stage(t, name, api, key_arn);
     t.resource(
         "HttpApiInvokePermission",
         Some("Only this API may invoke the function."),
@@ -697,6 +740,98 @@ fn http_api(
             ("SourceArn", arn("execute-api", "${HttpApi}/*")),
         ]),
     );
+}
+
+/// Checks every token before the function sees the request: signed by the
+/// issuer's keys, from `JwtIssuer`, not expired, for one of the clients.
+fn jwt_authorizer(t: &mut Template, name: &str, api: &Api) {
+    t.resource(
+        JWT_AUTHORIZER,
+        Some(
+            "A request without a valid token is answered 401, one whose token lacks the\n\
+             route's scope 403, both by API Gateway: the function never runs.",
+        ),
+        "AWS::ApiGatewayV2::Authorizer",
+        map([
+            ("ApiId", r("HttpApi")),
+            ("Name", sub(format!("${{Prefix}}-{name}-jwt"))),
+            ("AuthorizerType", s("JWT")),
+            ("IdentitySource", strings(["$request.header.Authorization"])),
+            (
+                "JwtConfiguration",
+                map([
+                    ("Issuer", r(JWT_ISSUER)),
+                    ("Audience", list(api.clients.iter().map(|c| r(&client_id_parameter(&c.name))))),
+                ]),
+            ),
+        ]),
+    );
+}
+
+/// A route and who may call it: a token with one of its scopes, or a
+/// SigV4 signature of an IAM principal allowed `execute-api:Invoke` on it.
+fn api_route(t: &mut Template, route: &Route) {
+    let mut properties = vec![
+        ("ApiId", r("HttpApi")),
+        ("RouteKey", s(route.route.clone())),
+        ("Target", sub("integrations/${HttpApiIntegration}")),
+    ];
+    match route.auth {
+        RouteAuth::Jwt => properties.extend([
+            ("AuthorizationType", s("JWT")),
+            ("AuthorizerId", r(JWT_AUTHORIZER)),
+            ("AuthorizationScopes", strings(route.scopes.iter().cloned())),
+        ]),
+        RouteAuth::Iam => properties.push(("AuthorizationType", s("AWS_IAM"))),
+    }
+    t.resource(&route_id(&route.route), None, "AWS::ApiGatewayV2::Route", map(properties));
+}
+
+/// The `$default` stage: throttled per the descriptor (or the platform's
+/// default), every request in a JSON access log encrypted with the domain's key.
+fn api_stage(t: &mut Template, name: &str, api: &Api, key_arn: &Value) {
+    let throttling = api.throttling.unwrap_or(Throttling::DEFAULT);
+    t.stateful(
+        ACCESS_LOG_GROUP,
+        Some("Who called which route and what they got, one JSON line per request."),
+        "AWS::Logs::LogGroup",
+        OnDelete::Delete,
+        map([
+            ("LogGroupName", sub(access_log_group_name(name))),
+            ("RetentionInDays", ACCESS_LOG_RETENTION_DAYS.into()),
+            ("KmsKeyId", key_arn.clone()),
+        ]),
+    );
+    t.resource(
+        "HttpApiStage",
+        Some(&format!(
+            "At most {} requests/s ({} at once) over all routes: API Gateway answers 429 beyond.",
+            throttling.rate_limit, throttling.burst_limit
+        )),
+        "AWS::ApiGatewayV2::Stage",
+        map([
+            ("ApiId", r("HttpApi")),
+            ("StageName", s("$default")),
+            ("AutoDeploy", true.into()),
+            (
+                "DefaultRouteSettings",
+                map([
+                    ("ThrottlingRateLimit", throttling.rate_limit.into()),
+                    ("ThrottlingBurstLimit", throttling.burst_limit.into()),
+                ]),
+            ),
+            (
+                "AccessLogSettings",
+                map([("DestinationArn", att(ACCESS_LOG_GROUP, "Arn")), ("Format", s(ACCESS_LOG_FORMAT))]),
+            ),
+        ]),
+    );
+}
+
+/// `/aws/apigateway/${Prefix}-<domain>-access`: the API's access log (the
+/// domain key lets CloudWatch Logs use it for this name only).
+pub fn access_log_group_name(domain: &str) -> String {
+    format!("/aws/apigateway/${{Prefix}}-{domain}-access")
 }
 
 /// `POST /orders/{id}/cancel` → `PostOrdersIdCancelRoute`.

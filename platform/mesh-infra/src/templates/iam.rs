@@ -71,8 +71,9 @@ pub struct Function {
     pub kind: Kind,
     /// The key its log group is encrypted with (its stack's key).
     pub log_key: Value,
-    /// Concurrency kept for it alone, and the most it may use.
-    pub reserved_concurrency: Option<u32>,
+    /// `ReservedConcurrentExecutions`: the most instances it runs at once
+    /// (and that many kept for it); `None` = the account's shared pool.
+    pub reserved_concurrency: Option<Value>,
 }
 
 /// A function's role is named after it, with the region: IAM names are
@@ -175,7 +176,9 @@ impl Function {
             ("Environment", map([("Variables", map(environment))])),
             ("TracingConfig", map([("Mode", s("Active"))])),
         ];
-        properties.extend(self.reserved_concurrency.map(|n| ("ReservedConcurrentExecutions", n.into())));
+        if let Some(reserved) = &self.reserved_concurrency {
+            properties.push(("ReservedConcurrentExecutions", reserved.clone()));
+        }
         t.resource_with(
             &format!("{stem}Function"),
             None,

@@ -105,10 +105,10 @@ pub fn domain_role_pattern(domain: &str) -> Value {
 /// The log groups of the domain's functions (`/aws/lambda/${Prefix}-<domain>-...`,
 /// see `iam::function_name`).
 pub fn domain_log_groups(domain: &str) -> Value {
-    log_groups(&format!("/aws/lambda/${{Prefix}}-{domain}-*"))
+    log_groups_arn(&format!("/aws/lambda/${{Prefix}}-{domain}-*"))
 }
 
-fn log_groups(pattern: &str) -> Value {
+fn log_groups_arn(pattern: &str) -> Value {
     sub(format!("arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{pattern}"))
 }
 
@@ -191,7 +191,11 @@ fn domain_statements(mesh: &Mesh, domain: &Descriptor) -> Vec<Value> {
             Some(map([("ArnEquals", map([("aws:SourceArn", list(topics))]))])),
         ));
     }
-    statements.push(logs_use(domain_log_groups(name)));
+    let mut log_groups = vec![domain_log_groups(name)];
+    if domain.api.is_some() {
+        log_groups.push(log_groups_arn(&super::domain::access_log_group_name(name)));
+    }
+    statements.push(logs_use(list(log_groups)));
     statements
 }
 
@@ -215,7 +219,7 @@ pub fn add_domain_key(t: &mut Template, mesh: &Mesh, domain: &Descriptor) {
 /// Adds the platform's key, for its log groups (`/aws/lambda/<function>`)
 /// only: the platform holds no other data.
 pub fn add_platform_key(t: &mut Template, functions: &[&str]) {
-    let groups = list(functions.iter().map(|name| log_groups(&format!("/aws/lambda/{name}"))));
+    let groups = list(functions.iter().map(|name| log_groups_arn(&format!("/aws/lambda/{name}"))));
     add_key(
         t,
         PLATFORM_KEY,
@@ -248,3 +252,4 @@ fn add_key(t: &mut Template, id: &str, comment: &str, description: &str, alias: 
         map([("AliasName", sub(format!("alias/${{Prefix}}-{alias}"))), ("TargetKeyId", r(id))]),
     );
 }
+

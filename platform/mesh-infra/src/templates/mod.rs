@@ -6,7 +6,8 @@
 //! Per domain: `<domain>-ports.yaml` (its key and output ports, when it
 //! publishes), `<domain>-catalog.yaml` (its products in Glue) and
 //! `<domain>.yaml` (tables, relay, subscriptions, functions, API, alarms);
-//! plus `platform.yaml`, shared by all.
+//! plus `platform.yaml`, shared by all, and `identity.yaml` (who may call
+//! the APIs) when an API takes tokens.
 
 mod alarms;
 mod catalog;
@@ -14,6 +15,7 @@ pub mod cfn;
 mod checkov;
 mod domain;
 mod iam;
+mod identity;
 mod key;
 mod params;
 mod platform;
@@ -25,11 +27,12 @@ use crate::descriptor::Mesh;
 
 pub use catalog::{PortArns, catalog_spec, stream_parameter, topic_parameter};
 pub use domain::{
-    RELAY_CRATE, consumed_topic_output, consumed_topic_parameter, ordered_topic, queue_names, route_id,
-    subscription_id, subscription_stem,
+    JWT_ISSUER, RELAY_CRATE, access_log_group_name, consumed_topic_output, consumed_topic_parameter, ordered_topic,
+    queue_names, route_id, subscription_id, subscription_stem,
 };
 pub use iam::registry_arns;
 pub use key::{FUNCTION_USE as FUNCTION_KEY_USE, SNS_DELIVERY};
+pub use identity::{client_id_parameter, clients};
 pub use platform::REGISTRAR_CRATE;
 
 use catalog::catalog_template;
@@ -61,6 +64,9 @@ impl std::fmt::Display for Drift {
     }
 }
 
+/// The mesh's identity stack's template (when an API takes tokens).
+pub const IDENTITY_TEMPLATE: &str = "infra/identity.yaml";
+
 /// The first lines of every generated template.
 fn header(sources: &str) -> Vec<String> {
     vec![
@@ -69,14 +75,18 @@ fn header(sources: &str) -> Vec<String> {
     ]
 }
 
-/// Every template of the mesh, in deployment order: the platform, then each
-/// producer's ports, then the catalog and domain stacks.
+/// Every template of the mesh, in deployment order: the platform and the
+/// identity, then each producer's ports, then the catalog and domain stacks.
 pub fn generate(mesh: &Mesh) -> Vec<GeneratedFile> {
     let mut files = Vec::new();
     let mut platform = platform::platform_template();
     platform.header =
         header("platform/mesh-infra/src/templates/platform.rs (no descriptor: it is the same for every mesh)");
     files.push(GeneratedFile { path: PathBuf::from("infra/platform.yaml"), text: platform.render() });
+    if let Some(mut identity) = identity::identity_template(mesh) {
+        identity.header = header("the api sections of every domains/<name>/domain.yaml");
+        files.push(GeneratedFile { path: PathBuf::from(IDENTITY_TEMPLATE), text: identity.render() });
+    }
     for file in &mesh.domains {
         let domain = &file.descriptor;
         if let Some(product) = domain.products.first() {

@@ -366,7 +366,16 @@ fn the_deployment_plan_wires_every_parameter_from_an_earlier_stack() {
         }
         for (name, source) in &stack.parameters {
             assert!(template["Parameters"].get(name.as_str()).is_some(), "{}: wires undeclared {name}", stack.name);
-            if let Source::Output { stack: from, key } = source {
+            let from = match source {
+                Source::Output { stack, key } => Some((stack, key)),
+                // A setting of that name may take the output's place (another OIDC issuer).
+                Source::SettingOr { setting, stack, key } => {
+                    assert_eq!(setting, name, "{}: the setting is named after the parameter", stack);
+                    Some((stack, key))
+                }
+                Source::Setting(_) => None,
+            };
+            if let Some((from, key)) = from {
                 assert!(deployed.contains(from), "{}: {name} comes from {from}, deployed later", stack.name);
                 let outputs = &templates[&format!("{from}.yaml")]["Outputs"];
                 assert!(outputs.get(key.as_str()).is_some(), "{from} has no output {key}");
@@ -374,7 +383,125 @@ fn the_deployment_plan_wires_every_parameter_from_an_earlier_stack() {
         }
         deployed.push(stack.name);
     }
-    assert_eq!(deployed.len(), 8);
+    assert_eq!(deployed.len(), 9);
+}
+
+fn resource<'a>(t: &'a Value, id: &str) -> &'a Value {
+    t["Resources"].get(id).unwrap_or_else(|| panic!("no resource {id}"))
+}
+
+#[test]
+fn every_route_takes_a_token_with_the_scope_its_descriptor_names() {
+    let t = &templates()["orders.yaml"];
+    let routes: Vec<(String, String, Vec<String>)> = resources(t, "AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .map(|(_, p)| {
+            assert_eq!(intrinsic(&p["AuthorizerId"]), Some(("!Ref".into(), "HttpApiJwtAuthorizer".into())));
+            let kind = p["AuthorizationType"].as_str().unwrap().to_owned();
+            (p["RouteKey"].as_str().unwrap().to_owned(), kind, strings(&p["AuthorizationScopes"]))
+        })
+        .collect();
+    let jwt = |route: &str, scope: &str| (route.to_owned(), "JWT".to_owned(), vec![scope.to_owned()]);
+    assert_eq!(
+        routes,
+        [
+            jwt("POST /orders", "orders/write"),
+            jwt("GET /orders/{id}", "orders/read"),
+            jwt("POST /orders/{id}/cancel", "orders/write")
+        ]
+    );
+    // The token's issuer and audience come from parameters: the identity
+    // stack's outputs, or another issuer's.
+    let authorizer = &resource(t, "HttpApiJwtAuthorizer")["Properties"];
+    assert_eq!(authorizer["AuthorizerType"].as_str(), Some("JWT"));
+    assert_eq!(strings(&authorizer["IdentitySource"]), ["$request.header.Authorization"]);
+    assert_eq!(intrinsic(&authorizer["JwtConfiguration"]["Issuer"]).unwrap().1, "JwtIssuer");
+    let audience: Vec<String> = authorizer["JwtConfiguration"]["Audience"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| intrinsic(a).unwrap().1)
+        .collect();
+    assert_eq!(audience, ["ReferenceClientClientId"]);
+    assert!(templates()["analytics.yaml"]["Parameters"].get("JwtIssuer").is_none(), "no API, no issuer");
+}
+
+#[test]
+fn the_identity_stack_gives_each_client_the_scopes_every_domain_grants_it_and_outputs_no_secret() {
+    let t = &templates()["identity.yaml"];
+    let servers: Vec<(String, Vec<String>)> = resources(t, "AWS::Cognito::UserPoolResourceServer")
+        .into_iter()
+        .map(|(_, p)| {
+            let scopes = p["Scopes"].as_sequence().unwrap().iter().map(|s| s["ScopeName"].as_str().unwrap().to_owned());
+            (p["Identifier"].as_str().unwrap().to_owned(), scopes.collect())
+        })
+        .collect();
+    let pair = |domain: &str| (domain.to_owned(), vec!["write".to_owned(), "read".to_owned()]);
+    assert_eq!(servers, [pair("customers"), pair("orders")]);
+    let client = &resource(t, "ReferenceClientClient")["Properties"];
+    assert_eq!(
+        strings(&client["AllowedOAuthScopes"]),
+        ["customers/write", "customers/read", "orders/write", "orders/read"]
+    );
+    assert_eq!(strings(&client["AllowedOAuthFlows"]), ["client_credentials"]);
+    assert_eq!(client["GenerateSecret"], Value::Bool(true));
+    assert_eq!(client["AllowedOAuthFlowsUserPoolClient"], Value::Bool(true));
+    let outputs: BTreeSet<&str> = t["Outputs"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(
+        outputs,
+        BTreeSet::from(["UserPoolId", "UserPoolArn", "IssuerUrl", "TokenEndpoint", "ReferenceClientClientId"])
+    );
+    for (name, text) in generate(&crate::descriptor::load_mesh(root()).unwrap()).iter().map(|f| (&f.path, &f.text)) {
+        assert!(!text.contains("ClientSecret"), "{}: a client secret must stay in Cognito", name.display());
+    }
+    assert!(
+        intrinsic(&t["Outputs"]["IssuerUrl"]["Value"])
+            .is_some_and(|(_, text)| text == "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}")
+    );
+}
+
+#[test]
+fn api_stages_are_throttled_and_log_every_request_as_json_with_the_domains_key() {
+    let all = templates();
+    for (file, rate, burst) in [("orders.yaml", 50, 100), ("customers.yaml", 100, 200)] {
+        let t = &all[file];
+        let stage = &resource(t, "HttpApiStage")["Properties"];
+        // orders names its limits; customers gets the platform's default.
+        let limits = &stage["DefaultRouteSettings"];
+        assert_eq!(
+            (limits["ThrottlingRateLimit"].as_u64(), limits["ThrottlingBurstLimit"].as_u64()),
+            (Some(rate), Some(burst)),
+            "{file}"
+        );
+        let logs = &stage["AccessLogSettings"];
+        assert_eq!(get_att_target(&logs["DestinationArn"]).as_deref(), Some("HttpApiAccessLogGroup"), "{file}");
+        let format: serde_json::Value = serde_json::from_str(logs["Format"].as_str().unwrap()).unwrap();
+        for (key, variable) in [
+            ("requestId", "$context.requestId"),
+            ("routeKey", "$context.routeKey"),
+            ("status", "$context.status"),
+            ("authorizerError", "$context.authorizer.error"),
+            ("integrationErrorMessage", "$context.integrationErrorMessage"),
+            ("responseLatency", "$context.responseLatency"),
+        ] {
+            assert_eq!(format[key], variable, "{file}: {key}");
+        }
+        let group = &resource(t, "HttpApiAccessLogGroup")["Properties"];
+        assert_eq!(intrinsic(&group["KmsKeyId"]).unwrap().1, "KeyArn", "{file}: the domain's key");
+        assert!(group["RetentionInDays"].as_u64().is_some(), "{file}");
+        let function = &resource(t, "ApiFunction")["Properties"];
+        assert_eq!(intrinsic(&function["ReservedConcurrentExecutions"]).unwrap().0, "!If", "{file}");
+        assert_eq!(t["Parameters"]["ApiReservedConcurrency"]["Default"].as_u64(), Some(20), "{file}");
+    }
+    assert_eq!(
+        crate::descriptor::Throttling::DEFAULT,
+        crate::descriptor::Throttling { rate_limit: 100, burst_limit: 200 }
+    );
+    // The key lets CloudWatch Logs use it for the access log, and for nothing else.
+    let key = &resource(&all["orders-ports.yaml"], "DomainKey")["Properties"]["KeyPolicy"]["Statement"];
+    let logs = key.as_sequence().unwrap().iter().find(|s| s["Sid"] == "LogsEncryptsTheLogGroups").unwrap();
+    let contexts = sub_texts(&logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]);
+    assert!(contexts.iter().any(|c| c.ends_with(":log-group:/aws/apigateway/${Prefix}-orders-access")), "{contexts:?}");
 }
 
 fn key_statements<'a>(t: &'a Value, key: &str) -> Vec<&'a Value> {
@@ -456,7 +583,9 @@ fn functions_are_traced_and_log_to_encrypted_groups_that_expire() {
         }
         for (id, group) in resources(&t, "AWS::Logs::LogGroup") {
             assert!(intrinsic(&group["KmsKeyId"]).is_some(), "{name}: {id} is not encrypted with a key of ours");
-            assert_eq!(group["RetentionInDays"].as_u64(), Some(14), "{name}: {id}");
+            // An API's access log is kept longer: it is the record of who called.
+            let days = if id == "HttpApiAccessLogGroup" { 90 } else { 14 };
+            assert_eq!(group["RetentionInDays"].as_u64(), Some(days), "{name}: {id}");
         }
     }
     let platform = &templates()["platform.yaml"];

@@ -417,6 +417,9 @@ async fn create_stacks(
         let ready = |stack: &PlannedStack| {
             stack.parameters.iter().all(|(_, source)| match source {
                 Source::Output { stack, .. } => deployed.contains_key(stack),
+                Source::SettingOr { setting, stack, .. } => {
+                    settings.contains_key(setting) || deployed.contains_key(stack)
+                }
                 Source::Setting(_) => true,
             })
         };
@@ -459,7 +462,8 @@ async fn create_stacks(
     Ok(created)
 }
 
-/// `settings`, plus each parameter the plan wires from an earlier stack's output.
+/// `settings`, plus each parameter the plan wires from an earlier stack's
+/// output (unless a setting given for it takes its place).
 fn wired_parameters(
     stack: &PlannedStack,
     settings: &BTreeMap<String, String>,
@@ -467,8 +471,22 @@ fn wired_parameters(
 ) -> Result<BTreeMap<String, String>, HarnessError> {
     let mut parameters = settings.clone();
     for (name, source) in &stack.parameters {
-        if let Source::Output { stack, key } = source {
-            parameters.insert(name.clone(), deployed[stack].output(key)?.to_owned());
+        let from = match source {
+            Source::Output { stack, key } => Some((stack, key)),
+            Source::SettingOr { setting, stack, key } => match settings.get(setting) {
+                Some(value) => {
+                    parameters.insert(name.clone(), value.clone());
+                    None
+                }
+                None => Some((stack, key)),
+            },
+            Source::Setting(_) => None,
+        };
+        if let Some((stack, key)) = from {
+            let outputs = deployed.get(stack).ok_or_else(|| {
+                HarnessError::Environment(format!("{name} comes from stack {stack}, which is not deployed"))
+            })?;
+            parameters.insert(name.clone(), outputs.output(key)?.to_owned());
         }
     }
     Ok(parameters)
@@ -500,6 +518,7 @@ async fn host_functions(
 #[derive(Debug)]
 struct Stacks {
     platform: StackOutputs,
+    identity: Option<StackOutputs>,
     ports: BTreeMap<String, PortsStack>,
     catalogs: BTreeMap<String, StackOutputs>,
     domains: BTreeMap<String, DomainStack>,
@@ -508,19 +527,20 @@ struct Stacks {
 
 impl Stacks {
     fn sort(created: Vec<(PlannedStack, StackOutputs)>) -> Result<Self, HarnessError> {
-        let mut platform = None;
+        let (mut platform, mut identity) = (None, None);
         let (mut ports, mut catalogs, mut domains) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         let all = created.iter().map(|(_, outputs)| outputs.clone()).collect();
         for (planned, outputs) in created {
             match planned.kind {
                 StackKind::Platform => platform = Some(outputs),
+                StackKind::Identity => identity = Some(outputs),
                 StackKind::Ports { domain } => _ = ports.insert(domain, PortsStack(outputs)),
                 StackKind::Catalog { domain } => _ = catalogs.insert(domain, outputs),
                 StackKind::Domain { domain } => _ = domains.insert(domain, DomainStack { outputs }),
             }
         }
         let platform = platform.ok_or_else(|| HarnessError::Environment("the plan has no platform stack".into()))?;
-        Ok(Self { platform, ports, catalogs, domains, all })
+        Ok(Self { platform, identity, ports, catalogs, domains, all })
     }
 }
 
@@ -572,6 +592,11 @@ impl DeployedMesh {
     /// The platform stack (the catalog registrar).
     pub fn platform(&self) -> &StackOutputs {
         &self.stacks.platform
+    }
+
+    /// The identity stack (the user pool and the APIs' clients), if the mesh has one.
+    pub fn identity(&self) -> Option<&StackOutputs> {
+        self.stacks.identity.as_ref()
     }
 
     /// Every stack, in deployment order.

@@ -118,6 +118,8 @@ async fn serves_glue(glue: &aws_sdk_glue::Client) -> bool {
 
 /// The signal MiniStack's log shows when the port was taken between our probe and its bind.
 const PORT_TAKEN: &str = "already in use";
+/// MiniStack's `STATE_DIR`, under the run's scratch directory.
+const STATE_DIR: &str = "state";
 /// How long processes get between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -275,6 +277,12 @@ impl Emulator {
     /// The embedded MiniStack's log file.
     pub fn log_path(&self) -> Option<&Path> {
         self.embedded.as_ref().map(|e| e.log.as_path())
+    }
+
+    /// The embedded MiniStack's `STATE_DIR` (its Cognito signing keys are
+    /// `cognito-pool-keys/<pool>-access.pem` there), gone when it stops.
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        self.embedded.as_ref().map(|e| e.scratch.join(STATE_DIR))
     }
 
     /// The embedded MiniStack's port.
@@ -488,6 +496,9 @@ fn spawn_ministack(
         .env("S3_PERSIST", "0")
         .env("LAMBDA_EXECUTOR", "local")
         .env("TMPDIR", &scratch)
+        // Where Cognito keeps its signing keys (one pair per user pool): in
+        // the run's scratch, not /tmp, so they go with it.
+        .env("STATE_DIR", scratch.join(STATE_DIR))
         .env("PYTHONUNBUFFERED", "1");
     // The launcher ends itself and its processes if this process dies
     // without dropping the Emulator (a crash, or a `static`).

@@ -59,6 +59,15 @@ impl ApiError {
         }
     }
 
+    /// 413: a body larger than the API takes.
+    pub fn too_large(bytes: usize) -> Self {
+        Self {
+            status: 413,
+            message: format!("the body is {bytes} bytes; this API takes at most {MAX_BODY_BYTES}"),
+            fields: vec![],
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self { status: 500, message: message.into(), fields: vec![] }
     }
@@ -193,9 +202,20 @@ fn is_traceparent(value: &str) -> bool {
         if hex(trace_id, 32) && hex(parent_id, 16) && hex(flags, 2) && !zeros(trace_id) && !zeros(parent_id))
 }
 
-/// The request body as a JSON object (400 with a clear reason otherwise).
+/// The largest body a command takes, in bytes. API Gateway passes up to
+/// 10 MB and Lambda 6 MB; a command is a few hundred bytes, so anything
+/// near this is a mistake or an attack, refused before it is parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The request body as a JSON object (400 with a clear reason otherwise,
+/// 413 when it is larger than [`MAX_BODY_BYTES`]).
 pub fn json_body(request: &ApiGatewayV2httpRequest) -> Result<Value, ApiError> {
     let raw = request.body.as_deref().unwrap_or_default();
+    // Base64 takes 4 characters for 3 bytes: the decoded size, without decoding.
+    let size = if request.is_base64_encoded { raw.len() / 4 * 3 } else { raw.len() };
+    if size > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(size));
+    }
     let text = if request.is_base64_encoded {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(raw)
@@ -328,6 +348,21 @@ mod tests {
                 {"field": "amount_cents", "problem": "is required"},
             ]})
         );
+    }
+
+    #[test]
+    fn refuses_a_body_larger_than_a_command_with_413_before_reading_it() {
+        let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(MAX_BODY_BYTES));
+
+        let error = json_body(&request(Some(&huge))).unwrap_err();
+
+        assert_eq!(error.status, 413);
+        assert_eq!(error.message, format!("the body is {} bytes; this API takes at most 65536", huge.len()));
+        let mut encoded = request(Some(&base64::engine::general_purpose::STANDARD.encode(&huge)));
+        encoded.is_base64_encoded = true;
+        assert_eq!(json_body(&encoded).unwrap_err().status, 413, "the decoded size counts");
+        let fits = format!("{{\"name\": \"{}\"}}", "x".repeat(MAX_BODY_BYTES - 20));
+        assert!(json_body(&request(Some(&fits))).is_ok());
     }
 
     #[test]

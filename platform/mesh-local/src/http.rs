@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
+pub use hyper::body::Bytes;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -62,6 +62,29 @@ impl HttpClient {
         body: Option<serde_json::Value>,
         headers: &[(&str, &str)],
     ) -> Result<(u16, serde_json::Value), HarnessError> {
+        let payload = match body {
+            Some(value) => {
+                let bytes = serde_json::to_vec(&value).map_err(|e| HarnessError::Http {
+                    method: method.to_owned(),
+                    url: url.to_owned(),
+                    message: e.to_string(),
+                })?;
+                Some(("application/json", Bytes::from(bytes)))
+            }
+            None => None,
+        };
+        self.send(method, url, payload, headers).await
+    }
+
+    /// Sends `body` with its content type (a form, a body of any size) and
+    /// returns the status and the response body, read as [`HttpClient::http`] does.
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<(&str, Bytes)>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, serde_json::Value), HarnessError> {
         let fail = |message: String| HarnessError::Http { method: method.to_owned(), url: url.to_owned(), message };
         let method_parsed = Method::from_bytes(method.as_bytes()).map_err(|e| fail(format!("bad method: {e}")))?;
         let mut request = Request::builder().method(method_parsed).uri(url);
@@ -70,9 +93,9 @@ impl HttpClient {
             request = request.header(*name, *value);
         }
         let payload = match body {
-            Some(value) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Bytes::from(serde_json::to_vec(&value).map_err(|e| fail(e.to_string()))?)
+            Some((content_type, bytes)) => {
+                request = request.header(header::CONTENT_TYPE, content_type);
+                bytes
             }
             None => Bytes::new(),
         };

@@ -13,6 +13,7 @@
 //! - `emulator/`: the emulators' lifecycle (virtualenvs, processes).
 //! - [`lambda`]: functions run here, for an endpoint that cannot run them.
 //! - [`faults`]: the fault-injection proxy and its crash points.
+//! - [`tokens`]: access tokens for a client of a deployed mesh's APIs.
 //!
 //! Only this crate knows an emulator is there: product code reads the
 //! standard AWS configuration. Where MiniStack differs from AWS in a way the
@@ -29,6 +30,7 @@ mod http;
 pub mod lambda;
 mod loopback;
 mod paths;
+pub mod tokens;
 pub mod up;
 
 pub use deploy::artifacts::build_function_zips;
@@ -41,3 +43,4 @@ pub use emulator::{Capabilities, Emulator, EmulatorOptions, StartupTimings, stop
 pub use error::HarnessError;
 pub use http::HttpClient;
 pub use paths::workspace_root;
+pub use tokens::Tokens;

@@ -108,6 +108,32 @@ pub fn print_mesh(emulator: &Emulator, mesh: &DeployedMesh) -> Result<(), Harnes
     Ok(())
 }
 
+/// How a person gets a token for `client` (its name in the descriptors) of
+/// `mesh`, as shell lines that set `TOKEN`: the client's secret from Cognito,
+/// then the client credentials grant at the token endpoint. `None` where
+/// nothing issues tokens (the APIs take requests without one there).
+pub fn print_token_commands(
+    emulator: &Emulator,
+    mesh: &DeployedMesh,
+    client: &str,
+) -> Result<Option<String>, HarnessError> {
+    let Some(identity) = mesh.identity().filter(|_| emulator.capabilities().identity) else {
+        println!("\n# {} serves no Cognito: the APIs take requests without a token", emulator.endpoint());
+        return Ok(None);
+    };
+    let client_id = identity.output(&mesh_infra::templates::client_id_parameter(client))?;
+    let pool = identity.output("UserPoolId")?;
+    let endpoint = crate::tokens::token_endpoint(emulator, identity.output("TokenEndpoint")?);
+    println!(
+        "\n# a token for {client} (client credentials; on AWS the token endpoint is the identity stack's TokenEndpoint output)\n\
+         SECRET=$(aws cognito-idp describe-user-pool-client --user-pool-id {pool} --client-id {client_id} \
+         --query UserPoolClient.ClientSecret --output text)\n\
+         TOKEN=$(curl -s -u \"{client_id}:$SECRET\" -d grant_type=client_credentials {endpoint} \
+         | python3 -c 'import json, sys; print(json.load(sys.stdin)[\"access_token\"])')"
+    );
+    Ok(Some(r#"-H "Authorization: Bearer $TOKEN""#.to_owned()))
+}
+
 /// Leaves the emulator running after this process and writes where it is, for [`down`].
 pub fn detach(emulator: Emulator, mesh: &DeployedMesh) -> Result<(), HarnessError> {
     let leaders = emulator.detach();

@@ -20,6 +20,7 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
         names,
         [
             format!("{p}-platform"),
+            format!("{p}-identity"),
             format!("{p}-customers-ports"),
             format!("{p}-orders-ports"),
             format!("{p}-analytics"),
@@ -61,9 +62,14 @@ async fn the_reference_mesh_deploys_verifies_answers_and_tears_down() {
     assert!(error.contains("no ports stack for domain `analytics`") && error.contains("customers, orders"), "{error}");
 
     // An invalid id is the function's business (a 4xx with a JSON body), not
-    // the gateway's (`{"message":"Not Found"}`): the route reached the code.
+    // the gateway's (`{"message":"Not Found"}`): the route, with a token of a
+    // client the API accepts, reached the code.
     let url = mesh.api_url("orders", "/orders/not-an-id").expect("api url");
-    let (status, body) = emulator.http("GET", &url, None).await.expect("GET through the HTTP API");
+    let tokens = mesh_local::Tokens::for_client(&emulator, &mesh, "reference-client").await.expect("its tokens");
+    let bearer = tokens.bearer().await.expect("a token").map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
+    let (status, body) =
+        emulator.http_client().http_with_headers("GET", &url, None, &headers).await.expect("GET through the HTTP API");
     assert!((400..500).contains(&status), "{status} {body}");
     assert!(body.is_object() && body.get("message") != Some(&"Not Found".into()), "{status} {body}");
 

@@ -283,9 +283,13 @@ pub async fn deploy_mesh(emulator: &Emulator, options: &DeployOptions) -> Result
     upload_functions(&s3, &artifact_bucket, &names, &zips).await?;
     timings.upload = started.elapsed();
 
-    let settings = deployment_settings(emulator, options, &prefix, &artifact_bucket);
+    let mut settings = deployment_settings(emulator, options, &prefix, &artifact_bucket);
     let infra = options.infra_dir.clone().unwrap_or_else(|| infra_dir(&root));
-    let created = create_stacks(emulator, options, &infra, &prefix, mesh_infra::plan::plan(&mesh), &settings).await?;
+    let plan = mesh_infra::plan::plan(&mesh);
+    if !emulator.capabilities().identity {
+        unserved_identity(&plan, emulator.region(), &mut settings);
+    }
+    let created = create_stacks(emulator, options, &infra, &prefix, plan, &settings).await?;
     timings.ports = created.first_wave_took;
     timings.domains = created.later_waves_took;
     let stacks = Stacks::sort(created.stacks)?;
@@ -381,6 +385,22 @@ fn deployment_settings(
         settings.insert("EventSourceMappings".to_owned(), "Disabled".to_owned());
     }
     settings
+}
+
+/// An endpoint without Cognito creates the identity stack with nothing in
+/// it: the APIs' issuer and client ids are settings that say so instead of
+/// outputs (its API Gateway, skipped too, checks no token).
+fn unserved_identity(plan: &[PlannedStack], region: &str, settings: &mut BTreeMap<String, String>) {
+    for source in plan.iter().flat_map(|stack| stack.parameters.iter().map(|(_, source)| source)) {
+        if let Source::SettingOr { setting, .. } = source {
+            let placeholder = if setting == mesh_infra::templates::JWT_ISSUER {
+                format!("https://cognito-idp.{region}.amazonaws.com/unserved")
+            } else {
+                "unserved".to_owned()
+            };
+            settings.entry(setting.clone()).or_insert(placeholder);
+        }
+    }
 }
 
 /// The stacks a plan created, in creation order, and how long the waves took.

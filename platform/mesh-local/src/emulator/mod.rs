@@ -93,6 +93,10 @@ pub struct Capabilities {
     /// It serves Glue (the Data Catalog and the Schema Registry). An
     /// endpoint without it gets the harness's moto, as MiniStack does.
     pub glue: bool,
+    /// It serves Cognito (the identity stack's user pool and its tokens).
+    /// Without (LocalStack community), the APIs take requests without a
+    /// token: the function host checks none, and nothing issues one.
+    pub identity: bool,
 }
 
 #[derive(Debug)]
@@ -105,6 +109,16 @@ struct Embedded {
     log: PathBuf,
     scratch: PathBuf,
     stopped: bool,
+}
+
+/// Whether the endpoint answers Cognito's user pools: LocalStack community
+/// answers 501, as for Glue.
+async fn serves_identity(config: &SdkConfig) -> bool {
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(config);
+    match cognito.list_user_pools().max_results(1).send().await {
+        Ok(_) => true,
+        Err(error) => error.raw_response().is_none_or(|r| r.status().as_u16() != 501),
+    }
 }
 
 /// Whether the endpoint answers Glue at all: an endpoint without it (LocalStack
@@ -172,10 +186,11 @@ impl Emulator {
             embedded: None,
             faults: None,
             timings: StartupTimings::default(),
-            capabilities: Capabilities { runs_functions, glue: true },
+            capabilities: Capabilities { runs_functions, glue: true, identity: true },
             glue_server: None,
         };
         emulator.capabilities.glue = serves_glue(&emulator.glue_client()).await;
+        emulator.capabilities.identity = serves_identity(&emulator.sdk_config).await;
         if !emulator.capabilities.glue {
             let root = workspace_root()?;
             let venv_root = root.clone();
@@ -219,7 +234,7 @@ impl Emulator {
             embedded: Some(embedded),
             faults,
             timings: StartupTimings { venv, ready: spawned.elapsed() },
-            capabilities: Capabilities { runs_functions: true, glue: true },
+            capabilities: Capabilities { runs_functions: true, glue: true, identity: true },
             glue_server: None,
         })
     }

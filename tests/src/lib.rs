@@ -8,7 +8,7 @@
 //! - [`workload`]: the demo's orders and the invariants checked after them.
 //! - [`soak`]: faults and crash points, then every event checked by id.
 //! - [`TestMesh`]: one emulator and one deployed mesh per test (unique
-//!   names, so tests run in parallel).
+//!   names, so tests run in parallel), with the reference client's tokens.
 #![forbid(unsafe_code)]
 
 pub mod observe;
@@ -19,10 +19,10 @@ pub mod workload;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use mesh_local::{DeployOptions, DeployedMesh, Emulator, EmulatorOptions, deploy_mesh};
+use mesh_local::{DeployOptions, DeployedMesh, Emulator, EmulatorOptions, Tokens, deploy_mesh};
 
 use crate::observe::Observer;
-use crate::reference::{Client, Endpoints};
+use crate::reference::{CLIENT, Client, Endpoints};
 
 /// How a run that checks invariants exits: 0 when they hold, 1 when one
 /// failed, 2 when the run itself could not finish (said on stderr).
@@ -43,6 +43,8 @@ pub struct TestMesh {
     pub mesh: DeployedMesh,
     pub endpoints: Endpoints,
     pub observer: Observer,
+    /// The reference client's tokens (none where nothing issues them).
+    pub tokens: Tokens,
 }
 
 impl TestMesh {
@@ -57,11 +59,12 @@ impl TestMesh {
         let mesh = deploy_mesh(&emulator, &options).await?;
         let endpoints = Endpoints::of(&mesh)?;
         let observer = Observer::new(&emulator.sdk_config());
-        Ok(Self { emulator, mesh, endpoints, observer })
+        let tokens = Tokens::for_client(&emulator, &mesh, CLIENT).await?;
+        Ok(Self { emulator, mesh, endpoints, observer, tokens })
     }
 
     pub fn client(&self) -> Client<'_> {
-        Client::new(&self.emulator, self.endpoints.clone())
+        Client::new(&self.emulator, self.endpoints.clone(), &self.tokens)
     }
 
     /// Deletes what was deployed to an external endpoint; an embedded

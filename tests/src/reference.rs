@@ -1,11 +1,15 @@
-//! A client of the reference mesh's public HTTP APIs (orders and customers).
+//! A client of the reference mesh's public HTTP APIs (orders and customers),
+//! with the token of the mesh's `reference-client` on every request.
 //! The analytics domain has no API: its sales view is read from its table.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use mesh_local::{DeployedMesh, Emulator};
+use mesh_local::{DeployedMesh, Emulator, Tokens};
+
+/// The app client both APIs accept (`api.clients` of their descriptors).
+pub const CLIENT: &str = "reference-client";
 
 /// Where the reference mesh's resources are, read from the stacks' outputs.
 #[derive(Debug, Clone)]
@@ -99,41 +103,53 @@ pub struct Unexpected {
 pub struct Client<'a> {
     emulator: &'a Emulator,
     endpoints: Endpoints,
+    tokens: &'a Tokens,
 }
 
 impl<'a> Client<'a> {
-    pub fn new(emulator: &'a Emulator, endpoints: Endpoints) -> Self {
-        Self { emulator, endpoints }
+    /// `tokens` of [`CLIENT`] (none where nothing issues them).
+    pub fn new(emulator: &'a Emulator, endpoints: Endpoints, tokens: &'a Tokens) -> Self {
+        Self { emulator, endpoints, tokens }
     }
 
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }
 
-    /// Any call, answering (status, JSON body).
+    /// `Authorization: Bearer <token>`, where tokens are issued.
+    async fn authorization(&self) -> anyhow::Result<Option<String>> {
+        Ok(self.tokens.bearer().await?.map(|token| format!("Bearer {token}")))
+    }
+
+    /// Any call with the client's token, answering (status, JSON body).
     pub async fn call(&self, method: &'static str, url: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
-        Ok(self.emulator.http(method, url, body).await?)
+        let authorization = self.authorization().await?;
+        let headers: Vec<(&str, &str)> = authorization.iter().map(|a| ("authorization", a.as_str())).collect();
+        Ok(self.emulator.http_client().http_with_headers(method, url, body, &headers).await?)
     }
 
     /// Sends a request until it is answered `status`, the way a careful
-    /// client does: an answer lost on the way or a 5xx is sent again (with
-    /// the same `Idempotency-Key`, so a create lands once), up to
-    /// [`ATTEMPTS`] times; any other answer is final. `on_retry` is a status
-    /// that also means done once the request was sent more than once (a
-    /// cancel that landed on an earlier attempt finds the order cancelled).
+    /// client does: an answer lost on the way, a 5xx or a 429 (throttled) is
+    /// sent again (with the same `Idempotency-Key`, so a create lands once),
+    /// up to [`ATTEMPTS`] times; any other answer is final. `on_retry` is a
+    /// status that also means done once the request was sent more than once
+    /// (a cancel that landed on an earlier attempt finds the order cancelled).
     async fn expect(&self, request: Expected) -> anyhow::Result<Value> {
         let key = request.idempotent.then(|| uuid::Uuid::new_v4().to_string());
-        let headers: Vec<(&str, &str)> = key.iter().map(|k| ("idempotency-key", k.as_str())).collect();
         let http = self.emulator.http_client();
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // The token is the cached one until it nears its expiry.
+            let authorization = self.authorization().await?;
+            let mut headers: Vec<(&str, &str)> = key.iter().map(|k| ("idempotency-key", k.as_str())).collect();
+            headers.extend(authorization.iter().map(|a| ("authorization", a.as_str())));
             let outcome = http.http_with_headers(request.method, &request.url, request.body.clone(), &headers).await;
             let last = attempt >= ATTEMPTS;
             match outcome {
                 Ok((got, answer)) if got == request.status => return Ok(answer),
                 Ok((got, answer)) if attempt > 1 && Some(got) == request.on_retry => return Ok(answer),
-                Ok((got, answer)) if got < 500 || last => {
+                Ok((got, answer)) if (got < 500 && got != 429) || last => {
                     let (method, url) = (request.method, request.url);
                     return Err(Unexpected { method, url, status: got, body: answer }.into());
                 }

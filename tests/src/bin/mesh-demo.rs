@@ -4,9 +4,9 @@
 
 use std::process::ExitCode;
 
-use mesh_local::{DeployOptions, Emulator, deploy_mesh};
+use mesh_local::{DeployOptions, Emulator, Tokens, deploy_mesh};
 use mesh_tests::observe::Observer;
-use mesh_tests::reference::{Client, Endpoints};
+use mesh_tests::reference::{CLIENT, Client, Endpoints};
 use mesh_tests::workload::{self, Workload};
 
 #[tokio::main]
@@ -20,7 +20,8 @@ async fn run() -> anyhow::Result<bool> {
     println!("Deploying the orders, customers and analytics domains to {}...", emulator.endpoint());
     let options = DeployOptions { progress: true, ..DeployOptions::default() };
     let mesh = deploy_mesh(&emulator, &options).await?;
-    let client = Client::new(&emulator, Endpoints::of(&mesh)?);
+    let tokens = Tokens::for_client(&emulator, &mesh, CLIENT).await?;
+    let client = Client::new(&emulator, Endpoints::of(&mesh)?, &tokens);
     let observer = Observer::new(&emulator.sdk_config());
 
     let summary = workload::run(&client, &observer, &Workload::default()).await?;

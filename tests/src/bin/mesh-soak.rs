@@ -5,9 +5,9 @@
 
 use std::process::ExitCode;
 
-use mesh_local::{DeployOptions, Emulator, EmulatorOptions, deploy_mesh};
+use mesh_local::{DeployOptions, Emulator, EmulatorOptions, Tokens, deploy_mesh};
 use mesh_tests::observe::Observer;
-use mesh_tests::reference::{Client, Endpoints};
+use mesh_tests::reference::{CLIENT, Client, Endpoints};
 use mesh_tests::soak::{self, Soak};
 
 #[tokio::main]
@@ -25,7 +25,8 @@ async fn run() -> anyhow::Result<bool> {
     };
     let options = DeployOptions { progress: true, ..soak::deploy_options() };
     let mesh = deploy_mesh(&emulator, &options).await?;
-    let client = Client::new(&emulator, Endpoints::of(&mesh)?);
+    let tokens = Tokens::for_client(&emulator, &mesh, CLIENT).await?;
+    let client = Client::new(&emulator, Endpoints::of(&mesh)?, &tokens);
     let observer = Observer::new(&emulator.sdk_config());
     println!(
         "Soaking: {} orders, {:.0} % of the functions' AWS calls faulted, {} crash points...",

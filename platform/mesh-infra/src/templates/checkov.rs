@@ -8,17 +8,17 @@ use serde_norway::{Mapping, Value};
 
 use super::cfn::{list, map, s};
 
-/// A kind of resource the platform generates, as far as checkov's verdicts differ.
+/// A kind of function the platform generates, as far as checkov's verdicts differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum FunctionKind {
     /// A function on a subscription queue.
-    ConsumerFunction,
+    Consumer,
     /// The outbox relay, on the outbox table's stream.
-    RelayFunction,
+    Relay,
     /// The function behind a domain's HTTP API.
-    ApiFunction,
+    Api,
     /// The catalog registrar, behind the catalog stacks' custom resources.
-    RegistrarFunction,
+    Registrar,
 }
 
 const VPC: (&str, &str) = (
@@ -40,35 +40,35 @@ const ENVIRONMENT_KEY: (&str, &str) = (
 );
 
 /// What checkov reports on `kind` that the design answers, as (check id, why).
-pub fn skips(kind: Kind) -> Vec<(&'static str, &'static str)> {
+pub fn skips(kind: FunctionKind) -> Vec<(&'static str, &'static str)> {
     let function = vec![VPC, ASYNC_DLQ, ENVIRONMENT_KEY];
     let more: &[(&str, &str)] = match kind {
-        Kind::ConsumerFunction => &[],
-        Kind::RelayFunction => &[(
+        FunctionKind::Consumer => &[],
+        FunctionKind::Relay => &[(
             "CKV_AWS_115",
             "Lambda runs one batch per outbox stream shard at a time, so the shards bound its concurrency; a \
              reservation below that would throttle the stream and delay every event, one above it reserves nothing \
              more.",
         )],
-        Kind::RegistrarFunction => &[(
+        FunctionKind::Registrar => &[(
             "CKV_AWS_115",
             "It runs only while a catalog stack deploys, one call per data product: there is no load to bound and no \
              traffic that could starve it.",
         )],
-        Kind::ApiFunction => &[],
+        FunctionKind::Api => &[],
     };
     function.into_iter().chain(more.iter().copied()).collect()
 }
 
 /// `Metadata.checkov.skip` for `kind`.
-fn metadata(kind: Kind) -> Value {
+fn metadata(kind: FunctionKind) -> Value {
     let skip = skips(kind).into_iter().map(|(id, comment)| map([("id", s(id)), ("comment", s(comment))]));
     map([("checkov", map([("skip", list(skip))]))])
 }
 
 /// A resource declaration of `resource_type` with `properties`, its
 /// `Metadata` saying which checks it answers and why.
-pub fn annotate(kind: Kind, resource_type: &str, properties: Value) -> Value {
+pub fn annotate(kind: FunctionKind, resource_type: &str, properties: Value) -> Value {
     let mut body = Mapping::new();
     body.insert(s("Type"), s(resource_type));
     body.insert(s("Metadata"), metadata(kind));

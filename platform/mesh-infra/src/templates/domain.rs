@@ -10,7 +10,7 @@ use super::alarms;
 use super::cfn::{
     OnDelete, Template, arn, att, camel, deny_insecure_transport, if_, list, map, not_equals, r, s, strings, sub,
 };
-use super::checkov::Kind;
+use super::checkov::FunctionKind;
 use super::iam::{Function, Statement, function_name, key_use, registry_arns};
 use super::identity::client_id_parameter;
 use super::key::{KEY, add_domain_key};
@@ -392,7 +392,7 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
             Statement::new("OnFailure", &["sqs:SendMessage"], vec![att("RelayFailureQueue", "Arn")]),
             key_use(key_arn.clone(), &["dynamodb", "sns", "kinesis", "sqs"]),
         ],
-        kind: Kind::RelayFunction,
+        kind: FunctionKind::Relay,
         log_key: key_arn.clone(),
         reserved_concurrency: None,
     };
@@ -616,7 +616,7 @@ fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Pro
         memory_mb: 256,
         environment,
         statements,
-        kind: Kind::ConsumerFunction,
+        kind: FunctionKind::Consumer,
         log_key: key_arn.clone(),
         // What its queues' mappings may run at once: other functions cannot
         // starve it (a throttled batch would count a receive towards the
@@ -696,7 +696,7 @@ fn http_api(t: &mut Template, domain: &Descriptor, product: Option<&Product>, ap
         memory_mb: 256,
         environment: store_environment(domain, product, false),
         statements,
-        kind: Kind::ApiFunction,
+        kind: FunctionKind::Api,
         log_key: key_arn.clone(),
         reserved_concurrency: Some(if_(RESERVES_CONCURRENCY, r("ApiReservedConcurrency"), r("AWS::NoValue"))),
     }

@@ -6,7 +6,7 @@ use mesh::env;
 use serde_norway::Value;
 
 use super::cfn::{OnDelete, Template, arn, att, list, map, r, s, strings, sub};
-use super::checkov::{self, Kind};
+use super::checkov::{self, FunctionKind};
 
 /// How long the functions' logs are kept.
 const LOG_RETENTION_DAYS: u32 = 14;
@@ -68,7 +68,7 @@ pub struct Function {
     pub environment: Vec<(String, Value)>,
     pub statements: Vec<Statement>,
     /// What the function is, for the checks the platform answers in its `Metadata`.
-    pub kind: Kind,
+    pub kind: FunctionKind,
     /// The key its log group is encrypted with (its stack's key).
     pub log_key: Value,
     /// `ReservedConcurrentExecutions`: the most instances it runs at once

@@ -252,4 +252,3 @@ fn add_key(t: &mut Template, id: &str, comment: &str, description: &str, alias: 
         map([("AliasName", sub(format!("alias/${{Prefix}}-{alias}"))), ("TargetKeyId", r(id))]),
     );
 }
-

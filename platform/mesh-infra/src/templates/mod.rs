@@ -31,8 +31,8 @@ pub use domain::{
     queue_names, route_id, subscription_id, subscription_stem,
 };
 pub use iam::registry_arns;
-pub use key::{FUNCTION_USE as FUNCTION_KEY_USE, SNS_DELIVERY};
 pub use identity::{client_id_parameter, clients};
+pub use key::{FUNCTION_USE as FUNCTION_KEY_USE, SNS_DELIVERY};
 pub use platform::REGISTRAR_CRATE;
 
 use catalog::catalog_template;

@@ -2,7 +2,7 @@
 //! serves the `Custom::DataProduct` resources of the domains' catalog stacks.
 
 use super::cfn::{Template, arn, att, r};
-use super::checkov::Kind;
+use super::checkov::FunctionKind;
 use super::iam::{Function, Statement};
 use super::key::{PLATFORM_KEY, add_platform_key};
 use super::params;
@@ -63,7 +63,7 @@ pub fn platform_template() -> Template {
                 vec![arn("glue", "registry/${Prefix}-*"), arn("glue", "schema/${Prefix}-*/*")],
             ),
         ],
-        kind: Kind::RegistrarFunction,
+        kind: FunctionKind::Registrar,
         log_key: att(PLATFORM_KEY, "Arn"),
         reserved_concurrency: None,
     }

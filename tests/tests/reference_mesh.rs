@@ -310,7 +310,7 @@ async fn a_poison_message_is_parked_in_the_dlq_with_its_reason_while_the_rest_of
 async fn every_template_resource_exists_after_deployment_with_its_settings() {
     let mesh = TestMesh::start(DeployOptions::default()).await.unwrap();
     let stacks = mesh.mesh.stacks();
-    assert_eq!(stacks.len(), 8);
+    assert_eq!(stacks.len(), 9);
     for stack in &stacks {
         let missing = verify_stack_resources(&mesh.emulator, stack.name(), stack.template()).await.unwrap();
         assert!(missing.is_empty(), "{}: missing {missing:?}", stack.name());

@@ -726,6 +726,55 @@ def _mesh_principal_arn(resolve):
 
 _iam_evaluator._resolve_condition_key = _mesh_principal_arn(_iam_evaluator._resolve_condition_key)
 
+# mesh: every AWS SDK call goes over TLS on AWS, and the templates' queue and
+# bucket policies deny any request without it (`aws:SecureTransport` false).
+# The harness talks plain HTTP on loopback (no certificate to trust), so under
+# AUTH=true MiniStack would deny every call, SNS's deliveries included (they
+# run outside a request, with the context's default). A loopback caller counts
+# as TLS here; that a plain-HTTP caller is refused is shown by the static
+# check (`mesh infra check`), not by running.
+import contextvars  # noqa: E402
+import ipaddress  # noqa: E402
+
+
+_iam_evaluator._request_origin = contextvars.ContextVar("ministack_request_origin", default=("127.0.0.1", True))
+_pin_request_origin = _app.pin_request_origin
+
+
+def _mesh_pin_request_origin(source_ip, secure_transport):
+    try:
+        loopback = ipaddress.ip_address(source_ip).is_loopback
+    except ValueError:
+        loopback = False
+    _pin_request_origin(source_ip, secure_transport or loopback)
+
+
+_app.pin_request_origin = _mesh_pin_request_origin
+
+
+# mesh: IAM has no action for a batch call of SNS or SQS: AWS authorizes
+# PublishBatch with sns:Publish and SQS's *Batch calls with their single
+# action's permission (the Service Authorization Reference lists no other).
+# MiniStack asks for `sns:PublishBatch` and so on, which no policy grants;
+# ask for what AWS asks for.
+from ministack.core import iam_actions as _iam_actions  # noqa: E402
+
+_MESH_BATCH_ACTIONS = {
+    "sns:PublishBatch": "sns:Publish",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+_extract_iam_action = _iam_actions.extract_iam_action
+
+
+def _mesh_extract_iam_action(*args, **kwargs):
+    action = _extract_iam_action(*args, **kwargs)
+    return _MESH_BATCH_ACTIONS.get(action, action)
+
+
+_iam_actions.extract_iam_action = _mesh_extract_iam_action
+
 
 
 # mesh: MiniStack's CloudFormation drops a topic's KmsMasterKeyId and a

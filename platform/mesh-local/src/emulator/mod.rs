@@ -40,6 +40,12 @@ pub struct EmulatorOptions {
     /// functions get its URL as `AWS_ENDPOINT_URL`; the harness's own calls
     /// go straight to MiniStack. It injects nothing until given a plan.
     pub fault_proxy: bool,
+    /// MiniStack's IAM enforcement (`AUTH=true`): every function calls AWS
+    /// with its execution role's session, and each call is evaluated against
+    /// the role's policies and the resource's (queue, topic, bucket, stream,
+    /// key), so a missing grant fails as it would on AWS. The harness's own
+    /// `test` keys are the account's root. On by default.
+    pub iam_enforcement: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -50,6 +56,7 @@ impl Default for EmulatorOptions {
             extra_env: Vec::new(),
             outlive_this_process: false,
             fault_proxy: false,
+            iam_enforcement: true,
         }
     }
 }
@@ -514,6 +521,7 @@ fn spawn_ministack(
         // Where Cognito keeps its signing keys (one pair per user pool): in
         // the run's scratch, not /tmp, so they go with it.
         .env("STATE_DIR", scratch.join(STATE_DIR))
+        .env("AUTH", if options.iam_enforcement { "true" } else { "false" })
         .env("PYTHONUNBUFFERED", "1");
     // The launcher ends itself and its processes if this process dies
     // without dropping the Emulator (a crash, or a `static`).

@@ -776,6 +776,27 @@ def _mesh_extract_iam_action(*args, **kwargs):
 _iam_actions.extract_iam_action = _mesh_extract_iam_action
 
 
+# mesh: with MESH_IAM_AUDIT=<file>, every call a role's session makes is
+# written there as one JSON line (principal, action, resource, allowed), so a
+# run shows which grants its functions used and which they lacked.
+_MESH_IAM_AUDIT = os.environ.get("MESH_IAM_AUDIT")
+if _MESH_IAM_AUDIT:
+    _enforce = _iam_evaluator.enforce
+    _audit_lock = threading.Lock()
+
+    def _mesh_audited_enforce(access_key_id, iam_action, service, region, resource_arn="*", service_context=None):
+        denied = _enforce(access_key_id, iam_action, service, region, resource_arn, service_context)
+        principal = _iam_evaluator.caller_arn()
+        if ":assumed-role/" in principal:
+            line = json.dumps({"principal": principal, "action": iam_action, "resource": resource_arn,
+                               "allowed": denied is None})
+            with _audit_lock, open(_MESH_IAM_AUDIT, "a", encoding="utf-8") as audit:
+                audit.write(line + "\n")
+        return denied
+
+    _iam_evaluator.enforce = _mesh_audited_enforce
+
+
 
 # mesh: MiniStack's CloudFormation drops a topic's KmsMasterKeyId and a
 # stream's StreamEncryption (the stream says EncryptionType NONE). AWS applies

@@ -91,7 +91,7 @@ fn named_resource_flows(stacks: &Stacks, target: &Target) -> Vec<Flow> {
         "AWS::SNS::Topic" => {
             (&["sns:Publish"], stacks.eval(&target.stack, &crate::templates::cfn::r(&target.id)).map(|r| r.text))
         }
-        "AWS::Kinesis::Stream" => (&["kinesis:PutRecord", "kinesis:PutRecords"], arn("Arn")),
+        "AWS::Kinesis::Stream" => (&["kinesis:PutRecords"], arn("Arn")),
         _ => return Vec::new(),
     };
     let mut flows: Vec<Flow> = resource_arn.map(|a| Flow::new(actions, vec![a])).into_iter().collect();

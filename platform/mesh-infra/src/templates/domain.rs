@@ -387,7 +387,7 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
             // (it lists stream ARNs, no data). Lambda's stream poller needs it.
             Statement::new("OutboxStreamList", &["dynamodb:ListStreams"], vec![s("*")]),
             Statement::new("Topic", &["sns:Publish"], topics),
-            Statement::new("Stream", &["kinesis:PutRecord", "kinesis:PutRecords"], vec![r("StreamArn")]),
+            Statement::new("Stream", &["kinesis:PutRecords"], vec![r("StreamArn")]),
             // The mapping's on-failure destination is written with this role.
             Statement::new("OnFailure", &["sqs:SendMessage"], vec![att("RelayFailureQueue", "Arn")]),
             key_use(key_arn.clone(), &["dynamodb", "sns", "kinesis", "sqs"]),

@@ -203,7 +203,7 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
              on !GetAtt OutboxTable.StreamArn",
             "OutboxStreamList: dynamodb:ListStreams on *",
             "Topic: sns:Publish on !Ref TopicArn,!Ref OrderedTopicArn",
-            "Stream: kinesis:PutRecord,kinesis:PutRecords on !Ref StreamArn",
+            "Stream: kinesis:PutRecords on !Ref StreamArn",
             "OnFailure: sqs:SendMessage on !GetAtt RelayFailureQueue.Arn",
             "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
         ]

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use apache_avro::Schema;
 use apache_avro::schema::UnionSchema;
 
+use super::json::{Names, named};
+
 /// A schema part the catalog cannot represent, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {reason}")]
@@ -25,7 +27,13 @@ pub struct GlueColumn {
 /// The Glue type of a schema.
 pub fn glue_type(schema: &Schema) -> Result<String, UnsupportedType> {
     let path = schema.name().map(|n| n.name().to_string()).unwrap_or_else(|| "$".into());
-    to_glue(schema, &path, &mut Vec::new())
+    to_glue(schema, &path, &mut Vec::new(), &names_of(schema))
+}
+
+fn names_of(schema: &Schema) -> Names<'_> {
+    let mut names = Names::new();
+    named(schema, &mut names);
+    names
 }
 
 /// One column per field of a record schema, its `doc` as the comment.
@@ -34,6 +42,7 @@ pub fn glue_columns(schema: &Schema) -> Result<Vec<GlueColumn>, UnsupportedType>
         return Err(UnsupportedType { path: "$".into(), reason: "a table's columns come from a record schema".into() });
     };
     let name = record.name.name();
+    let names = names_of(schema);
     let mut seen = vec![name.to_string()];
     record
         .fields
@@ -41,7 +50,7 @@ pub fn glue_columns(schema: &Schema) -> Result<Vec<GlueColumn>, UnsupportedType>
         .map(|field| {
             Ok(GlueColumn {
                 name: field.name.clone(),
-                glue_type: to_glue(&field.schema, &format!("{name}.{}", field.name), &mut seen)?,
+                glue_type: to_glue(&field.schema, &format!("{name}.{}", field.name), &mut seen, &names)?,
                 comment: field.doc.clone(),
             })
         })
@@ -79,7 +88,7 @@ pub fn merged_struct(records: &[&Schema]) -> Result<String, UnsupportedType> {
     Ok(format!("struct<{}>", members.join(",")))
 }
 
-fn to_glue(schema: &Schema, path: &str, named: &mut Vec<String>) -> Result<String, UnsupportedType> {
+fn to_glue(schema: &Schema, path: &str, named: &mut Vec<String>, names: &Names<'_>) -> Result<String, UnsupportedType> {
     let unsupported = |reason: &str| Err(UnsupportedType { path: path.to_string(), reason: reason.to_string() });
     Ok(match schema {
         Schema::Null => return unsupported("a field that is always null has no column type"),
@@ -99,9 +108,9 @@ fn to_glue(schema: &Schema, path: &str, named: &mut Vec<String>) -> Result<Strin
         | Schema::LocalTimestampNanos => "timestamp".into(),
         Schema::Decimal(d) => format!("decimal({},{})", d.precision, d.scale),
         Schema::BigDecimal => return unsupported("a decimal without a fixed precision and scale has no column type"),
-        Schema::Array(a) => format!("array<{}>", to_glue(&a.items, &format!("{path}[]"), named)?),
-        Schema::Map(m) => format!("map<string,{}>", to_glue(&m.types, &format!("{path}{{}}"), named)?),
-        Schema::Union(u) => return nullable(u, path, named),
+        Schema::Array(a) => format!("array<{}>", to_glue(&a.items, &format!("{path}[]"), named, names)?),
+        Schema::Map(m) => format!("map<string,{}>", to_glue(&m.types, &format!("{path}{{}}"), named, names)?),
+        Schema::Union(u) => return nullable(u, path, named, names),
         Schema::Record(r) => {
             let name = r.name.name().to_string();
             if named.contains(&name) {
@@ -111,22 +120,32 @@ fn to_glue(schema: &Schema, path: &str, named: &mut Vec<String>) -> Result<Strin
             let members = r
                 .fields
                 .iter()
-                .map(|f| Ok(format!("{}:{}", f.name, to_glue(&f.schema, &format!("{path}.{}", f.name), named)?)))
+                .map(|f| Ok(format!("{}:{}", f.name, to_glue(&f.schema, &format!("{path}.{}", f.name), named, names)?)))
                 .collect::<Result<Vec<_>, UnsupportedType>>()?;
             named.pop();
             format!("struct<{}>", members.join(","))
         }
-        Schema::Ref { name } => {
-            return unsupported(&format!("reference to `{}`: a catalog column cannot be recursive", name.name()));
-        }
+        // A second use of a named type: the type it names, unless it names
+        // a record being expanded (a catalog column cannot be recursive).
+        Schema::Ref { name } => match names.get(&name.fullname(None)) {
+            Some(defined) if !named.contains(&name.name().to_string()) => to_glue(defined, path, named, names)?,
+            _ => {
+                return unsupported(&format!("reference to `{}`: a catalog column cannot be recursive", name.name()));
+            }
+        },
     })
 }
 
 /// `["null", T]` is a nullable `T`; any other union has no Athena type.
-fn nullable(u: &UnionSchema, path: &str, named: &mut Vec<String>) -> Result<String, UnsupportedType> {
+fn nullable(
+    u: &UnionSchema,
+    path: &str,
+    named: &mut Vec<String>,
+    names: &Names<'_>,
+) -> Result<String, UnsupportedType> {
     let others: Vec<&Schema> = u.variants().iter().filter(|s| !matches!(s, Schema::Null)).collect();
     match others[..] {
-        [only] => to_glue(only, path, named),
+        [only] => to_glue(only, path, named, names),
         _ => Err(UnsupportedType {
             path: path.to_string(),
             reason: "only a union of null and one type maps to a column; Athena cannot query Hive's uniontype".into(),
@@ -209,6 +228,22 @@ mod tests {
             merged,
             "struct<order_id:string,customer_id:string,amount_cents:bigint,channel:string,reason:string>"
         );
+    }
+
+    #[test]
+    fn a_protected_field_is_a_token_and_sealed_struct_however_often_it_is_used() {
+        let registered = Schema::parse_str(
+            r#"{"type": "record", "name": "R", "fields": [
+                {"name": "customer_id", "type": {"type": "record", "name": "Protected", "namespace": "mesh.pii",
+                    "fields": [{"name": "token", "type": "string"}, {"name": "sealed", "type": "string"}]}},
+                {"name": "name", "type": "mesh.pii.Protected"}]}"#,
+        )
+        .unwrap();
+
+        let columns = glue_columns(&registered).unwrap();
+
+        let types: Vec<&str> = columns.iter().map(|c| c.glue_type.as_str()).collect();
+        assert_eq!(types, ["struct<token:string,sealed:string>", "struct<token:string,sealed:string>"]);
     }
 
     #[test]

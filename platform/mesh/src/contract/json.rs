@@ -26,7 +26,34 @@ pub struct DataError {
 
 /// Checks `data` against `schema` and converts it to an Avro value.
 pub fn encode_json(schema: &Schema, data: &Json) -> Result<Avro, DataError> {
-    encode(schema, data, "data")
+    let mut names = Names::new();
+    named(schema, &mut names);
+    encode(schema, data, "data", &names)
+}
+
+/// The named types a schema defines, by full name: what a reference to one
+/// (`"type": "mesh.pii.Protected"`, its second use in a record) stands for.
+pub(crate) type Names<'a> = HashMap<String, &'a Schema>;
+
+pub(crate) fn named<'a>(schema: &'a Schema, names: &mut Names<'a>) {
+    match schema {
+        Schema::Record(r) => {
+            names.insert(r.name.fullname(None), schema);
+            for field in &r.fields {
+                named(&field.schema, names);
+            }
+        }
+        Schema::Enum(e) => {
+            names.insert(e.name.fullname(None), schema);
+        }
+        Schema::Fixed(f) => {
+            names.insert(f.name.fullname(None), schema);
+        }
+        Schema::Array(a) => named(&a.items, names),
+        Schema::Map(m) => named(&m.types, names),
+        Schema::Union(u) => u.variants().iter().for_each(|branch| named(branch, names)),
+        _ => {}
+    }
 }
 
 /// Reads `data`, written with `writer`, as `reader` sees it: fields the
@@ -57,7 +84,7 @@ fn mismatch(path: &str, expected: &str, found: &Json) -> DataError {
     DataError { path: path.to_string(), problem: format!("expected {expected}, found {shown}") }
 }
 
-fn encode(schema: &Schema, data: &Json, path: &str) -> Result<Avro, DataError> {
+fn encode(schema: &Schema, data: &Json, path: &str, names: &Names<'_>) -> Result<Avro, DataError> {
     let integer = |min: i64, max: i64, expected: &str| match data.as_i64() {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(mismatch(path, expected, data)),
@@ -103,7 +130,7 @@ fn encode(schema: &Schema, data: &Json, path: &str) -> Result<Avro, DataError> {
             Json::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| encode(&a.items, item, &format!("{path}[{i}]")))
+                .map(|(i, item)| encode(&a.items, item, &format!("{path}[{i}]"), names))
                 .collect::<Result<_, _>>()
                 .map(Avro::Array),
             _ => Err(mismatch(path, "an array", data)),
@@ -111,13 +138,20 @@ fn encode(schema: &Schema, data: &Json, path: &str) -> Result<Avro, DataError> {
         Schema::Map(m) => match data {
             Json::Object(entries) => entries
                 .iter()
-                .map(|(key, value)| Ok((key.clone(), encode(&m.types, value, &format!("{path}.{key}"))?)))
+                .map(|(key, value)| Ok((key.clone(), encode(&m.types, value, &format!("{path}.{key}"), names)?)))
                 .collect::<Result<HashMap<_, _>, _>>()
                 .map(Avro::Map),
             _ => Err(mismatch(path, "an object (map)", data)),
         },
-        Schema::Union(u) => union(u, data, path),
-        Schema::Record(r) => record(r, data, path),
+        Schema::Union(u) => union(u, data, path, names),
+        Schema::Record(r) => record(r, data, path, names),
+        Schema::Ref { name } => match names.get(&name.fullname(None)) {
+            Some(defined) => encode(defined, data, path, names),
+            None => Err(DataError {
+                path: path.to_string(),
+                problem: format!("names the undefined type {}", name.fullname(None)),
+            }),
+        },
         other => Err(DataError {
             path: path.to_string(),
             problem: format!(
@@ -131,10 +165,10 @@ fn encode(schema: &Schema, data: &Json, path: &str) -> Result<Avro, DataError> {
 }
 
 /// A union takes the first branch the value fits, `null` first.
-fn union(u: &UnionSchema, data: &Json, path: &str) -> Result<Avro, DataError> {
+fn union(u: &UnionSchema, data: &Json, path: &str, names: &Names<'_>) -> Result<Avro, DataError> {
     let mut problems = Vec::new();
     for (index, branch) in u.variants().iter().enumerate() {
-        match encode(branch, data, path) {
+        match encode(branch, data, path, names) {
             Ok(value) => return Ok(Avro::Union(index as u32, Box::new(value))),
             Err(error) => problems.push(error.problem),
         }
@@ -142,7 +176,7 @@ fn union(u: &UnionSchema, data: &Json, path: &str) -> Result<Avro, DataError> {
     Err(DataError { path: path.to_string(), problem: format!("fits no branch of the union: {}", problems.join("; ")) })
 }
 
-fn record(r: &RecordSchema, data: &Json, path: &str) -> Result<Avro, DataError> {
+fn record(r: &RecordSchema, data: &Json, path: &str, names: &Names<'_>) -> Result<Avro, DataError> {
     let Json::Object(given) = data else { return Err(mismatch(path, &format!("an object ({})", r.name.name()), data)) };
     if let Some(unknown) = given.keys().find(|key| !r.lookup.contains_key(key.as_str())) {
         return Err(DataError {
@@ -154,8 +188,8 @@ fn record(r: &RecordSchema, data: &Json, path: &str) -> Result<Avro, DataError> 
     for field in &r.fields {
         let field_path = format!("{path}.{}", field.name);
         let value = match (given.get(&field.name), &field.default) {
-            (Some(value), _) => encode(&field.schema, value, &field_path)?,
-            (None, Some(default)) => encode(&field.schema, default, &field_path)?,
+            (Some(value), _) => encode(&field.schema, value, &field_path, names)?,
+            (None, Some(default)) => encode(&field.schema, default, &field_path, names)?,
             (None, None) => {
                 return Err(DataError { path: field_path, problem: "is required by the schema and missing".into() });
             }

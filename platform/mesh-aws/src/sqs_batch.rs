@@ -31,7 +31,8 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> 
     let dead_letters = &DeadLetters::new(aws_sdk_sqs::Client::new(&sdk)).with_max_receives(max_receives);
     let ordering = &ordering_from_env(aws_sdk_dynamodb::Client::new(&sdk))?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let mut report = handle_in_order(&messages(&event.payload), handler, ordering).await;
+        let opener = &mesh::pii::Opener::tokens_only();
+        let mut report = handle_in_order(&messages(&event.payload), handler, ordering, opener).await;
         dead_letters.park(&event.payload.records, &mut report).await;
         log_report(&report);
         Ok::<_, lambda_runtime::Error>(batch_response(&report))

@@ -4,12 +4,16 @@
 //! the CloudEvents `type` and the content its `data`, so the same enum is the
 //! producer's contract and, on the consumer's side, the reader's view.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::contract::{encode_json, resolve_json};
+use crate::contract::{AvroSchema, encode_json, resolve_json};
 use crate::envelope::{Envelope, EventMeta};
+use crate::pii::{Protector, opened_schema};
 use crate::schemas::{LookupError, ProductContract, SchemaRef, WriterSchemas};
 use crate::store::{Commit, Versioned};
 
@@ -23,6 +27,9 @@ pub enum EventCodecError {
     NotInContract { event_type: String, contract: String },
     #[error("a domain event must serialize as {{\"type\": .., \"data\": ..}}, found {0}")]
     NotTagged(String),
+    /// A field the contract protects could not be protected: nothing is emitted.
+    #[error("event `{event_type}`: protected field `{field}`: {reason}")]
+    Unprotected { event_type: String, field: String, reason: String },
 }
 
 /// Decodes an envelope's `type` and `data` into the reader's event enum.
@@ -40,17 +47,33 @@ pub fn decode<E: DeserializeOwned>(envelope: &Envelope) -> Result<E, EventCodecE
 
 /// Stamps a domain's events into envelopes for one entity: the product's
 /// `source`, the entity as `subject`, consecutive sequences from `first_sequence`,
-/// and the writer schema in `dataschema`. Every event is checked against its
-/// schema first: an event the contract does not allow never reaches the outbox.
+/// and the writer schema in `dataschema`. Every field the contract protects
+/// is replaced by its protected form (`{token, sealed}`), and a subject that
+/// is one of those values by its token; then every event is checked against
+/// its schema: an event the contract does not allow never reaches the outbox,
+/// and neither does a clear PII value.
 #[derive(Debug, Clone)]
 pub struct Emitter {
     contract: ProductContract,
+    protector: Option<Arc<Protector>>,
 }
 
 impl Emitter {
     /// `contract` holds the schema version the producer writes for each event type.
     pub fn new(contract: ProductContract) -> Self {
-        Self { contract }
+        Self { contract, protector: None }
+    }
+
+    /// Protects the contract's protected fields with `protector` (which must
+    /// be for this product: its data keys are bound to it).
+    pub fn protecting(mut self, protector: Arc<Protector>) -> Self {
+        self.protector = Some(protector);
+        self
+    }
+
+    /// Whether the product has protected fields (so the emitter needs keys).
+    pub fn needs_protection(&self) -> bool {
+        self.contract.has_protected_fields()
     }
 
     /// `<domain>/<product>`, e.g. `orders/order-events`.
@@ -69,10 +92,11 @@ impl Emitter {
             .iter()
             .zip(first_sequence..)
             .map(|(event, sequence)| {
-                let (event_type, data) = split(event)?;
+                let (event_type, mut data) = split(event)?;
                 let Some((reference, schema)) = self.contract.schema(&event_type) else {
                     return Err(EventCodecError::NotInContract { event_type, contract: self.contract.label() });
                 };
+                let subject = self.protect(&event_type, &mut data, subject)?;
                 encode_json(schema, &data).map_err(|e| EventCodecError::InvalidData {
                     event_type: event_type.clone(),
                     reason: format!("{reference}: {e}"),
@@ -82,6 +106,48 @@ impl Emitter {
                 Ok(envelope)
             })
             .collect()
+    }
+
+    /// Replaces each protected field of `data` by its protected form; the
+    /// subject to write (the token, when the subject is one of those values).
+    fn protect(&self, event_type: &str, data: &mut Value, subject: &str) -> Result<String, EventCodecError> {
+        let fields = self.contract.protected(event_type);
+        let Some(first) = fields.first() else { return Ok(subject.to_owned()) };
+        let unprotected = |field: &str, reason: String| EventCodecError::Unprotected {
+            event_type: event_type.to_owned(),
+            field: field.to_owned(),
+            reason,
+        };
+        let protector = match &self.protector {
+            Some(protector) if protector.source() == self.contract.source() => protector,
+            Some(protector) => {
+                let reason = format!("the emitter's keys are for {}, not {}", protector.source(), self.source());
+                return Err(unprotected(&first.name, reason));
+            }
+            None => return Err(unprotected(&first.name, "the emitter has no keys to protect it with".into())),
+        };
+        // Not an object: the schema check below says what is wrong.
+        let Value::Object(object) = data else { return Ok(subject.to_owned()) };
+        let mut written_subject = subject.to_owned();
+        for field in fields {
+            match object.get(&field.name) {
+                Some(Value::String(clear)) => {
+                    if clear == subject {
+                        written_subject = protector.token(clear);
+                    }
+                    let protected =
+                        protector.protect(&field.name, clear).map_err(|e| unprotected(&field.name, e.to_string()))?;
+                    object.insert(field.name.clone(), protected);
+                }
+                // Absent or null: the schema check decides whether it may be.
+                None | Some(Value::Null) => {}
+                Some(other) => {
+                    let kind = if other.is_object() { "an object" } else { "not text" };
+                    return Err(unprotected(&field.name, format!("a protected value must be text, found {kind}")));
+                }
+            }
+        }
+        Ok(written_subject)
     }
 
     /// What a decision about an entity read at `read.version` writes: the
@@ -134,14 +200,31 @@ pub enum ReadError {
 /// read with Avro schema resolution from the writer's schema (named by the
 /// envelope's `dataschema`) to the reader's, so a producer can add optional
 /// fields without its consumers changing, and an old reader never sees them.
+///
+/// Both schemas are read in their opened form (every protected field a
+/// string): the subscriber has opened the envelope before the handler runs,
+/// to the clear values or to the tokens.
 #[derive(Debug, Clone)]
 pub struct Reader {
     contract: ProductContract,
+    /// The reader's schema per event type, opened.
+    opened: BTreeMap<String, Arc<AvroSchema>>,
+    /// Writer schemas of other versions, opened once.
+    writers_opened: Arc<Mutex<HashMap<SchemaRef, Arc<AvroSchema>>>>,
 }
 
 impl Reader {
     pub fn new(contract: ProductContract) -> Self {
-        Self { contract }
+        let opened = contract
+            .event_types()
+            .filter_map(|event_type| {
+                let (_, schema) = contract.schema(event_type)?;
+                // A schema that parsed opens: replacing a record by a string keeps it valid.
+                let opened = opened_schema(schema).map_or_else(|_| Arc::clone(schema), Arc::new);
+                Some((event_type.to_owned(), opened))
+            })
+            .collect();
+        Self { contract, opened, writers_opened: Arc::default() }
     }
 
     /// Whether this consumer reads events of `event_type` at all.
@@ -155,7 +238,8 @@ impl Reader {
         writers: &impl WriterSchemas,
     ) -> Result<E, ReadError> {
         let event_type = &envelope.event_type;
-        let Some((reader_ref, reader)) = self.contract.schema(event_type) else {
+        let (Some((reader_ref, _)), Some(reader)) = (self.contract.schema(event_type), self.opened.get(event_type))
+        else {
             return Err(EventCodecError::UnknownType { event_type: event_type.clone() }.into());
         };
         let invalid = |reason: String| EventCodecError::InvalidData { event_type: event_type.clone(), reason };
@@ -163,11 +247,37 @@ impl Reader {
         if writer_ref.event_type != *event_type || writer_ref.product != reader_ref.product {
             return Err(invalid(format!("dataschema {writer_ref} does not describe a {}", reader_ref.product)).into());
         }
-        let writer = if writer_ref == reader_ref { reader.clone() } else { writers.writer_schema(&writer_ref).await? };
+        let writer = if writer_ref == reader_ref {
+            Arc::clone(reader)
+        } else {
+            self.opened_writer(&writer_ref, writers).await?
+        };
         let data = resolve_json(&writer, reader, &envelope.data)
             .map_err(|e| invalid(format!("read as {reader_ref} from {writer_ref}: {e}")))?;
         let tagged = json!({ "type": event_type, "data": data });
         Ok(serde_json::from_value(tagged).map_err(|e| invalid(e.to_string()))?)
+    }
+}
+
+impl Reader {
+    async fn opened_writer(
+        &self,
+        reference: &SchemaRef,
+        writers: &impl WriterSchemas,
+    ) -> Result<Arc<AvroSchema>, ReadError> {
+        if let Some(opened) = self.writers_opened.lock().unwrap_or_else(PoisonError::into_inner).get(reference) {
+            return Ok(Arc::clone(opened));
+        }
+        let writer = writers.writer_schema(reference).await?;
+        let opened = Arc::new(opened_schema(&writer).map_err(|e| EventCodecError::InvalidData {
+            event_type: reference.event_type.clone(),
+            reason: format!("writer schema {reference}: {e}"),
+        })?);
+        self.writers_opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(reference.clone(), Arc::clone(&opened));
+        Ok(opened)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod event;
 pub mod metrics;
 pub mod ordering;
 pub mod outbox;
+pub mod pii;
 pub mod relay;
 pub mod schemas;
 pub mod store;

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::contract::{AvroSchema, SchemaVersion};
+use crate::pii::{ProtectedField, protected_fields};
 
 const URN_PREFIX: &str = "urn:mesh:schema:";
 
@@ -96,6 +97,8 @@ pub struct ProductContract {
     product: String,
     major: u32,
     schemas: BTreeMap<String, (u32, Arc<AvroSchema>)>,
+    /// Per event type, the fields in the protected form (`mesh.pii.Protected`).
+    protected: BTreeMap<String, Vec<ProtectedField>>,
 }
 
 impl ProductContract {
@@ -103,6 +106,7 @@ impl ProductContract {
     pub fn new(domain: &str, product: &str, major: u32, bundle: &[BundledSchema]) -> Result<Self, ContractError> {
         let label = format!("{domain}/{product} v{major}");
         let mut schemas = BTreeMap::new();
+        let mut protected = BTreeMap::new();
         for &(event_type, version, text) in bundle {
             let parsed = SchemaVersion::parse(version, format!("{label} {event_type}"), text).map_err(|e| {
                 ContractError::BadSchema {
@@ -112,11 +116,12 @@ impl ProductContract {
                     reason: e.to_string(),
                 }
             })?;
+            protected.insert(event_type.to_string(), protected_fields(&parsed.schema));
             if schemas.insert(event_type.to_string(), (version, Arc::new(parsed.schema))).is_some() {
                 return Err(ContractError::Duplicate { product: label, event_type: event_type.to_string() });
             }
         }
-        Ok(Self { domain: domain.to_string(), product: product.to_string(), major, schemas })
+        Ok(Self { domain: domain.to_string(), product: product.to_string(), major, schemas, protected })
     }
 
     pub fn bundled((domain, product, major, schemas): BundledProduct) -> Result<Self, ContractError> {
@@ -134,6 +139,16 @@ impl ProductContract {
 
     pub fn event_types(&self) -> impl Iterator<Item = &str> {
         self.schemas.keys().map(String::as_str)
+    }
+
+    /// The fields of `event_type`'s data that travel in the protected form.
+    pub fn protected(&self, event_type: &str) -> &[ProtectedField] {
+        self.protected.get(event_type).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether any event type of this contract has a protected field.
+    pub fn has_protected_fields(&self) -> bool {
+        self.protected.values().any(|fields| !fields.is_empty())
     }
 
     /// The schema this side speaks for `event_type`, and its reference.

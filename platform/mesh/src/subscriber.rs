@@ -9,6 +9,7 @@ use crate::error::Chain;
 use crate::event::{EventCodecError, ReadError};
 use crate::ordering::Order;
 use crate::ordering::{Gate, NoPositions, Ordering, Positions, gate};
+use crate::pii::{KeyService, OpenError, Opened, Opener};
 use crate::schemas::LookupError;
 use crate::store::{Applied, ReactError};
 
@@ -69,6 +70,30 @@ impl From<ReadError> for HandleError {
     }
 }
 
+impl From<OpenError> for HandleError {
+    /// A sealed field that does not open (altered, another product's, a key
+    /// the subscriber may not use) never will: poison, parked with why. A
+    /// key service that did not answer may answer the redelivery.
+    fn from(error: OpenError) -> Self {
+        match error {
+            OpenError::Unavailable { .. } => Self::Retryable(Chain(&error).to_string()),
+            OpenError::Refused { .. } => Self::Poison(error.to_string()),
+        }
+    }
+}
+
+impl HandleError {
+    /// The same error, its reason without the clear values `opened` revealed:
+    /// reasons go to logs and to the DLQ's attributes.
+    fn redacted(self, opened: &Opened) -> Self {
+        match self {
+            Self::Poison(reason) => Self::Poison(opened.redact(&reason)),
+            Self::Retryable(reason) => Self::Retryable(opened.redact(&reason)),
+            Self::HeldBack(reason) => Self::HeldBack(opened.redact(&reason)),
+        }
+    }
+}
+
 impl<E: std::fmt::Display> From<ReactError<E>> for HandleError {
     /// A decision the domain refuses never changes on redelivery; a store
     /// failure may (a conflict, a throttle), unless the stored data is unusable.
@@ -110,18 +135,30 @@ pub struct FailedMessage {
 }
 
 /// Handles every message of the batch in order; a failure of one never
-/// stops the others, except the rest of its FIFO group.
+/// stops the others, except the rest of its FIFO group. The subscriber is
+/// granted no PII: every protected field reaches the handler as its token.
 pub async fn handle_batch<H: Handler>(messages: &[Message], handler: &H) -> BatchReport {
-    handle_in_order(messages, handler, &Ordering::<NoPositions>::default()).await
+    handle_opened(messages, handler, &Opener::tokens_only()).await
 }
 
-/// [`handle_batch`], keeping each entity's position for the products taken
-/// in order. In a FIFO group, the messages after a failed one are not
-/// handled but returned with it, so the group keeps its order.
-pub async fn handle_in_order<H: Handler, P: Positions>(
+/// [`handle_batch`] for a subscriber whose `opener` may be granted PII.
+pub async fn handle_opened<H: Handler, K: KeyService>(
+    messages: &[Message],
+    handler: &H,
+    opener: &Opener<K>,
+) -> BatchReport {
+    handle_in_order(messages, handler, &Ordering::<NoPositions>::default(), opener).await
+}
+
+/// [`handle_batch`], opening each event's protected fields with `opener`
+/// before the handler runs and keeping each entity's position for the
+/// products taken in order. In a FIFO group, the messages after a failed one
+/// are not handled but returned with it, so the group keeps its order.
+pub async fn handle_in_order<H: Handler, P: Positions, K: KeyService>(
     messages: &[Message],
     handler: &H,
     ordering: &Ordering<P>,
+    opener: &Opener<K>,
 ) -> BatchReport {
     let mut report = BatchReport::default();
     let mut stopped_groups: HashSet<&str> = HashSet::new();
@@ -136,7 +173,7 @@ pub async fn handle_in_order<H: Handler, P: Positions>(
             continue;
         }
         let outcome = match Envelope::from_json(&message.body) {
-            Ok(envelope) => handle_one(&envelope, handler, ordering).await,
+            Ok(envelope) => handle_opened_one(envelope, handler, ordering, opener).await,
             Err(error) => Err(error.into()),
         };
         match outcome {
@@ -180,6 +217,18 @@ impl From<Applied> for Handled {
             Applied::Duplicate => Self::Duplicate,
         }
     }
+}
+
+/// Opens the event's protected fields, then hands it over; a failure's
+/// reason leaves without the clear values it revealed.
+async fn handle_opened_one<H: Handler, P: Positions, K: KeyService>(
+    mut envelope: Envelope,
+    handler: &H,
+    ordering: &Ordering<P>,
+    opener: &Opener<K>,
+) -> Result<Handled, HandleError> {
+    let opened = opener.open(&mut envelope).await?;
+    handle_one(&envelope, handler, ordering).await.map_err(|e| e.redacted(&opened))
 }
 
 async fn handle_one<H: Handler, P: Positions>(
@@ -288,21 +337,23 @@ mod tests {
     async fn holds_back_an_early_event_until_its_predecessor_is_applied() {
         let (recorder, ordering) = (Recorder::default(), in_order(Order::Sequence));
         let second = numbered("m2", "e", 2);
-        let report = handle_in_order(std::slice::from_ref(&second), &recorder, &ordering).await;
+        let report = handle_in_order(std::slice::from_ref(&second), &recorder, &ordering, &Opener::tokens_only()).await;
         assert_eq!((report.applied, report.held_back), (0, 1));
         assert_eq!(report.failed[0].reason, "held back: event 2 of o/p e waits for event 1 (last applied: none)");
         assert!(!report.failed[0].poison);
 
-        let report = handle_in_order(&[numbered("m1", "e", 1), second], &recorder, &ordering).await;
+        let report =
+            handle_in_order(&[numbered("m1", "e", 1), second], &recorder, &ordering, &Opener::tokens_only()).await;
         assert_eq!((report.applied, report.held_back, report.failed.len()), (2, 0, 0));
     }
 
     #[tokio::test]
     async fn drops_a_stale_event_without_handing_it_over() {
         let (recorder, ordering) = (Recorder::default(), in_order(Order::Sequence));
-        handle_in_order(&[numbered("m1", "e", 1), numbered("m2", "e", 2)], &recorder, &ordering).await;
+        let tokens = Opener::tokens_only();
+        handle_in_order(&[numbered("m1", "e", 1), numbered("m2", "e", 2)], &recorder, &ordering, &tokens).await;
         let late = numbered("m1-again", "e", 1);
-        let report = handle_in_order(&[late], &recorder, &ordering).await;
+        let report = handle_in_order(&[late], &recorder, &ordering, &tokens).await;
         assert_eq!((report.applied, report.stale, report.failed.len()), (0, 1, 0));
         assert_eq!(recorder.seen.lock().unwrap().len(), 2);
     }
@@ -324,7 +375,8 @@ mod tests {
     #[tokio::test]
     async fn counts_an_event_applied_after_a_later_one_in_strict_order() {
         let (recorder, ordering) = (Recorder::default(), in_order(Order::Strict));
-        let report = handle_in_order(&[numbered("m3", "e", 3), numbered("m1", "e", 1)], &recorder, &ordering).await;
+        let batch = [numbered("m3", "e", 3), numbered("m1", "e", 1)];
+        let report = handle_in_order(&batch, &recorder, &ordering, &Opener::tokens_only()).await;
         assert_eq!((report.applied, report.out_of_order), (2, 1));
         assert_eq!(ordering.positions.out_of_order(), 1);
     }

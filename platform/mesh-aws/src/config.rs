@@ -3,14 +3,17 @@
 //! Only standard AWS settings reach the SDK (`AWS_ENDPOINT_URL`, region,
 //! credentials); nothing here knows whether AWS or an emulator answers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use mesh::env;
 use mesh::event::Emitter;
+use mesh::pii::{KeyLimits, Opener, ProtectError, Protector};
 use mesh::schemas::{ContractError, ProductContract};
 
 use crate::dynamo_store::{DynamoStore, Tables};
+use crate::kms::KmsKeys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -20,6 +23,14 @@ pub enum ConfigError {
     Invalid { name: &'static str, value: String, problem: &'static str },
     #[error("the schemas built into this function are broken: {0}")]
     Contract(#[from] ContractError),
+    /// The product has PII and its keys could not be had: the function
+    /// must not start and write it in clear.
+    #[error("the keys protecting {product}'s PII could not be had at init")]
+    Keys {
+        product: String,
+        #[source]
+        source: ProtectError,
+    },
 }
 
 /// Reads one required setting.
@@ -99,11 +110,61 @@ impl Settings {
                 problem: "the function was built to write a different product",
             });
         }
-        let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let sdk = sdk_config().await;
+        let mut emitter = Emitter::new(writes);
+        if emitter.needs_protection() {
+            emitter = emitter.protecting(protector(&sdk, &deployed_for).await?);
+        }
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
         let tables = Tables { state: self.state_table, outbox: self.outbox_table, inbox };
         let store = DynamoStore::new(client, tables, self.outbox_retention, self.inbox_retention);
-        Ok((store, Emitter::new(writes)))
+        Ok((store, emitter))
     }
+}
+
+/// How often a producer checks whether its data key has sealed enough.
+const RENEWAL_CHECK: Duration = Duration::from_secs(15);
+
+/// The protector of `source`'s PII: the token key from `TOKEN_KEY_ARN` and a
+/// first data key under `SEALING_KEY_ARN` (two KMS calls, now), then a new
+/// data key whenever the current one has sealed enough, off the event path.
+pub async fn protector(sdk: &SdkConfig, source: &str) -> Result<Arc<Protector>, ConfigError> {
+    let keys = KmsKeys::new(aws_sdk_kms::Client::new(sdk))
+        .with_token_key(required(env::TOKEN_KEY_ARN)?)
+        .with_sealing_key(required(env::SEALING_KEY_ARN)?);
+    let protector = Protector::new(&keys, source, KeyLimits::default())
+        .await
+        .map_err(|source_error| ConfigError::Keys { product: source.to_owned(), source: source_error })?;
+    let protector = Arc::new(protector);
+    let renewing = Arc::clone(&protector);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RENEWAL_CHECK);
+        loop {
+            tick.tick().await;
+            if renewing.wants_new_data_key()
+                && let Err(error) = renewing.renew(&keys).await
+            {
+                tracing::warn!(error = %mesh::error::Chain(&error), "could not renew the PII data key; the current one goes on");
+            }
+        }
+    });
+    Ok(protector)
+}
+
+/// What a consumer's subscriber opens protected fields with: the products
+/// of `PII_READS` in clear (their data keys unwrapped through KMS, once
+/// each), every other product's as tokens.
+pub fn opener(sdk: &SdkConfig) -> Result<Opener<KmsKeys>, ConfigError> {
+    let text = optional(env::PII_READS).unwrap_or_default();
+    let granted: Vec<String> = text.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    if granted.iter().any(|p| p.split('/').filter(|part| !part.is_empty()).count() != 2) {
+        return Err(ConfigError::Invalid {
+            name: env::PII_READS,
+            value: text,
+            problem: "expected <domain>/<product>, comma-separated",
+        });
+    }
+    Ok(Opener::new(KmsKeys::new(aws_sdk_kms::Client::new(sdk)), granted))
 }
 
 /// The settings of a read-side consumer: it keeps a view (state and inbox)

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod config;
 pub mod dynamo_store;
 pub mod http;
+pub mod kms;
 pub mod metrics;
 pub mod ports;
 pub mod positions;

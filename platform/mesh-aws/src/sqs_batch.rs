@@ -30,8 +30,10 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> 
     let max_receives = config::optional(env::MAX_RECEIVE_COUNT).and_then(|n| n.parse().ok());
     let dead_letters = &DeadLetters::new(aws_sdk_sqs::Client::new(&sdk)).with_max_receives(max_receives);
     let ordering = &ordering_from_env(aws_sdk_dynamodb::Client::new(&sdk))?;
+    // Protected fields are opened before the handler runs: clear for the
+    // products this consumer is granted, tokens for every other.
+    let opener = &config::opener(&sdk)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let opener = &mesh::pii::Opener::tokens_only();
         let mut report = handle_in_order(&messages(&event.payload), handler, ordering, opener).await;
         dead_letters.park(&event.payload.records, &mut report).await;
         log_report(&report);

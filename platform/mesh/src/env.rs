@@ -28,5 +28,14 @@ pub const STREAM_NAME: &str = "STREAM_NAME";
 pub const ORDERING: &str = "ORDERING";
 /// The consumer queue's `maxReceiveCount`: the last receive before the DLQ.
 pub const MAX_RECEIVE_COUNT: &str = "MAX_RECEIVE_COUNT";
+/// The mesh's token key (a KMS HMAC key in the platform stack): the key
+/// every PII token is derived from, the same for every product.
+pub const TOKEN_KEY_ARN: &str = "TOKEN_KEY_ARN";
+/// The producing domain's key, which wraps the data keys sealing its PII.
+pub const SEALING_KEY_ARN: &str = "SEALING_KEY_ARN";
+/// The products whose PII a consumer reads in clear (`access.pii_readers`):
+/// `<domain>/<product>`, comma separated. Every other product's protected
+/// fields reach its handler as tokens.
+pub const PII_READS: &str = "PII_READS";
 /// The log filter (`tracing`'s `EnvFilter` directives).
 pub const RUST_LOG: &str = "RUST_LOG";

@@ -726,6 +726,42 @@ def _mesh_principal_arn(resolve):
 
 _iam_evaluator._resolve_condition_key = _mesh_principal_arn(_iam_evaluator._resolve_condition_key)
 
+# mesh: AWS evaluates `kms:EncryptionContext:<key>` against the context a KMS
+# call carries (GenerateDataKey, Decrypt, ...), which is how a role's policy
+# and a key policy bind a data key to one product. MiniStack resolves no such
+# key, so under AUTH=true every statement with one denied. Keep the call's
+# context for the request (read where MiniStack reads the resource ARN from
+# the body) and resolve the key from it, as AWS does.
+import contextvars as _mesh_contextvars  # noqa: E402
+from ministack.core import iam_actions as _mesh_iam_actions  # noqa: E402
+
+_MESH_KMS_CONTEXT = _mesh_contextvars.ContextVar("mesh_kms_encryption_context", default={})
+_mesh_extract_resource_arn = _mesh_iam_actions.extract_resource_arn
+
+
+def _mesh_keep_kms_context(service, method, path, headers, body, *args, **kwargs):
+    context = {}
+    if service == "kms":
+        try:
+            context = json.loads(body or b"{}").get("EncryptionContext") or {}
+        except (ValueError, AttributeError):
+            context = {}
+    _MESH_KMS_CONTEXT.set({str(k).lower(): v for k, v in context.items()} if isinstance(context, dict) else {})
+    return _mesh_extract_resource_arn(service, method, path, headers, body, *args, **kwargs)
+
+
+def _mesh_encryption_context(resolve):
+    def wrapped(key, ctx):
+        prefix = "kms:encryptioncontext:"
+        if key.lower().startswith(prefix):
+            return _MESH_KMS_CONTEXT.get().get(key.lower()[len(prefix):])
+        return resolve(key, ctx)
+    return wrapped
+
+
+_mesh_iam_actions.extract_resource_arn = _mesh_keep_kms_context
+_iam_evaluator._resolve_condition_key = _mesh_encryption_context(_iam_evaluator._resolve_condition_key)
+
 # mesh: every AWS SDK call goes over TLS on AWS, and the templates' queue and
 # bucket policies deny any request without it (`aws:SecureTransport` false).
 # The harness talks plain HTTP on loopback (no certificate to trust), so under

@@ -90,7 +90,7 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
     let log = mesh.observer.stream_events(&mesh.endpoints.orders_stream).await.unwrap();
     let placed_web = log.iter().find(|e| e.subject == *web && e.event_type == "OrderPlaced").unwrap();
     assert_eq!(placed_web.data["channel"], "web");
-    assert_eq!(placed_web.dataschema, "urn:mesh:schema:orders:order-events:v1:OrderPlaced:2");
+    assert_eq!(placed_web.dataschema, "urn:mesh:schema:orders:order-events:v2:OrderPlaced:2");
     let placed_unnamed = log.iter().find(|e| e.subject == *unnamed && e.event_type == "OrderPlaced").unwrap();
     assert_eq!(placed_unnamed.data.get("channel"), Some(&Value::Null));
 
@@ -166,7 +166,7 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
 fn event(event_type: &str, order: &str, sequence: u64, version: u32, data: Value) -> Envelope {
     let mut envelope =
         Envelope::new("orders/order-events", event_type, order, sequence, data, &EventMeta::root(Uuid::now_v7()));
-    envelope.dataschema = format!("urn:mesh:schema:orders:order-events:v1:{event_type}:{version}");
+    envelope.dataschema = format!("urn:mesh:schema:orders:order-events:v2:{event_type}:{version}");
     envelope
 }
 

@@ -85,6 +85,10 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
         .collect();
         expected.push(("data".into(), merged_struct(&latest).unwrap()));
         assert_eq!(columns, expected, "{table_name}");
+        // The data column says which fields hold only their protected form.
+        let data = table.storage_descriptor().unwrap().columns().iter().find(|c| c.name() == "data").unwrap();
+        let protected = format!("protected, as mesh.pii.Protected {{token, sealed}}: {}", product.pii.join(", "));
+        assert!(data.comment().unwrap().ends_with(&protected), "{table_name}: {:?}", data.comment());
 
         let parameters: BTreeMap<&str, &str> =
             table.parameters().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -102,6 +106,7 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
             ("retention_hours", product.ports.kinesis.retention_hours.to_string()),
             ("freshness_seconds", product.service_levels.freshness_seconds.to_string()),
             ("subscribers", product.access.subscribers.join(",")),
+            ("pii_readers", product.access.pii_readers.join(",")),
             ("event_types", types.join(",")),
             ("schema_registry", format!("{prefix}-{}", domain)),
         ] {
@@ -162,14 +167,18 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
     let (entry, schemas) =
         show_product(&glue, &prefix, &"orders/order-events".parse().unwrap(), None).await.unwrap().unwrap();
     assert_eq!(entry.parameter("subscribers"), "customers,analytics");
+    assert_eq!(
+        (entry.parameter("pii_columns"), entry.parameter("pii_readers")),
+        ("data.customer_id", "customers,analytics")
+    );
     let versions: Vec<(&str, usize)> = schemas.iter().map(|s| (s.name.as_str(), s.versions.len())).collect();
     assert_eq!(
         versions,
         [
-            ("order-events.v1.OrderPlaced", 2),
-            ("order-events.v1.OrderApproved", 1),
-            ("order-events.v1.OrderRejected", 1),
-            ("order-events.v1.OrderCancelled", 1)
+            ("order-events.v2.OrderPlaced", 2),
+            ("order-events.v2.OrderApproved", 1),
+            ("order-events.v2.OrderRejected", 1),
+            ("order-events.v2.OrderCancelled", 1)
         ]
     );
     assert!(show_product(&glue, &prefix, &"orders/shipments".parse().unwrap(), None).await.unwrap().is_none());
@@ -195,7 +204,7 @@ async fn an_incompatible_version_fails_the_deploy_with_the_reason_and_writes_not
     let template = serde_json::json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Parameters": {"RegistrarArn": {"Type": "String"}},
-        "Resources": {"OrderEventsV1": {
+        "Resources": {"OrderEventsV2": {
             "Type": "Custom::DataProduct",
             "Properties": {"ServiceToken": {"Ref": "RegistrarArn"}, "Spec": serde_json::to_string(&spec).unwrap()}
         }}
@@ -226,7 +235,7 @@ async fn an_incompatible_version_fails_the_deploy_with_the_reason_and_writes_not
         .schema_id(
             SchemaId::builder()
                 .registry_name(format!("{}-orders", mesh.mesh.prefix()))
-                .schema_name("order-events.v1.OrderPlaced")
+                .schema_name("order-events.v2.OrderPlaced")
                 .build(),
         )
         .send()
@@ -246,7 +255,7 @@ fn the_spec_of_a_product_names_its_catalog_entries() {
 
     assert_eq!(
         (spec.database(), spec.table(), spec.registry()),
-        ("mesh_7_orders".into(), "order_events_v1".into(), "mesh-7-orders".into())
+        ("mesh_7_orders".into(), "order_events_v2".into(), "mesh-7-orders".into())
     );
     let versions: HashMap<&str, usize> =
         spec.product.events.iter().map(|e| (e.event_type.as_str(), e.versions.len())).collect();
@@ -261,7 +270,9 @@ async fn an_ungranted_subscription_deploys_nothing() {
         std::fs::create_dir_all(root.join("domains").join(domain)).unwrap();
         let text = std::fs::read_to_string(source.join(format!("domains/{domain}/domain.yaml"))).unwrap();
         // The orders team no longer grants analytics its product.
-        let text = text.replace("subscribers: [customers, analytics]", "subscribers: [customers]");
+        let text = text
+            .replace("subscribers: [customers, analytics]", "subscribers: [customers]")
+            .replace("pii_readers: [customers, analytics]", "pii_readers: [customers]");
         std::fs::write(root.join(format!("domains/{domain}/domain.yaml")), text).unwrap();
     }
     std::os::unix::fs::symlink(source.join("schemas"), root.join("schemas")).unwrap();
@@ -280,7 +291,7 @@ async fn an_ungranted_subscription_deploys_nothing() {
     assert!(error.starts_with("the mesh's descriptors are invalid, nothing was deployed:"), "{error}");
     assert!(
         error.contains(
-            "analytics may not subscribe to orders/order-events v1: its owner (orders-team) grants only customers"
+            "analytics may not subscribe to orders/order-events v2: its owner (orders-team) grants only customers"
         ),
         "{error}"
     );

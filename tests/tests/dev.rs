@@ -23,7 +23,7 @@ fn order_placed(order: &str) -> Envelope {
     let data = json!({"order_id": order, "customer_id": Uuid::now_v7().to_string(), "amount_cents": 500});
     let mut envelope =
         Envelope::new("orders/order-events", "OrderPlaced", order, 1, data, &EventMeta::root(Uuid::now_v7()));
-    envelope.dataschema = "urn:mesh:schema:orders:order-events:v1:OrderPlaced:1".to_owned();
+    envelope.dataschema = "urn:mesh:schema:orders:order-events:v2:OrderPlaced:1".to_owned();
     envelope
 }
 

@@ -31,7 +31,7 @@ async fn send(sqs: &aws_sdk_sqs::Client, queue: &str, envelope: &Envelope) {
 fn order_event(event_type: &str, order: &str, sequence: u64, data: serde_json::Value) -> Envelope {
     let mut envelope =
         Envelope::new("orders/order-events", event_type, order, sequence, data, &EventMeta::root(Uuid::now_v7()));
-    envelope.dataschema = format!("urn:mesh:schema:orders:order-events:v1:{event_type}:1");
+    envelope.dataschema = format!("urn:mesh:schema:orders:order-events:v2:{event_type}:1");
     envelope
 }
 

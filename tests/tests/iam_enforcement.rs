@@ -1,9 +1,10 @@
 //! The embedded emulator enforces IAM (`AUTH=true`): what the suite shows
 //! by passing, that every function's role holds what its flows need, would
 //! show nothing if a missing grant were not refused. So: the orders API,
-//! run with the customers API's role (its own domain's tables only), is
-//! refused by DynamoDB, answers 503, and writes nothing; given
-//! back its own role, the same request is accepted.
+//! run with the customers API's role (its own domain's tables and key only),
+//! is refused by KMS at init (it may not make data keys sealing the orders
+//! product's PII), answers 502, and writes nothing; given back its own role,
+//! the same request is accepted.
 #![allow(clippy::unwrap_used)]
 
 use mesh_local::DeployOptions;
@@ -50,8 +51,16 @@ async fn a_function_running_with_another_domains_role_is_refused_and_writes_noth
     let client = mesh.client();
     let order = json!({"customer_id": Uuid::now_v7().to_string(), "amount_cents": 100});
     let (status, body) = client.call("POST", &client.orders_url("/orders"), Some(order.clone())).await.unwrap();
-    // The caller is told what it can do; the function's log keeps the refusal.
-    assert_eq!((status, body), (503, json!({"error": "the store is unavailable; retry later"})));
+    // Refused before any write: the function does not start without the keys
+    // protecting its product's PII, and the customers API's role (and the
+    // orders key's policy) gives no data key under the orders key.
+    assert_eq!(status, 502, "{body}");
+    let said = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("the keys protecting orders/order-events's PII could not be had at init")
+            && said.contains("refused GenerateDataKey: AccessDeniedException"),
+        "{body}"
+    );
     let dynamodb = aws_sdk_dynamodb::Client::new(&mesh.emulator.sdk_config());
     let orders = mesh.mesh.domain("orders").unwrap();
     for table in [orders.state_table().unwrap(), orders.outbox_table().unwrap()] {

@@ -57,7 +57,11 @@ async fn saga_approves_within_the_limit_rejects_over_it_and_releases_on_cancel()
         events.iter().filter(|e| e.subject == approved).map(|e| (e.event_type.as_str(), e.sequence)).collect();
     assert_eq!(of_approved, [("OrderPlaced", 1), ("OrderApproved", 2), ("OrderCancelled", 3)]);
     let credit = mesh.observer.stream_events(&mesh.endpoints.customers_stream).await.unwrap();
-    let types: Vec<&str> = credit.iter().filter(|e| e.subject == customer).map(|e| e.event_type.as_str()).collect();
+    // The customer is PII: its events' subject is its token (the one customer here).
+    let registered = credit.iter().find(|e| e.event_type == "CustomerRegistered").unwrap();
+    let token = registered.data["customer_id"]["token"].as_str().unwrap();
+    assert_eq!(registered.subject, token);
+    let types: Vec<&str> = credit.iter().filter(|e| e.subject == token).map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["CustomerRegistered", "CreditReserved", "CreditLimitExceeded", "CreditReleased"]);
     let reserved_event = credit.iter().find(|e| e.event_type == "CreditReserved").unwrap();
     let placed = events.iter().find(|e| e.subject == approved && e.event_type == "OrderPlaced").unwrap();
@@ -210,7 +214,7 @@ async fn a_poison_message_is_parked_in_the_dlq_with_its_reason_while_the_rest_of
     // A well-formed OrderPlaced for an order the orders domain never saw, and
     // a message no consumer can read, in one batch.
     let order_id = Uuid::now_v7().to_string();
-    let good = Envelope::new(
+    let mut good = Envelope::new(
         "orders/order-events",
         "OrderPlaced",
         order_id.clone(),
@@ -218,6 +222,7 @@ async fn a_poison_message_is_parked_in_the_dlq_with_its_reason_while_the_rest_of
         json!({"order_id": order_id, "customer_id": customer, "amount_cents": 700}),
         &EventMeta::root(Uuid::now_v7()),
     );
+    good.dataschema = "urn:mesh:schema:orders:order-events:v2:OrderPlaced:1".to_owned();
     let queue = mesh.endpoints.queues[0].1.clone();
     send_raw(
         &mesh,

@@ -7,28 +7,28 @@
 pub use domain_kit::Bundle;
 use domain_kit::schema;
 
-/// `orders/order-events` major version 1, as this domain writes it.
+/// `orders/order-events` major version 2, as this domain writes it.
 pub const ORDER_EVENTS_WRITES: Bundle = (
     "orders",
     "order-events",
-    1,
+    2,
     &[
-        ("OrderPlaced", 2, schema!("orders/order-events/v1/OrderPlaced/2.avsc")),
-        ("OrderApproved", 1, schema!("orders/order-events/v1/OrderApproved/1.avsc")),
-        ("OrderRejected", 1, schema!("orders/order-events/v1/OrderRejected/1.avsc")),
-        ("OrderCancelled", 1, schema!("orders/order-events/v1/OrderCancelled/1.avsc")),
+        ("OrderPlaced", 2, schema!("orders/order-events/v2/OrderPlaced/2.avsc")),
+        ("OrderApproved", 1, schema!("orders/order-events/v2/OrderApproved/1.avsc")),
+        ("OrderRejected", 1, schema!("orders/order-events/v2/OrderRejected/1.avsc")),
+        ("OrderCancelled", 1, schema!("orders/order-events/v2/OrderCancelled/1.avsc")),
     ],
 );
 
-/// `customers/customer-credit` major version 1, as the saga reads it.
+/// `customers/customer-credit` major version 2, as the saga reads it.
 pub const CUSTOMER_CREDIT_READS: Bundle = (
     "customers",
     "customer-credit",
-    1,
+    2,
     &[
-        ("CreditReserved", 1, schema!("customers/customer-credit/v1/CreditReserved/1.avsc")),
-        ("CreditLimitExceeded", 1, schema!("customers/customer-credit/v1/CreditLimitExceeded/1.avsc")),
-        ("CreditRefused", 1, schema!("customers/customer-credit/v1/CreditRefused/1.avsc")),
-        ("CreditReleased", 1, schema!("customers/customer-credit/v1/CreditReleased/1.avsc")),
+        ("CreditReserved", 1, schema!("customers/customer-credit/v2/CreditReserved/1.avsc")),
+        ("CreditLimitExceeded", 1, schema!("customers/customer-credit/v2/CreditLimitExceeded/1.avsc")),
+        ("CreditRefused", 1, schema!("customers/customer-credit/v2/CreditRefused/1.avsc")),
+        ("CreditReleased", 1, schema!("customers/customer-credit/v2/CreditReleased/1.avsc")),
     ],
 );

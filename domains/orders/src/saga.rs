@@ -6,34 +6,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OrderError;
 use crate::events::OrderEvent;
-use crate::ids::{CustomerId, OrderId};
+use crate::ids::OrderId;
 use crate::order::{Order, OrderStatus};
 
-/// The customers product's credit events, as far as orders care. Unknown fields are
-/// ignored; an unknown `type` (e.g. `CustomerRegistered`) fails to decode, so filter
-/// on [`CreditEvent::consumes`] before decoding.
+/// The customers product's credit events, as far as orders care: the order and the
+/// amounts. The customer is PII the customers domain grants nobody, and the saga
+/// needs only the order: its token is not even read. Unknown fields are ignored;
+/// an unknown `type` (e.g. `CustomerRegistered`) fails to decode, so filter on
+/// [`CreditEvent::consumes`] before decoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames)]
 #[serde(tag = "type", content = "data")]
 pub enum CreditEvent {
     CreditReserved {
-        customer_id: CustomerId,
         order_id: OrderId,
         amount_cents: u64,
     },
     CreditLimitExceeded {
-        customer_id: CustomerId,
         order_id: OrderId,
         amount_cents: u64,
         available_cents: u64,
     },
     /// Credit could not even be checked (e.g. unknown customer).
     CreditRefused {
-        customer_id: CustomerId,
         order_id: OrderId,
         reason: String,
     },
     CreditReleased {
-        customer_id: CustomerId,
         order_id: OrderId,
         amount_cents: u64,
     },
@@ -53,18 +51,6 @@ impl CreditEvent {
     #[must_use]
     pub fn event_type(&self) -> &'static str {
         self.into()
-    }
-
-    /// The subject the customers product gave it: the customer, except for
-    /// `CreditRefused`, which has no customer entity and belongs to the order.
-    #[must_use]
-    pub fn subject(&self) -> String {
-        match self {
-            Self::CreditRefused { order_id, .. } => order_id.to_string(),
-            Self::CreditReserved { customer_id, .. }
-            | Self::CreditLimitExceeded { customer_id, .. }
-            | Self::CreditReleased { customer_id, .. } => customer_id.to_string(),
-        }
     }
 
     /// The order the decision is about: the order stream to load before reacting.
@@ -129,28 +115,15 @@ mod tests {
     }
 
     fn reserved(order: &Order) -> CreditEvent {
-        CreditEvent::CreditReserved {
-            customer_id: order.customer_id,
-            order_id: order.id,
-            amount_cents: order.amount_cents,
-        }
+        CreditEvent::CreditReserved { order_id: order.id, amount_cents: order.amount_cents }
     }
 
     fn exceeded(order: &Order) -> CreditEvent {
-        CreditEvent::CreditLimitExceeded {
-            customer_id: order.customer_id,
-            order_id: order.id,
-            amount_cents: order.amount_cents,
-            available_cents: 1000,
-        }
+        CreditEvent::CreditLimitExceeded { order_id: order.id, amount_cents: order.amount_cents, available_cents: 1000 }
     }
 
     fn refused(order: &Order) -> CreditEvent {
-        CreditEvent::CreditRefused {
-            customer_id: order.customer_id,
-            order_id: order.id,
-            reason: format!("unknown customer {}", order.customer_id),
-        }
+        CreditEvent::CreditRefused { order_id: order.id, reason: "unknown customer".to_owned() }
     }
 
     fn decided(order: Order, credit: &CreditEvent) -> Order {
@@ -195,7 +168,7 @@ mod tests {
         let order = decided(order, &credit);
 
         assert_eq!(order.status, OrderStatus::Rejected);
-        assert_eq!(order.rejection_reason, Some(format!("unknown customer {}", order.customer_id)));
+        assert_eq!(order.rejection_reason, Some("unknown customer".to_owned()));
     }
 
     #[test]
@@ -220,8 +193,7 @@ mod tests {
     #[test]
     fn ignores_credit_released() {
         let order = pending();
-        let released =
-            CreditEvent::CreditReleased { customer_id: order.customer_id, order_id: order.id, amount_cents: 1500 };
+        let released = CreditEvent::CreditReleased { order_id: order.id, amount_cents: 1500 };
 
         assert_eq!(order.on_credit(&released), Ok(vec![]));
     }
@@ -230,8 +202,7 @@ mod tests {
     fn refuses_credit_event_for_another_order() {
         let order = pending();
         let other = OrderId::generate();
-        let credit =
-            CreditEvent::CreditReserved { customer_id: order.customer_id, order_id: other, amount_cents: 1500 };
+        let credit = CreditEvent::CreditReserved { order_id: other, amount_cents: 1500 };
 
         assert_eq!(
             order.on_credit(&credit),
@@ -242,10 +213,11 @@ mod tests {
     #[test]
     fn decodes_customers_events_ignoring_unknown_fields() {
         let order = pending();
+        // The customer arrives as its token: the saga does not read it.
         let json = json!({
             "type": "CreditLimitExceeded",
             "data": {
-                "customer_id": order.customer_id.to_string(),
+                "customer_id": "t1_mZ5Xr4c1cKqv3vRmWb2y1gZ0pN6pQWm9uJ2lW8dHq3E",
                 "order_id": order.id.to_string(),
                 "amount_cents": 1500,
                 "available_cents": 1000,
@@ -257,8 +229,6 @@ mod tests {
         let credit: CreditEvent = serde_json::from_value(json).unwrap();
 
         assert_eq!(credit, exceeded(&order));
-        assert_eq!(credit.subject(), order.customer_id.to_string());
-        assert_eq!(refused(&order).subject(), order.id.to_string());
     }
 
     #[test]

@@ -76,12 +76,20 @@ fn record(
 mod tests {
     use analytics::SaleStatus;
     use aws_lambda_events::event::sqs::SqsEvent;
+    use mesh::pii::{LocalKeys, Opener};
     use mesh::schemas::KnownSchemas;
     use mesh::store::memory::MemoryStore;
-    use mesh::subscriber::{Message, handle_batch};
+    use mesh::subscriber::{BatchReport, Message, handle_opened};
     use mesh_aws::sqs_batch;
 
     use super::*;
+
+    /// The fixture's protected fields were sealed with these keys, and this
+    /// subscriber is granted orders/order-events: its handler sees them in clear.
+    async fn handle_batch(messages: &[Message], handler: &impl mesh::subscriber::Handler) -> BatchReport {
+        let opener = Opener::new(LocalKeys::from_seed("fixture"), ["orders/order-events".to_owned()]);
+        handle_opened(messages, handler, &opener).await
+    }
 
     /// Approved before it was placed (the approval overtook the placement).
     const WEB_ORDER: &str = "0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f";

@@ -99,6 +99,7 @@ async fn get<St: StateStore<Customer>>(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use mesh::pii::LocalKeys;
     use mesh::store::memory::MemoryStore;
     use mesh_aws::http::{recorded_request, response_json};
     use proptest::prelude::*;
@@ -109,7 +110,9 @@ mod tests {
     fn deps() -> Deps<MemoryStore<Customer>> {
         Deps {
             store: MemoryStore::default(),
-            emitter: Emitter::new(ProductContract::bundled(CUSTOMER_CREDIT_WRITES).unwrap()),
+            emitter: Emitter::new(ProductContract::bundled(CUSTOMER_CREDIT_WRITES).unwrap()).protecting(
+                std::sync::Arc::new(LocalKeys::from_seed("test").protector("customers/customer-credit").unwrap()),
+            ),
         }
     }
 

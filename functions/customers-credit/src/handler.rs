@@ -88,24 +88,35 @@ mod tests {
     use aws_lambda_events::event::sqs::SqsEvent;
     use customers::{CustomerId, CustomerName, RegisterCustomer};
     use mesh::contract::SchemaVersion;
+    use mesh::pii::LocalKeys;
+    use mesh::pii::Opener;
     use mesh::schemas::{KnownSchemas, SchemaRef};
     use mesh::store::memory::MemoryStore;
-    use mesh::subscriber::handle_batch;
+    use mesh::subscriber::{BatchReport, Message, handle_opened};
     use mesh_aws::sqs_batch;
 
     use super::*;
 
+    /// The fixture's protected fields were sealed with these keys, and this
+    /// subscriber is granted orders/order-events: its handler sees them in clear.
+    async fn handle_batch(messages: &[Message], handler: &impl mesh::subscriber::Handler) -> BatchReport {
+        let opener = Opener::new(LocalKeys::from_seed("fixture"), ["orders/order-events".to_owned()]);
+        handle_opened(messages, handler, &opener).await
+    }
+
     /// What the registry holds: the orders producer has moved to `OrderPlaced` v2.
     fn registry() -> KnownSchemas {
-        let urn = "urn:mesh:schema:orders:order-events:v1:OrderPlaced:2";
-        let text = include_str!("../../../schemas/orders/order-events/v1/OrderPlaced/2.avsc");
+        let urn = "urn:mesh:schema:orders:order-events:v2:OrderPlaced:2";
+        let text = include_str!("../../../schemas/orders/order-events/v2/OrderPlaced/2.avsc");
         KnownSchemas::default().with(SchemaRef::parse(urn).unwrap(), SchemaVersion::parse(2, urn, text).unwrap().schema)
     }
 
     fn handler(store: MemoryStore<Customer>) -> CreditHandler<MemoryStore<Customer>, KnownSchemas> {
         CreditHandler {
             store,
-            emitter: Emitter::new(ProductContract::bundled(CUSTOMER_CREDIT_WRITES).unwrap()),
+            emitter: Emitter::new(ProductContract::bundled(CUSTOMER_CREDIT_WRITES).unwrap()).protecting(
+                std::sync::Arc::new(LocalKeys::from_seed("test").protector("customers/customer-credit").unwrap()),
+            ),
             reader: Reader::new(ProductContract::bundled(ORDER_EVENTS_READS).unwrap()),
             writers: registry(),
         }

@@ -110,6 +110,7 @@ fn not_found(order_id: &str) -> ApiError {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use mesh::pii::LocalKeys;
     use mesh::store::memory::MemoryStore;
     use mesh_aws::http::{recorded_request, response_json};
     use serde_json::Value;
@@ -119,7 +120,9 @@ mod tests {
     fn deps() -> Deps<MemoryStore<Order>> {
         Deps {
             store: MemoryStore::default(),
-            emitter: Emitter::new(ProductContract::bundled(ORDER_EVENTS_WRITES).unwrap()),
+            emitter: Emitter::new(ProductContract::bundled(ORDER_EVENTS_WRITES).unwrap()).protecting(
+                std::sync::Arc::new(LocalKeys::from_seed("test").protector("orders/order-events").unwrap()),
+            ),
         }
     }
 

@@ -68,6 +68,7 @@ impl<St, W> SagaHandler<St, W> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use aws_lambda_events::event::sqs::SqsEvent;
+    use mesh::pii::LocalKeys;
     use mesh::schemas::KnownSchemas;
     use mesh::store::memory::MemoryStore;
     use mesh::subscriber::{BatchReport, handle_batch};
@@ -98,7 +99,9 @@ mod tests {
         }
         SagaHandler {
             store,
-            emitter: Emitter::new(ProductContract::bundled(ORDER_EVENTS_WRITES).unwrap()),
+            emitter: Emitter::new(ProductContract::bundled(ORDER_EVENTS_WRITES).unwrap()).protecting(
+                std::sync::Arc::new(LocalKeys::from_seed("test").protector("orders/order-events").unwrap()),
+            ),
             reader: Reader::new(ProductContract::bundled(CUSTOMER_CREDIT_READS).unwrap()),
             writers: KnownSchemas::default(),
         }

@@ -398,12 +398,22 @@ fn table_columns(spec: &CatalogSpec, parsed: &[Vec<SchemaVersion>]) -> Result<Ve
         })
         .collect();
     let types: Vec<&str> = spec.product.events.iter().map(|e| e.event_type.as_str()).collect();
-    columns.push(GlueColumn {
-        name: "data".into(),
-        glue_type: data,
-        comment: Some(format!("the event's data, by type: {}", types.join(", "))),
-    });
+    columns.push(GlueColumn { name: "data".into(), glue_type: data, comment: Some(data_comment(spec, &types)) });
     Ok(columns)
+}
+
+/// What the `data` column holds: its event types and, when the product has
+/// PII, which fields hold only their protected form (and who reads them).
+fn data_comment(spec: &CatalogSpec, types: &[&str]) -> String {
+    let mut comment = format!("the event's data, by type: {}", types.join(", "));
+    if !spec.product.pii.is_empty() {
+        comment.push_str(&format!(
+            "; protected, as {} {{token, sealed}}: {}",
+            mesh::pii::PROTECTED_TYPE,
+            spec.product.pii.join(", ")
+        ));
+    }
+    comment
 }
 
 fn table_input(spec: &CatalogSpec, columns: Vec<GlueColumn>) -> Result<TableInput, CatalogError> {
@@ -423,6 +433,7 @@ fn table_input(spec: &CatalogSpec, columns: Vec<GlueColumn>) -> Result<TableInpu
         ("retention_hours".to_string(), product.retention_hours.to_string()),
         ("freshness_seconds".to_string(), product.freshness_seconds.to_string()),
         ("subscribers".to_string(), product.subscribers.join(",")),
+        ("pii_readers".to_string(), product.pii_readers.join(",")),
         ("event_types".to_string(), product.events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>().join(",")),
         ("schema_registry".to_string(), spec.registry()),
         ("schemas".to_string(), schemas.join(",")),

@@ -69,7 +69,7 @@ fn validate_refuses_an_ungranted_subscription_naming_both_sides() {
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(
         said.contains(
-            "domains/orders/domain.yaml:38:14: consumes[0].product: orders may not subscribe to customers/customer-credit v1: \
+            "domains/orders/domain.yaml:45:14: consumes[0].product: orders may not subscribe to customers/customer-credit v2: \
              its owner (customers-team) grants only nobody"
         ),
         "{said}"
@@ -83,19 +83,21 @@ fn compat_prints_every_event_type_and_fails_on_a_break() {
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
     assert!(
-        table.contains("orders/order-events v1         OrderPlaced            2         FULL_TRANSITIVE      ok"),
+        table.contains(
+            "orders/order-events v2         OrderPlaced            2         FULL_TRANSITIVE      customer_id              ok"
+        ),
         "{table}"
     );
 
     let root = copy();
-    let events = root.join("schemas/customers/customer-credit/v1/CreditReserved");
+    let events = root.join("schemas/customers/customer-credit/v2/CreditReserved");
     let v1 = std::fs::read_to_string(events.join("1.avsc")).unwrap();
     let v2 = v1.replace(r#""name": "amount_cents""#, r#""name": "amount""#);
     std::fs::write(events.join("2.avsc"), v2).unwrap();
     let path = root.join("domains/customers/domain.yaml");
     let text = std::fs::read_to_string(&path).unwrap().replace(
-        "schemas: [customers/customer-credit/v1/CreditReserved/1.avsc]",
-        "schemas: [customers/customer-credit/v1/CreditReserved/1.avsc, customers/customer-credit/v1/CreditReserved/2.avsc]",
+        "schemas: [customers/customer-credit/v2/CreditReserved/1.avsc]",
+        "schemas: [customers/customer-credit/v2/CreditReserved/1.avsc, customers/customer-credit/v2/CreditReserved/2.avsc]",
     );
     std::fs::write(&path, text).unwrap();
 
@@ -141,7 +143,7 @@ fn adding_a_domain_takes_a_descriptor_a_schema_and_a_handler() {
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains(
-            "consumes[0].product: shipping may not subscribe to orders/order-events v1: its owner (orders-team) \
+            "consumes[0].product: shipping may not subscribe to orders/order-events v2: its owner (orders-team) \
              grants only customers, analytics; ask them to add `shipping` to access.subscribers"
         ),
         "{}",
@@ -173,6 +175,10 @@ fn adding_a_domain_takes_a_descriptor_a_schema_and_a_handler() {
     }
     let orders_ports = std::fs::read_to_string(root.join("infra/orders-ports.yaml")).unwrap();
     assert!(orders_ports.contains("${Prefix}-shipping-order-events"), "the orders topic lets shipping subscribe");
+    // A subscriber, not a PII reader: its handler reads customer_id as its
+    // token, and neither its role nor the orders key lets it unwrap a value.
+    assert!(!shipping.contains("PII_READS") && !shipping.contains("OrderEventsKeyArn"), "shipping reads no PII");
+    assert!(!orders_ports.contains("${Prefix}-shipping-*"), "the orders key names no shipping role");
 
     let checked = mesh(&root, &["infra", "check"]);
     assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));

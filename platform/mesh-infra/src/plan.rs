@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::descriptor::Mesh;
-use crate::templates::{self, REGISTRAR_CRATE, RELAY_CRATE, consumed_topic_parameter};
+use crate::templates::{
+    self, REGISTRAR_CRATE, RELAY_CRATE, TOKEN_KEY_ARN, consumed_key_parameter, consumed_topic_parameter, reads_pii,
+};
 
 /// The identity stack's name (without the prefix).
 pub const IDENTITY: &str = "identity";
@@ -121,6 +123,9 @@ pub fn plan(mesh: &Mesh) -> Vec<PlannedStack> {
             if domain.products.iter().any(|product| templates::ordered_topic(mesh, domain, product)) {
                 parameters.push(("OrderedTopicArn".to_owned(), output(&ports, "OrderedTopicArn")));
             }
+            if domain.products.iter().any(|product| !product.pii.is_empty()) {
+                parameters.push((TOKEN_KEY_ARN.to_owned(), output("platform", TOKEN_KEY_ARN)));
+            }
         }
         for subscription in &domain.consumes {
             let producer = format!("{}-ports", subscription.product.domain);
@@ -128,6 +133,9 @@ pub fn plan(mesh: &Mesh) -> Vec<PlannedStack> {
                 consumed_topic_parameter(subscription),
                 output(&producer, templates::consumed_topic_output(subscription)),
             ));
+            if reads_pii(mesh, domain, subscription) {
+                parameters.push((consumed_key_parameter(subscription), output(&producer, "KeyArn")));
+            }
         }
         if let Some(api) = domain.api.as_ref().filter(|api| identity && api.has_jwt_routes()) {
             let from_identity = |name: String| Source::SettingOr {

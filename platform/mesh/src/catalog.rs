@@ -43,6 +43,10 @@ pub struct ProductSpec {
     pub stream_arn: String,
     /// Consumer domains the owner grants a subscription.
     pub subscribers: Vec<String>,
+    /// The subscribers that read the `pii` fields in clear; every other one
+    /// reads their tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pii_readers: Vec<String>,
     pub events: Vec<EventSpec>,
 }
 

@@ -116,10 +116,12 @@ fn cross_stack(root: &Path, mesh: &Mesh) -> Result<(), CommandError> {
     }
     let checked = format!(
         "{} subscriptions (queue policies, key policies, consumer roles), {} roles (every grant used by a flow), \
-         {} queues and buckets (TLS only) across {} templates",
+         {} queues and buckets (TLS only), {} PII key grants (producers, granted and ungranted subscribers) \
+         across {} templates",
         report.subscriptions,
         report.roles,
         report.queues_and_buckets,
+        report.pii_grants,
         stacks.stacks.len()
     );
     if report.findings.is_empty() {

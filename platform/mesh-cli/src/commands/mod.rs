@@ -211,7 +211,10 @@ pub(crate) fn load(root: &std::path::Path) -> Result<Mesh, CommandError> {
 
 /// A table of every product's event types and what the mode says of them.
 fn compat(mesh: &Mesh) -> Result<(), CommandError> {
-    println!("{:<30} {:<22} {:<9} {:<20} result", "product", "event type", "versions", "mode");
+    println!(
+        "{:<30} {:<22} {:<9} {:<20} {:<24} result",
+        "product", "event type", "versions", "mode", "protected (PII)"
+    );
     let mut broken = 0;
     for domain in mesh.domains.iter().map(|d| &d.descriptor) {
         for product in &domain.products {
@@ -224,12 +227,18 @@ fn compat(mesh: &Mesh) -> Result<(), CommandError> {
                     format!("BREAKS: {}", found.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
                 };
                 broken += found.len();
+                // The latest version's fields in the protected form: what every port carries.
+                let protected: Vec<String> = versions
+                    .last()
+                    .map(|v| mesh::pii::protected_fields(&v.schema).into_iter().map(|f| f.name).collect())
+                    .unwrap_or_default();
                 println!(
-                    "{:<30} {:<22} {:<9} {:<20} {result}",
+                    "{:<30} {:<22} {:<9} {:<20} {:<24} {result}",
                     format!("{}/{} v{}", domain.domain, product.name, product.version),
                     event.event_type,
                     versions.len(),
-                    product.compatibility.to_string()
+                    product.compatibility.to_string(),
+                    if protected.is_empty() { "-".to_owned() } else { protected.join(",") }
                 );
             }
         }

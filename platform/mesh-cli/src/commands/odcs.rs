@@ -186,7 +186,7 @@ mod tests {
 
         assert_eq!(document["apiVersion"], "v3.0.2");
         assert_eq!(document["kind"], "DataContract");
-        assert_eq!(document["version"], "1.1.0");
+        assert_eq!(document["version"], "2.1.0");
         assert_eq!(document["domain"], "orders");
         let placed = document["schema"].as_array().unwrap().iter().find(|s| s["name"] == "OrderPlaced").unwrap();
         let names: Vec<&str> =
@@ -208,8 +208,8 @@ mod tests {
             "orders has no product `shipments`"
         );
         assert_eq!(
-            export(&mesh, "orders/order-events", Some(2)).unwrap_err().to_string(),
-            "orders has no product `order-events` v2"
+            export(&mesh, "orders/order-events", Some(3)).unwrap_err().to_string(),
+            "orders has no product `order-events` v3"
         );
     }
 }

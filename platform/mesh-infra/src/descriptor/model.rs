@@ -123,7 +123,8 @@ pub struct Product {
     pub version: u32,
     pub compatibility: Compatibility,
     pub classification: Classification,
-    /// Data fields holding personal data.
+    /// Data fields holding personal data: each travels in the protected
+    /// form (`mesh.pii.Protected`), never in clear.
     #[serde(default)]
     pub pii: Vec<String>,
     pub events: Vec<EventContract>,
@@ -186,6 +187,11 @@ pub struct KinesisPort {
 pub struct Access {
     /// The consumer domains the owner grants a subscription.
     pub subscribers: Vec<String>,
+    /// The subscribers granted the product's PII in clear (each must be a
+    /// subscriber): their subscriber unseals the protected fields before
+    /// their handler runs; every other subscriber's handler sees tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pii_readers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,5 +264,17 @@ impl fmt::Display for ProductRef {
 impl Descriptor {
     pub fn product(&self, name: &str) -> Option<&Product> {
         self.products.iter().find(|p| p.name == name)
+    }
+}
+
+impl Product {
+    /// Whether `domain` reads this product's PII in clear.
+    pub fn grants_pii_to(&self, domain: &str) -> bool {
+        !self.pii.is_empty() && self.pii_readers().any(|reader| reader == domain)
+    }
+
+    /// The subscribers granted the product's PII.
+    pub fn pii_readers(&self) -> impl Iterator<Item = &str> {
+        self.access.pii_readers.iter().map(String::as_str)
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::model::{Api, Descriptor, Order, Product, RouteAuth, Subscription};
 use super::yaml::{self, Located};
 use mesh::contract::{SchemaVersion, check_versions};
+use mesh::pii::{PROTECTED_TYPE, protected_fields};
 
 /// One thing wrong, where it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -521,15 +522,84 @@ fn check_product(
         if let Some(latest) = versions.last()
             && let mesh::contract::AvroSchema::Record(record) = &latest.schema
         {
-            latest_fields.extend(record.fields.iter().map(|f| f.name.clone()));
+            let protected: Vec<String> = protected_fields(&latest.schema).into_iter().map(|f| f.name).collect();
+            for field in &record.fields {
+                latest_fields.push(LatestField {
+                    name: field.name.clone(),
+                    event_type: event.event_type.clone(),
+                    file: latest.origin.clone(),
+                    at: format!("/products/{p}/events/{e}/schemas/{}", versions.len() - 1),
+                    protected: protected.contains(&field.name),
+                });
+            }
         }
     }
+    check_pii(product, p, &latest_fields, problem, problems);
+}
+
+/// A field of an event type's latest schema version.
+struct LatestField {
+    name: String,
+    event_type: String,
+    file: String,
+    /// The pointer of the schema version in the descriptor.
+    at: String,
+    protected: bool,
+}
+
+/// Every `pii` field exists and travels protected wherever it appears; every
+/// protected field is listed in `pii`; PII is granted only to subscribers.
+fn check_pii(
+    product: &Product,
+    p: usize,
+    latest: &[LatestField],
+    problem: &dyn Fn(&str, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) {
     for (i, field) in product.pii.iter().enumerate() {
-        if !latest_fields.contains(field) {
+        let carriers: Vec<&LatestField> = latest.iter().filter(|f| &f.name == field).collect();
+        if carriers.is_empty() {
             problems.push(problem(
                 &format!("/products/{p}/pii/{i}"),
                 format!("no event of {} has a field `{field}`", product.name),
             ));
+        }
+        for clear in carriers.iter().filter(|f| !f.protected) {
+            problems.push(problem(
+                &format!("/products/{p}/pii/{i}"),
+                format!(
+                    "`{field}` is PII but {} ({}) carries it in clear: its type must be {PROTECTED_TYPE} \
+                     (a string becoming a record breaks every reader: a new major version, v{}/)",
+                    clear.event_type,
+                    clear.file,
+                    product.version + 1
+                ),
+            ));
+        }
+    }
+    for unlisted in latest.iter().filter(|f| f.protected && !product.pii.contains(&f.name)) {
+        problems.push(problem(
+            &unlisted.at,
+            format!(
+                "{} protects `{}`, which {} does not list in pii: list it, so the catalog and the grants know",
+                unlisted.event_type, unlisted.name, product.name
+            ),
+        ));
+    }
+    for (i, reader) in product.access.pii_readers.iter().enumerate() {
+        let pointer = format!("/products/{p}/access/pii_readers/{i}");
+        if !product.access.subscribers.contains(reader) {
+            problems.push(problem(
+                &pointer,
+                format!(
+                    "{reader} is granted the PII of {} v{} but is not a subscriber: only a subscriber can read it \
+                     (add `{reader}` to access.subscribers, or remove it here)",
+                    product.name, product.version
+                ),
+            ));
+        }
+        if product.pii.is_empty() {
+            problems.push(problem(&pointer, format!("{} has no pii fields to grant", product.name)));
         }
     }
 }
@@ -599,16 +669,30 @@ mod tests {
     fn refuses_an_ungranted_subscription_naming_both_sides() {
         let root = copy();
         edit(&root, "domains/orders/domain.yaml", "subscribers: [customers, analytics]", "subscribers: [customers]");
+        edit(&root, "domains/orders/domain.yaml", "pii_readers: [customers, analytics]", "pii_readers: [customers]");
 
         let found = problems(&root);
 
         assert_eq!(
             found,
             [
-                "domains/analytics/domain.yaml:13:14: consumes[0].product: analytics may not subscribe to orders/order-events v1: \
+                "domains/analytics/domain.yaml:13:14: consumes[0].product: analytics may not subscribe to orders/order-events v2: \
               its owner (orders-team) grants only customers; ask them to add `analytics` to access.subscribers"
             ]
         );
+    }
+
+    #[test]
+    fn refuses_a_pii_field_carried_in_clear_and_a_protected_field_not_listed() {
+        let root = copy();
+        edit(&root, "domains/orders/domain.yaml", "pii: [customer_id]", "pii: [customer_id, channel]");
+        edit(&root, "domains/customers/domain.yaml", "pii: [customer_id, name]", "pii: [customer_id]");
+
+        let found = problems(&root);
+
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].contains("products[0].events[0].schemas[0]: CustomerRegistered protects `name`, which customer-credit does not list in pii"), "{found:#?}");
+        assert!(found[1].contains("products[0].pii[1]: `channel` is PII but OrderPlaced (schemas/orders/order-events/v2/OrderPlaced/2.avsc) carries it in clear: its type must be mesh.pii.Protected"), "{found:#?}");
     }
 
     #[test]
@@ -620,8 +704,8 @@ mod tests {
 
         assert_eq!(
             found,
-            ["domains/customers/domain.yaml:41:12: consumes[0].order: `order: sequence` needs every event type of \
-                 orders/order-events v1 (a gap left by a filtered type would hold the next event back forever), but \
+            ["domains/customers/domain.yaml:47:12: consumes[0].order: `order: sequence` needs every event type of \
+                 orders/order-events v2 (a gap left by a filtered type would hold the next event back forever), but \
                  OrderApproved, OrderRejected are not consumed: add them or use `order: strict`"]
         );
         let mesh = load_mesh(&repository()).unwrap();
@@ -665,7 +749,7 @@ mod tests {
 
         assert_eq!(
             problems(&root),
-            ["domains/orders/domain.yaml:51:14: api.routes[0].route: expected text matching \
+            ["domains/orders/domain.yaml:58:14: api.routes[0].route: expected text matching \
               ^(GET|POST|PUT|PATCH|DELETE) (/[a-z0-9-]+|/\\{[a-z_]+\\})+$, found \"FETCH /orders\""]
         );
     }
@@ -686,11 +770,11 @@ mod tests {
         assert_eq!(
             found,
             [
-                "domains/orders/domain.yaml:51:7: api.routes[0]: expected object, found \"POST /orders\": \
+                "domains/orders/domain.yaml:58:7: api.routes[0]: expected object, found \"POST /orders\": \
                  {route: METHOD /path, auth: jwt, scopes: [<domain>/<name>]} for people and front ends (an OAuth 2.0 \
                  access token of the mesh's issuer with one of the scopes), or {route: METHOD /path, auth: iam} for \
                  services (SigV4, an IAM principal allowed execute-api:Invoke)",
-                "domains/orders/domain.yaml:52:12: api.routes[1]: missing the required field auth: who may call the \
+                "domains/orders/domain.yaml:59:12: api.routes[1]: missing the required field auth: who may call the \
                  route: jwt (an access token with one of the route's scopes: people, front ends) or iam (a SigV4-signed \
                  request of an IAM principal allowed execute-api:Invoke: services)",
             ]
@@ -721,15 +805,15 @@ mod tests {
         assert_eq!(
             found,
             [
-                "domains/orders/domain.yaml:49:30: api.clients[0].scopes[1]: no route of this API asks for \
+                "domains/orders/domain.yaml:56:30: api.clients[0].scopes[1]: no route of this API asks for \
                  `orders/read` (the routes ask for orders/write)",
-                "domains/orders/domain.yaml:49:43: api.clients[0].scopes[2]: `customers/write` is not a scope of this \
+                "domains/orders/domain.yaml:56:43: api.clients[0].scopes[2]: `customers/write` is not a scope of this \
                  domain: the orders API grants only `orders/<name>`",
-                "domains/orders/domain.yaml:49:60: api.clients[0].scopes[3]: no route of this API asks for \
+                "domains/orders/domain.yaml:56:60: api.clients[0].scopes[3]: no route of this API asks for \
                  `orders/delete` (the routes ask for orders/write)",
-                "domains/orders/domain.yaml:53:7: api.routes[0].scopes: an iam route takes no scopes: the caller's IAM \
+                "domains/orders/domain.yaml:60:7: api.routes[0].scopes: an iam route takes no scopes: the caller's IAM \
                  policy (execute-api:Invoke on the route) says who may call it",
-                "domains/orders/domain.yaml:55:13: api.routes[1].auth: a jwt route needs at least one scope \
+                "domains/orders/domain.yaml:62:13: api.routes[1].auth: a jwt route needs at least one scope \
                  (`orders/<name>`): a token without one is refused",
             ]
         );
@@ -761,7 +845,12 @@ mod tests {
         let root = copy();
         edit(&root, "domains/orders/domain.yaml", "compatibility: FULL_TRANSITIVE", "compatibility: SIDEWAYS");
         edit(&root, "domains/orders/domain.yaml", "retention_hours: 24", "retention_hours: 2");
-        edit(&root, "domains/customers/domain.yaml", "pii: [name]", "pii: [name]\n    owner: someone");
+        edit(
+            &root,
+            "domains/customers/domain.yaml",
+            "pii: [customer_id, name]",
+            "pii: [customer_id, name]\n    owner: someone",
+        );
         edit(&root, "domains/analytics/domain.yaml", "handler: analytics-sales", "handler: analytics-gone");
 
         let found = problems(&root);
@@ -770,9 +859,9 @@ mod tests {
             found,
             [
                 "domains/analytics/domain.yaml:16:14: consumes[0].handler: expected a function crate, but functions/analytics-gone does not exist",
-                "domains/customers/domain.yaml:10:9: products[0]: unknown field `owner`",
-                "domains/orders/domain.yaml:15:20: products[0].compatibility: expected one of \"NONE\", \"BACKWARD\", \"BACKWARD_TRANSITIVE\", \"FORWARD\", \"FORWARD_TRANSITIVE\", \"FULL\", \"FULL_TRANSITIVE\", found \"SIDEWAYS\"",
-                "domains/orders/domain.yaml:31:57: products[0].ports.kinesis.retention_hours: expected at least 24, found 2",
+                "domains/customers/domain.yaml:13:9: products[0]: unknown field `owner`",
+                "domains/orders/domain.yaml:19:20: products[0].compatibility: expected one of \"NONE\", \"BACKWARD\", \"BACKWARD_TRANSITIVE\", \"FORWARD\", \"FORWARD_TRANSITIVE\", \"FULL\", \"FULL_TRANSITIVE\", found \"SIDEWAYS\"",
+                "domains/orders/domain.yaml:35:60: products[0].ports.kinesis.retention_hours: expected at least 24, found 2",
             ]
         );
     }
@@ -780,14 +869,14 @@ mod tests {
     #[test]
     fn refuses_a_breaking_version_without_a_new_major_naming_the_field_and_rule() {
         let root = copy();
-        let v3 = root.join("schemas/orders/order-events/v1/OrderPlaced/3.avsc");
-        let v2 = std::fs::read_to_string(root.join("schemas/orders/order-events/v1/OrderPlaced/2.avsc")).unwrap();
+        let v3 = root.join("schemas/orders/order-events/v2/OrderPlaced/3.avsc");
+        let v2 = std::fs::read_to_string(root.join("schemas/orders/order-events/v2/OrderPlaced/2.avsc")).unwrap();
         std::fs::write(&v3, v2.replace(r#""type": "long""#, r#""type": "string""#)).unwrap();
         edit(
             &root,
             "domains/orders/domain.yaml",
-            "          - orders/order-events/v1/OrderPlaced/2.avsc",
-            "          - orders/order-events/v1/OrderPlaced/2.avsc\n          - orders/order-events/v1/OrderPlaced/3.avsc",
+            "          - orders/order-events/v2/OrderPlaced/2.avsc",
+            "          - orders/order-events/v2/OrderPlaced/2.avsc\n          - orders/order-events/v2/OrderPlaced/3.avsc",
         );
 
         let found = problems(&root);
@@ -796,7 +885,7 @@ mod tests {
         assert!(
             found.iter().all(|p| p.contains("OrderPlaced v3 is not FULL_TRANSITIVE compatible with")
                 && p.contains("OrderPlaced.amount_cents: type changed")
-                && p.contains("a breaking change needs a new major version (v2/)")),
+                && p.contains("a breaking change needs a new major version (v3/)")),
             "{found:#?}"
         );
     }
@@ -805,14 +894,14 @@ mod tests {
     fn refuses_a_schema_file_that_is_not_listed() {
         let root = copy();
         std::fs::copy(
-            root.join("schemas/orders/order-events/v1/OrderApproved/1.avsc"),
-            root.join("schemas/orders/order-events/v1/OrderApproved/2.avsc"),
+            root.join("schemas/orders/order-events/v2/OrderApproved/1.avsc"),
+            root.join("schemas/orders/order-events/v2/OrderApproved/2.avsc"),
         )
         .unwrap();
 
         let found = problems(&root);
 
         assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(found[0].contains("schemas/orders/order-events/v1/OrderApproved/2.avsc is not listed"), "{found:#?}");
+        assert!(found[0].contains("schemas/orders/order-events/v2/OrderApproved/2.avsc is not listed"), "{found:#?}");
     }
 }

@@ -2,14 +2,18 @@
 //! traces, the tables, topics and streams its environment names, the queues
 //! and streams its mappings read (with their DLQs and on-failure
 //! destinations), the producers' registries its subscriptions read, the
-//! catalog it registers, and the keys all of those are encrypted with. A
-//! role's grant that none of these explains is one no code path needs.
+//! catalog it registers, the keys all of those are encrypted with, and the
+//! keys protecting PII (the token key and its domain's key for a producer,
+//! the producers' keys of the products it is granted for a reader). A role's
+//! grant that none of these explains is one no code path needs.
 
 use serde_norway::Value;
 
 use crate::descriptor::Mesh;
 use crate::plan::StackKind;
-use crate::templates::{FUNCTION_KEY_USE, registry_arns};
+use mesh::env;
+
+use crate::templates::{DOMAIN_KEY, FUNCTION_KEY_USE, PII_READ, TOKEN_USE, registry_arns};
 
 use super::stacks::{Resolved, Stacks, Target};
 
@@ -49,10 +53,11 @@ pub fn flows(mesh: &Mesh, stacks: &Stacks, function: &Target) -> Vec<Flow> {
         flows.push(Flow::new(&TRACES, vec!["*".to_owned()]));
     }
     let variables = p.get("Environment").and_then(|e| e.get("Variables")).and_then(Value::as_mapping);
-    for value in variables.into_iter().flat_map(|v| v.values()) {
+    for (name, value) in variables.into_iter().flatten() {
         if let Some(target) = stacks.eval(stack, value).and_then(|r| r.target) {
             flows.extend(named_resource_flows(stacks, &target));
         }
+        flows.extend(pii_flows(stacks, stack, name.as_str().unwrap_or_default(), value));
     }
     flows.extend(mapping_flows(stacks, function));
     flows.extend(registry_flows(mesh, stacks, function));
@@ -116,6 +121,31 @@ pub fn key_of(stacks: &Stacks, target: &Target) -> Option<Resolved> {
 /// Using the key of `target` (through the service that holds it).
 fn key_flow(stacks: &Stacks, target: &Target) -> Option<Flow> {
     key_of(stacks, target).map(|key| Flow::new(&FUNCTION_KEY_USE, vec![key.text]))
+}
+
+/// The key calls protecting PII that the setting `name` asks for: deriving
+/// the token key, sealing under the domain's key, unwrapping the data keys
+/// of the products read in clear (`PII_READS`).
+fn pii_flows(stacks: &Stacks, stack: &str, name: &str, value: &Value) -> Vec<Flow> {
+    let key = || stacks.eval(stack, value).map(|key| vec![key.text]).unwrap_or_default();
+    match name {
+        env::TOKEN_KEY_ARN => vec![Flow::new(&TOKEN_USE, key())],
+        env::SEALING_KEY_ARN => vec![Flow::new(&["kms:GenerateDataKey"], key())],
+        env::PII_READS => {
+            let products = value.as_str().unwrap_or_default().split(',').filter(|p| !p.is_empty());
+            let producers = products.filter_map(|product| product.split_once('/').map(|(domain, _)| domain));
+            let keys = producers.filter_map(|domain| producer_key(stacks, domain)).map(|key| key.text);
+            vec![Flow::new(&PII_READ, keys.collect())]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The key of `domain`'s ports stack: the one wrapping its products' data keys.
+pub fn producer_key(stacks: &Stacks, domain: &str) -> Option<Resolved> {
+    let (name, _) =
+        stacks.stacks.iter().find(|(_, s)| matches!(&s.plan.kind, StackKind::Ports { domain: d } if d == domain))?;
+    stacks.eval(name, &tagged_get_att(DOMAIN_KEY, "Arn"))
 }
 
 /// What the function's event-source mappings read, and where they park failures.

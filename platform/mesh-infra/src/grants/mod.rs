@@ -9,7 +9,11 @@
 //!   it is subscribed to, in their queue policy and in their key's policy;
 //! - the consumer's role may receive from its queue and decrypt with its key;
 //! - every role holds only grants some flow of its function uses;
-//! - every queue and bucket refuses plain HTTP.
+//! - every queue and bucket refuses plain HTTP;
+//! - a producer of PII may derive its token key (the mesh's token key) and
+//!   seal under its domain's key, a subscriber granted the PII may unwrap
+//!   the producer's data keys, and no other subscriber may (role and key
+//!   policy both, the product as the encryption context).
 
 mod flows;
 mod policy;
@@ -21,7 +25,8 @@ use serde_norway::Value;
 
 use crate::descriptor::{Mesh, Subscription};
 use crate::plan::{StackKind, plan};
-use crate::templates::{SNS_DELIVERY, subscription_id};
+use crate::templates::{SNS_DELIVERY, TOKEN_USE, subscription_id};
+use mesh::env;
 
 pub use flows::{Flow, flows};
 pub use policy::{Decision, Principal, Request, decide, glob};
@@ -46,6 +51,8 @@ pub struct Report {
     pub subscriptions: usize,
     pub roles: usize,
     pub queues_and_buckets: usize,
+    /// Key grants protecting PII: a producer's, a subscriber's (granted or not).
+    pub pii_grants: usize,
     pub findings: Vec<Finding>,
 }
 
@@ -62,6 +69,16 @@ pub fn check(mesh: &Mesh, stacks: &Stacks) -> Report {
             report.subscriptions += 1;
             report.findings.extend(check_subscription(stacks, &domain.domain, subscription));
         }
+    }
+    for domain in mesh.domains.iter().map(|d| &d.descriptor) {
+        for subscription in &domain.consumes {
+            if let Some(finding) = pii_read(mesh, stacks, &domain.domain, subscription, &mut report.pii_grants) {
+                report.findings.push(finding);
+            }
+        }
+    }
+    for (function, _) in stacks.all("AWS::Lambda::Function") {
+        report.findings.extend(pii_protection(stacks, &function, &mut report.pii_grants));
     }
     for (role, _) in stacks.all("AWS::IAM::Role") {
         report.roles += 1;
@@ -234,6 +251,115 @@ fn consumer_reads(stacks: &Stacks, queue: &Resolved) -> Vec<Finding> {
         {
             findings.push(Finding(format!(
                 "{key_target}: the key policy does not let {role} ({role_arn}) kms:Decrypt, which {function} needs to read {target}"
+            )));
+        }
+    }
+    findings
+}
+
+/// The condition key naming the product a data key is bound to.
+fn pii_context_key() -> String {
+    format!("kms:EncryptionContext:{}", mesh::pii::CONTEXT_KEY)
+}
+
+/// The role a function runs with, and its ARN.
+fn role_of(stacks: &Stacks, function: &Target) -> Option<(Target, String)> {
+    let role = stacks.eval(&function.stack, stacks.resource(function)?.properties.get("Role")?)?.target?;
+    let arn = stacks.eval(&role.stack, &crate::templates::cfn::att(&role.id, "Arn"))?.text;
+    Some((role, arn))
+}
+
+/// The key's policy lets the role `role_arn` make `request`.
+fn key_policy_allows(stacks: &Stacks, key: &Target, request: &Request) -> bool {
+    let policy = stacks.resource(key).and_then(|k| k.properties.get("KeyPolicy"));
+    policy.is_some_and(|policy| decide(stacks, &key.stack, policy, request, true) == Decision::Allow)
+}
+
+/// A subscriber of a product with PII: granted, its role and the producer's
+/// key policy let it unwrap the product's data keys; not granted, neither does.
+fn pii_read(
+    mesh: &Mesh,
+    stacks: &Stacks,
+    consumer: &str,
+    subscription: &Subscription,
+    checked: &mut usize,
+) -> Option<Finding> {
+    let producer = mesh.domain(&subscription.product.domain)?;
+    let product = producer.product(&subscription.product.product)?;
+    if product.pii.is_empty() {
+        return None;
+    }
+    *checked += 1;
+    let granted = product.grants_pii_to(consumer);
+    let stack = domain_stack(stacks, consumer)?;
+    let queue_id = format!("{}Queue", subscription_id(subscription));
+    let queue = stacks.eval(stack, &crate::templates::cfn::att(&queue_id, "Arn"))?;
+    let (function, role) = consumer_of(stacks, &queue.text)?;
+    let (_, role_arn) = role_of(stacks, &function)?;
+    let Some(key) = flows::producer_key(stacks, &producer.domain) else {
+        return Some(Finding(format!(
+            "{}-ports: no key wraps the data keys of {}",
+            producer.domain, subscription.product
+        )));
+    };
+    let key_target = key.target.clone()?;
+    let request = Request::new(Principal::Account, "kms:Decrypt", &key.text)
+        .with("aws:PrincipalArn", &role_arn)
+        .with(&pii_context_key(), &subscription.product.to_string());
+    let by_role = identity_allows(stacks, &role, &request);
+    let by_key = key_policy_allows(stacks, &key_target, &request);
+    match (granted, by_role, by_key) {
+        (true, true, true) | (false, false, false) => None,
+        (true, _, _) => Some(Finding(format!(
+            "{}: {function} cannot kms:Decrypt the data keys of {} with {key_target} ({}), which it is granted \
+             (access.pii_readers): its handler would see tokens only",
+            if by_role { key_target.to_string() } else { role.to_string() },
+            subscription.product,
+            if by_role { "the key policy refuses it" } else { "its role does not allow it" }
+        ))),
+        (false, _, _) => Some(Finding(format!(
+            "{}: {function} may kms:Decrypt the data keys of {} with {key_target}, which grants {consumer} no PII \
+             (access.pii_readers)",
+            if by_key { key_target.to_string() } else { role.to_string() },
+            subscription.product
+        ))),
+    }
+}
+
+/// A producer of PII (a function whose settings name the token key): its
+/// role and the keys' policies let it derive its token key and seal under
+/// its domain's key, for its own product.
+fn pii_protection(stacks: &Stacks, function: &Target, checked: &mut usize) -> Vec<Finding> {
+    let Some(resource) = stacks.resource(function) else { return Vec::new() };
+    let variables = resource.properties.get("Environment").and_then(|e| e.get("Variables"));
+    let setting = |name: &str| variables.and_then(|v| v.get(name)).and_then(|v| stacks.eval(&function.stack, v));
+    let Some(token_key) = setting(env::TOKEN_KEY_ARN) else { return Vec::new() };
+    *checked += 1;
+    let Some((role, role_arn)) = role_of(stacks, function) else { return Vec::new() };
+    let product = match (setting(env::DOMAIN), setting(env::PRODUCT)) {
+        (Some(domain), Some(product)) => format!("{}/{}", domain.text, product.text),
+        _ => return vec![Finding(format!("{function}: protects PII but its settings name no DOMAIN and PRODUCT"))],
+    };
+    let Some(sealing_key) = setting(env::SEALING_KEY_ARN) else {
+        return vec![Finding(format!("{function}: derives tokens but its settings name no {}", env::SEALING_KEY_ARN))];
+    };
+    let mut findings = Vec::new();
+    let calls = [(TOKEN_USE[0], &token_key), ("kms:GenerateDataKey", &sealing_key)];
+    for (action, key) in calls {
+        let request = Request::new(Principal::Account, action, &key.text)
+            .with("aws:PrincipalArn", &role_arn)
+            .with(&pii_context_key(), &product);
+        if !identity_allows(stacks, &role, &request) {
+            findings.push(Finding(format!(
+                "{role}: {function} cannot {action} with {}, which protecting the PII of {product} needs",
+                label(key)
+            )));
+        }
+        if let Some(target) = &key.target
+            && !key_policy_allows(stacks, target, &request)
+        {
+            findings.push(Finding(format!(
+                "{target}: the key policy does not let {role} ({role_arn}) {action}, which protecting the PII of {product} needs"
             )));
         }
     }

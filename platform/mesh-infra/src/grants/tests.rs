@@ -40,7 +40,7 @@ fn given_the_generated_templates_when_checked_then_every_grant_meets_its_need() 
     let (mesh, stacks) = generated(None);
     let report = check(&mesh, &stacks);
     assert_eq!(report.findings, [], "{:#?}", report.findings);
-    assert_eq!((report.subscriptions, report.roles, report.queues_and_buckets), (3, 8, 8));
+    assert_eq!((report.subscriptions, report.roles, report.queues_and_buckets, report.pii_grants), (3, 8, 8, 7));
 }
 
 #[test]
@@ -55,8 +55,9 @@ fn given_a_key_policy_naming_the_standard_topic_for_a_fifo_subscription_when_che
  {
     // Today's bug before this check: the customers key let SNS use it for
     // order-events, while its strict subscription is fed by order-events.fifo.
-    let revert = |text: String| text.replace("${Prefix}-orders-order-events.fifo", "${Prefix}-orders-order-events");
-    let fifo = "orders-ports/OrderedTopic (arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${Prefix}-orders-order-events.fifo)";
+    let revert =
+        |text: String| text.replace("${Prefix}-orders-order-events-v2.fifo", "${Prefix}-orders-order-events-v2");
+    let fifo = "orders-ports/OrderedTopic (arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${Prefix}-orders-order-events-v2.fifo)";
     assert_eq!(
         findings(Some(("customers-ports.yaml", &revert))),
         [
@@ -80,9 +81,9 @@ fn given_a_queue_policy_admitting_another_topic_when_checked_then_the_queue_and_
         findings(Some(("orders.yaml", &other))),
         [
             "orders/CustomerCreditQueue: no queue policy lets sns.amazonaws.com sqs:SendMessage from customers-ports/Topic \
-             (arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-customer-credit): SNS cannot deliver to it",
+             (arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-customer-credit-v2): SNS cannot deliver to it",
             "orders/CustomerCreditDlq: no queue policy lets sns.amazonaws.com sqs:SendMessage from customers-ports/Topic \
-             (arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-customer-credit): SNS cannot deliver to it",
+             (arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-customer-credit-v2): SNS cannot deliver to it",
         ]
     );
 }
@@ -127,7 +128,7 @@ fn given_a_role_that_may_publish_to_another_domains_topic_when_checked_then_the_
     assert_eq!(
         findings(Some(("orders.yaml", &widen))),
         ["orders/RelayRole: statement Topic grants sns:Publish on \
-          arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-customer-credit, which no flow of \
+          arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${Prefix}-customers-customer-credit-v2, which no flow of \
           orders/RelayFunction uses"]
     );
 }
@@ -142,6 +143,73 @@ fn given_a_queue_whose_policy_allows_plain_http_when_checked_then_the_queue_is_n
             "analytics/OrderEventsDlq: no AWS::SQS::QueuePolicy denies sqs:ReceiveMessage without TLS (aws:SecureTransport false)",
             "analytics/OrderEventsQueue: no AWS::SQS::QueuePolicy denies sqs:ReceiveMessage without TLS (aws:SecureTransport false)",
         ]
+    );
+}
+
+#[test]
+fn given_a_reader_the_producers_key_policy_forgets_when_checked_then_the_unreadable_grant_is_named() {
+    let forget = |text: String| {
+        text.replace(
+            "              - !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Prefix}-analytics-*\n",
+            "",
+        )
+    };
+    assert_eq!(
+        findings(Some(("orders-ports.yaml", &forget))),
+        [
+            "orders-ports/DomainKey: analytics/AnalyticsSalesFunction cannot kms:Decrypt the data keys of orders/order-events \
+          with orders-ports/DomainKey (the key policy refuses it), which it is granted (access.pii_readers): its handler \
+          would see tokens only"
+        ]
+    );
+}
+
+#[test]
+fn given_a_key_policy_letting_every_role_of_the_mesh_decrypt_when_checked_then_the_ungranted_reader_is_named() {
+    let widen = |text: String| {
+        text.replace(
+            "aws:PrincipalArn: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Prefix}-customers-*",
+            "aws:PrincipalArn: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Prefix}-*",
+        )
+    };
+    assert_eq!(
+        findings(Some(("customers-ports.yaml", &widen))),
+        [
+            "customers-ports/DomainKey: orders/OrdersSagaFunction may kms:Decrypt the data keys of customers/customer-credit \
+          with customers-ports/DomainKey, which grants orders no PII (access.pii_readers)"
+        ]
+    );
+}
+
+#[test]
+fn given_a_token_key_policy_without_a_producer_when_checked_then_its_functions_are_named() {
+    let forget = |text: String| {
+        text.replace("              - !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Prefix}-orders-*\n", "")
+    };
+    let role = |name: &str| {
+        format!(
+            "platform/TokenKey: the key policy does not let orders/{name}Role \
+             (arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/${{Prefix}}-orders-{}-${{AWS::Region}}) \
+             kms:GenerateMac, which protecting the PII of orders/order-events needs",
+            name.to_ascii_lowercase().replace("orderssaga", "saga")
+        )
+    };
+    assert_eq!(findings(Some(("platform.yaml", &forget))), [role("Api"), role("OrdersSaga")]);
+}
+
+#[test]
+fn given_a_reader_role_denied_its_decrypt_when_checked_then_the_role_is_named() {
+    let deny = |text: String| {
+        text.replace(
+            "- Sid: PiiReadOrderEvents\n            Effect: Allow",
+            "- Sid: PiiReadOrderEvents\n            Effect: Deny",
+        )
+    };
+    assert_eq!(
+        findings(Some(("analytics.yaml", &deny))),
+        ["analytics/AnalyticsSalesRole: analytics/AnalyticsSalesFunction cannot kms:Decrypt the data keys of \
+          orders/order-events with orders-ports/DomainKey (its role does not allow it), which it is granted \
+          (access.pii_readers): its handler would see tokens only"]
     );
 }
 

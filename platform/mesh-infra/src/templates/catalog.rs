@@ -49,6 +49,7 @@ pub fn catalog_spec(
             topic_arn: ports.topic_arn,
             stream_arn: ports.stream_arn,
             subscribers: product.access.subscribers.clone(),
+            pii_readers: product.access.pii_readers.clone(),
             events,
         },
     }

@@ -13,8 +13,11 @@ use super::cfn::{
 use super::checkov::FunctionKind;
 use super::iam::{Function, Statement, function_name, key_use, registry_arns};
 use super::identity::client_id_parameter;
-use super::key::{KEY, add_domain_key};
+use super::key::{KEY, PII_READ, TOKEN_USE, add_domain_key};
 use super::params;
+use super::platform::TOKEN_KEY_ARN;
+
+const KEY_ARN_PATTERN: &str = "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$";
 
 /// The relay: the platform's generic crate, deployed once per producing domain.
 pub const RELAY_CRATE: &str = "outbox-relay";
@@ -45,6 +48,25 @@ pub fn subscription_stem(product: &str) -> String {
 /// The parameter through which a consumer's stack gets the consumed topic.
 pub fn consumed_topic_parameter(subscription: &Subscription) -> String {
     format!("{}TopicArn", subscription_id(subscription))
+}
+
+/// The parameter through which a consumer's stack gets the key of a product
+/// whose PII it is granted (the producer's domain key, which wraps its data keys).
+pub fn consumed_key_parameter(subscription: &Subscription) -> String {
+    format!("{}KeyArn", subscription_id(subscription))
+}
+
+/// Whether `domain` reads the PII of the product `subscription` consumes in
+/// clear: the producer lists it in `access.pii_readers`.
+pub fn reads_pii(mesh: &Mesh, domain: &Descriptor, subscription: &Subscription) -> bool {
+    mesh.domain(&subscription.product.domain)
+        .and_then(|producer| producer.product(&subscription.product.product))
+        .is_some_and(|product| product.grants_pii_to(&domain.domain))
+}
+
+/// Whether the domain's product has PII: its writers then protect it.
+fn protects_pii(product: Option<&Product>) -> bool {
+    product.is_some_and(|product| !product.pii.is_empty())
 }
 
 /// The producer's ports output a subscription's queue is subscribed to: the
@@ -93,7 +115,7 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
         }
     }
     for handler in handlers {
-        consumer_function(&mut t, domain, product, handler, &key_arn);
+        consumer_function(&mut t, mesh, domain, product, handler, &key_arn);
     }
     for subscription in &domain.consumes {
         queue_mapping(&mut t, subscription);
@@ -146,7 +168,26 @@ fn parameters(t: &mut Template, mesh: &Mesh, domain: &Descriptor, product: Optio
             t,
             "KeyArn",
             &format!("ARN of the domain's KMS key (output KeyArn of the {name}-ports stack)."),
-            "^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$",
+            KEY_ARN_PATTERN,
+        );
+        if protects_pii(Some(product)) {
+            params::string(
+                t,
+                TOKEN_KEY_ARN,
+                "ARN of the mesh's PII token key (output TokenKeyArn of the platform stack).",
+                KEY_ARN_PATTERN,
+            );
+        }
+    }
+    for subscription in domain.consumes.iter().filter(|s| reads_pii(mesh, domain, s)) {
+        params::string(
+            t,
+            &consumed_key_parameter(subscription),
+            &format!(
+                "ARN of the {} domain's KMS key (output KeyArn of the {}-ports stack): this domain reads the PII of {}.",
+                subscription.product.domain, subscription.product.domain, subscription.product
+            ),
+            KEY_ARN_PATTERN,
         );
     }
     for subscription in &domain.consumes {
@@ -337,6 +378,31 @@ fn store_environment(domain: &Descriptor, product: Option<&Product>, inbox: bool
         environment.push((env::INBOX_TABLE.to_owned(), r("InboxTable")));
     }
     environment
+}
+
+/// What a function writing a product with PII needs: its token key derived
+/// once (`kms:GenerateMac` on the mesh's token key) and data keys under the
+/// domain's key bound to the product (`kms:GenerateDataKey`, called
+/// directly, not through a service); the two ARNs as settings.
+fn pii_protection(
+    domain: &Descriptor,
+    product: Option<&Product>,
+    statements: &mut Vec<Statement>,
+    environment: &mut Vec<(String, Value)>,
+) {
+    let Some(product) = product.filter(|p| protects_pii(Some(p))) else { return };
+    statements.push(Statement::new("PiiTokens", &TOKEN_USE, vec![r(TOKEN_KEY_ARN)]));
+    statements.push(
+        Statement::new("PiiSeal", &["kms:GenerateDataKey"], vec![r("KeyArn")])
+            .when(pii_context(&format!("{}/{}", domain.domain, product.name))),
+    );
+    environment.push((env::TOKEN_KEY_ARN.to_owned(), r(TOKEN_KEY_ARN)));
+    environment.push((env::SEALING_KEY_ARN.to_owned(), r("KeyArn")));
+}
+
+/// The condition binding a key call to one product's data keys.
+fn pii_context(product: &str) -> Value {
+    map([("StringEquals", map([(format!("kms:EncryptionContext:{}", mesh::pii::CONTEXT_KEY), s(product))]))])
 }
 
 fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Value, ordered: bool) {
@@ -564,7 +630,14 @@ fn fifo_queue<const N: usize>(fifo: bool, properties: [(&str, Value); N]) -> Val
     map(all)
 }
 
-fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Product>, handler: &str, key_arn: &Value) {
+fn consumer_function(
+    t: &mut Template,
+    mesh: &Mesh,
+    domain: &Descriptor,
+    product: Option<&Product>,
+    handler: &str,
+    key_arn: &Value,
+) {
     let subscriptions: Vec<&Subscription> = domain.consumes.iter().filter(|s| s.handler == handler).collect();
     let consumed: Vec<String> = subscriptions.iter().map(|s| s.product.to_string()).collect();
     let mut statements = store_statements(product, true);
@@ -600,8 +673,26 @@ fn consumer_function(t: &mut Template, domain: &Descriptor, product: Option<&Pro
         subscriptions.iter().map(|s| att(&format!("{}Dlq", subscription_id(s)), "Arn")).collect(),
     ));
     statements.push(key_use(key_arn.clone(), &["dynamodb", "sqs"]));
+    // The products whose PII this domain is granted: their subscriber
+    // unwraps the producer's data keys (kms:Decrypt on its domain key).
+    let reads: Vec<&&Subscription> = subscriptions.iter().filter(|s| reads_pii(mesh, domain, s)).collect();
+    for read in &reads {
+        statements.push(
+            Statement::new(
+                format!("PiiRead{}", subscription_id(read)),
+                &PII_READ,
+                vec![r(&consumed_key_parameter(read))],
+            )
+            .when(pii_context(&read.product.to_string())),
+        );
+    }
     let mut environment = store_environment(domain, product, true);
+    pii_protection(domain, product, &mut statements, &mut environment);
     environment.push((env::MESH_PREFIX.to_owned(), r("Prefix")));
+    if !reads.is_empty() {
+        let products: Vec<String> = reads.iter().map(|s| s.product.to_string()).collect();
+        environment.push((env::PII_READS.to_owned(), s(products.join(","))));
+    }
     if !ordered.is_empty() {
         environment.push((env::ORDERING.to_owned(), s(ordered.join(","))));
         // An event still held back on its last receive is parked with why.
@@ -687,6 +778,8 @@ fn http_api(t: &mut Template, domain: &Descriptor, product: Option<&Product>, ap
     let name = &domain.domain;
     let mut statements = store_statements(product, false);
     statements.push(key_use(key_arn.clone(), &["dynamodb"]));
+    let mut environment = store_environment(domain, product, false);
+    pii_protection(domain, product, &mut statements, &mut environment);
     Function {
         stem: "Api".to_owned(),
         crate_name: api.handler.clone(),
@@ -694,7 +787,7 @@ fn http_api(t: &mut Template, domain: &Descriptor, product: Option<&Product>, ap
         description: format!("HTTP commands and queries of the {name} domain."),
         timeout_seconds: FUNCTION_TIMEOUT,
         memory_mb: 256,
-        environment: store_environment(domain, product, false),
+        environment,
         statements,
         kind: FunctionKind::Api,
         log_key: key_arn.clone(),

@@ -14,15 +14,15 @@ const LOG_RETENTION_DAYS: u32 = 14;
 /// One IAM policy statement.
 #[derive(Debug, Clone)]
 pub struct Statement {
-    pub sid: &'static str,
+    pub sid: String,
     pub actions: Vec<&'static str>,
     pub resources: Vec<Value>,
     pub condition: Option<Value>,
 }
 
 impl Statement {
-    pub fn new(sid: &'static str, actions: &[&'static str], resources: Vec<Value>) -> Self {
-        Self { sid, actions: actions.to_vec(), resources, condition: None }
+    pub fn new(sid: impl Into<String>, actions: &[&'static str], resources: Vec<Value>) -> Self {
+        Self { sid: sid.into(), actions: actions.to_vec(), resources, condition: None }
     }
 
     pub fn when(mut self, condition: Value) -> Self {
@@ -32,7 +32,7 @@ impl Statement {
 
     fn render(&self) -> Value {
         let mut pairs = vec![
-            ("Sid", s(self.sid)),
+            ("Sid", s(self.sid.as_str())),
             ("Effect", s("Allow")),
             ("Action", strings(self.actions.iter().copied())),
             ("Resource", list(self.resources.iter().cloned())),

@@ -9,15 +9,25 @@
 //! topics that deliver to its queues and CloudWatch Logs for its log groups
 //! may use it.
 
-use crate::descriptor::{Descriptor, Mesh, Order, Subscription};
+use crate::descriptor::{Descriptor, Mesh, Order, Product, Subscription};
 use serde_norway::Value;
 
-use super::cfn::{OnDelete, Template, list, map, r, s, strings, sub};
+use super::cfn::{OnDelete, Template, camel, list, map, r, s, strings, sub};
+use super::checkov;
 
 /// The logical id of the key in the stack that holds it.
 pub const KEY: &str = "DomainKey";
 /// The logical id of the platform stack's key.
 pub const PLATFORM_KEY: &str = "PlatformKey";
+/// The logical id of the mesh's PII token key (in the platform stack).
+pub const TOKEN_KEY: &str = "TokenKey";
+
+/// What a producer of PII calls on the token key: once, at init, to derive
+/// the key its tokens are computed with.
+pub const TOKEN_USE: [&str; 1] = ["kms:GenerateMac"];
+/// What a subscriber granted a product's PII calls on the producer's key:
+/// unwrapping the data keys that sealed the fields.
+pub const PII_READ: [&str; 1] = ["kms:Decrypt"];
 
 /// What the account may do with the key: manage it, never use it. Without
 /// `PutKeyPolicy` here KMS refuses the policy (it would lock the key out).
@@ -191,12 +201,96 @@ fn domain_statements(mesh: &Mesh, domain: &Descriptor) -> Vec<Value> {
             Some(map([("ArnEquals", map([("aws:SourceArn", list(topics))]))])),
         ));
     }
+    statements.extend(domain.products.iter().filter_map(|product| pii_readers(domain, product)));
     let mut log_groups = vec![domain_log_groups(name)];
     if domain.api.is_some() {
         log_groups.push(log_groups_arn(&super::domain::access_log_group_name(name)));
     }
     statements.push(logs_use(list(log_groups)));
     statements
+}
+
+/// The roles of the domains granted `product`'s PII (`access.pii_readers`)
+/// may unwrap its data keys, and only its: the encryption context names the
+/// product (see `mesh::pii::CONTEXT_KEY`). Named by pattern like the
+/// domain's own roles, since the readers' stacks come later.
+fn pii_readers(domain: &Descriptor, product: &Product) -> Option<Value> {
+    if product.pii.is_empty() || product.access.pii_readers.is_empty() {
+        return None;
+    }
+    let readers = list(product.pii_readers().map(domain_role_pattern));
+    Some(statement(
+        &format!("PiiReadersOf{}", camel(&product.name)),
+        account(),
+        &PII_READ,
+        Some(map([
+            ("ArnLike", map([("aws:PrincipalArn", readers)])),
+            ("StringEquals", map([(context_condition(), s(format!("{}/{}", domain.domain, product.name)))])),
+        ])),
+    ))
+}
+
+/// The condition key on the product a data key is bound to.
+fn context_condition() -> String {
+    format!("kms:EncryptionContext:{}", mesh::pii::CONTEXT_KEY)
+}
+
+/// The mesh's token key: a KMS HMAC key that never leaves KMS. Each
+/// producer of PII derives its token key from it once at init
+/// (`GenerateMac`); one key for the whole mesh, so one value has one token in
+/// every product. KMS does not rotate HMAC keys: a new token generation is a
+/// new derivation label (`mesh_aws::kms::TOKEN_KEY_INFO`).
+pub fn add_token_key(t: &mut Template, mesh: &Mesh) {
+    let producers: Vec<Value> = mesh
+        .domains
+        .iter()
+        .map(|file| &file.descriptor)
+        .filter(|domain| domain.products.iter().any(|product| !product.pii.is_empty()))
+        .map(|domain| domain_role_pattern(&domain.domain))
+        .collect();
+    let mut statements = vec![administration()];
+    if !producers.is_empty() {
+        statements.push(statement(
+            "PiiProducersDeriveTheirTokenKey",
+            account(),
+            &TOKEN_USE,
+            Some(map([("ArnLike", map([("aws:PrincipalArn", list(producers))]))])),
+        ));
+    }
+    t.resource_with(
+        TOKEN_KEY,
+        Some(
+            "The key PII tokens are derived from. The account administers it; only the\n\
+             roles of the domains that publish PII may use it, to derive their token key.\n\
+             Retained: a new key would give every value a new token, and tokens already\n\
+             in the products' archives would no longer join with new ones.",
+        ),
+        map([
+            ("Type", s("AWS::KMS::Key")),
+            ("Metadata", checkov::token_key_metadata()),
+            ("DeletionPolicy", s("Retain")),
+            ("UpdateReplacePolicy", s("Retain")),
+            (
+                "Properties",
+                map([
+                    (
+                        "Description",
+                        sub("${Prefix} data mesh: the key PII tokens are derived from (HMAC, one for every product)."),
+                    ),
+                    ("KeySpec", s("HMAC_256")),
+                    ("KeyUsage", s("GENERATE_VERIFY_MAC")),
+                    ("PendingWindowInDays", 7.into()),
+                    ("KeyPolicy", map([("Version", s("2012-10-17")), ("Statement", list(statements))])),
+                ]),
+            ),
+        ]),
+    );
+    t.resource(
+        &format!("{TOKEN_KEY}Alias"),
+        None,
+        "AWS::KMS::Alias",
+        map([("AliasName", sub("alias/${Prefix}-pii-tokens")), ("TargetKeyId", r(TOKEN_KEY))]),
+    );
 }
 
 /// Adds the key and its alias `alias/<Prefix>-<domain>`.

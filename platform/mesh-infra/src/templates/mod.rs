@@ -27,13 +27,13 @@ use crate::descriptor::Mesh;
 
 pub use catalog::{PortArns, catalog_spec, stream_parameter, topic_parameter};
 pub use domain::{
-    JWT_ISSUER, RELAY_CRATE, access_log_group_name, consumed_topic_output, consumed_topic_parameter, ordered_topic,
-    queue_names, route_id, subscription_id, subscription_stem,
+    JWT_ISSUER, RELAY_CRATE, access_log_group_name, consumed_key_parameter, consumed_topic_output,
+    consumed_topic_parameter, ordered_topic, queue_names, reads_pii, route_id, subscription_id, subscription_stem,
 };
 pub use iam::registry_arns;
 pub use identity::{client_id_parameter, clients};
-pub use key::{FUNCTION_USE as FUNCTION_KEY_USE, SNS_DELIVERY};
-pub use platform::REGISTRAR_CRATE;
+pub use key::{FUNCTION_USE as FUNCTION_KEY_USE, KEY as DOMAIN_KEY, PII_READ, SNS_DELIVERY, TOKEN_USE};
+pub use platform::{REGISTRAR_CRATE, TOKEN_KEY_ARN};
 
 use catalog::catalog_template;
 
@@ -79,9 +79,11 @@ fn header(sources: &str) -> Vec<String> {
 /// identity, then each producer's ports, then the catalog and domain stacks.
 pub fn generate(mesh: &Mesh) -> Vec<GeneratedFile> {
     let mut files = Vec::new();
-    let mut platform = platform::platform_template();
-    platform.header =
-        header("platform/mesh-infra/src/templates/platform.rs (no descriptor: it is the same for every mesh)");
+    let mut platform = platform::platform_template(mesh);
+    platform.header = header(
+        "platform/mesh-infra/src/templates/platform.rs (the same for every mesh but the token key's \
+         users: the domains whose descriptors give a product pii fields)",
+    );
     files.push(GeneratedFile { path: PathBuf::from("infra/platform.yaml"), text: platform.render() });
     if let Some(mut identity) = identity::identity_template(mesh) {
         identity.header = header("the api sections of every domains/<name>/domain.yaml");

@@ -4,12 +4,16 @@
 use super::cfn::{Template, arn, att, r};
 use super::checkov::FunctionKind;
 use super::iam::{Function, Statement};
-use super::key::{PLATFORM_KEY, add_platform_key};
+use super::key::{PLATFORM_KEY, TOKEN_KEY, add_platform_key, add_token_key};
 use super::params;
+use crate::descriptor::Mesh;
+
+/// The platform output (and the domain stacks' parameter) with its ARN.
+pub const TOKEN_KEY_ARN: &str = "TokenKeyArn";
 
 pub const REGISTRAR_CRATE: &str = "catalog-registrar";
 
-pub fn platform_template() -> Template {
+pub fn platform_template(mesh: &Mesh) -> Template {
     let mut t = Template::new(
         "Data mesh platform: what every domain shares. The catalog registrar serves the \
          Custom::DataProduct resources of the domains' catalog stacks: it registers each data product \
@@ -22,6 +26,7 @@ pub fn platform_template() -> Template {
     params::code(&mut t);
     let name = format!("${{Prefix}}-{REGISTRAR_CRATE}");
     add_platform_key(&mut t, &[&name]);
+    add_token_key(&mut t, mesh);
     Function {
         stem: "Registrar".to_owned(),
         crate_name: REGISTRAR_CRATE.to_owned(),
@@ -74,5 +79,10 @@ pub fn platform_template() -> Template {
         super::cfn::att("RegistrarFunction", "Arn"),
     );
     t.output("RegistrarFunctionName", "Name of the catalog registrar function.", r("RegistrarFunction"));
+    t.output(
+        TOKEN_KEY_ARN,
+        "ARN of the mesh's PII token key (pass it to every domain stack that publishes PII).",
+        att(TOKEN_KEY, "Arn"),
+    );
     t
 }

@@ -113,10 +113,12 @@ fn roles_name_every_action_and_scope_every_resource() {
                             let target = text.split('.').next().unwrap();
                             assert!(own.contains(target), "{name}: {role_id}/{sid}: {target} is not in this stack");
                         }
-                        // Parameters holding this domain's own ports and key.
+                        // Parameters holding this domain's own ports and key, the
+                        // mesh's token key, the keys of the products whose PII it reads.
                         (None, Some((tag, text))) if tag == "!Ref" => {
                             assert!(
-                                ["TopicArn", "OrderedTopicArn", "StreamArn", "KeyArn"].contains(&text.as_str()),
+                                ["TopicArn", "OrderedTopicArn", "StreamArn"].contains(&text.as_str())
+                                    || text.ends_with("KeyArn"),
                                 "{name}: {role_id}/{sid}: !Ref {text}"
                             );
                         }
@@ -175,6 +177,8 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
             "State: dynamodb:GetItem,dynamodb:PutItem on !GetAtt StateTable.Arn",
             "Outbox: dynamodb:PutItem on !GetAtt OutboxTable.Arn",
             "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
+            "PiiTokens: kms:GenerateMac on !Ref TokenKeyArn",
+            "PiiSeal: kms:GenerateDataKey on !Ref KeyArn",
         ]
     );
     assert_eq!(
@@ -192,6 +196,10 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
              on !GetAtt CustomerCreditQueue.Arn",
             "DeadLetters: sqs:GetQueueUrl,sqs:SendMessage on !GetAtt CustomerCreditDlq.Arn",
             "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
+            // It writes order-events (PII) but reads customer-credit's PII
+            // as tokens: no Decrypt on the customers' key.
+            "PiiTokens: kms:GenerateMac on !Ref TokenKeyArn",
+            "PiiSeal: kms:GenerateDataKey on !Ref KeyArn",
         ]
     );
     assert_eq!(
@@ -295,7 +303,7 @@ fn a_strict_subscription_gets_a_fifo_topic_queue_and_dlq() {
     let ports = &templates()["orders-ports.yaml"];
     let (_, topic) = resources(ports, "AWS::SNS::Topic").into_iter().find(|(id, _)| *id == "OrderedTopic").unwrap();
     assert_eq!(topic["FifoTopic"].as_bool(), Some(true));
-    assert_eq!(intrinsic(&topic["TopicName"]).unwrap().1, "${Prefix}-orders-order-events.fifo");
+    assert_eq!(intrinsic(&topic["TopicName"]).unwrap().1, "${Prefix}-orders-order-events-v2.fifo");
     let customers = &templates()["customers.yaml"];
     let queues = resources(customers, "AWS::SQS::Queue");
     let fifo: Vec<String> = queues
@@ -528,16 +536,22 @@ fn a_key_lets_sns_use_it_for_exactly_the_topics_that_deliver_to_its_queues() {
     let topic =
         |name: &str| format!("arn:${{AWS::Partition}}:sns:${{AWS::Region}}:${{AWS::AccountId}}:${{Prefix}}-{name}");
     // customers takes order-events in strict order: through the FIFO topic.
-    assert_eq!(sns("customers-ports.yaml", "DomainKey"), [topic("orders-order-events.fifo")]);
-    assert_eq!(sns("orders-ports.yaml", "DomainKey"), [topic("customers-customer-credit")]);
-    assert_eq!(sns("analytics.yaml", "DomainKey"), [topic("orders-order-events")]);
+    assert_eq!(sns("customers-ports.yaml", "DomainKey"), [topic("orders-order-events-v2.fifo")]);
+    assert_eq!(sns("orders-ports.yaml", "DomainKey"), [topic("customers-customer-credit-v2")]);
+    assert_eq!(sns("analytics.yaml", "DomainKey"), [topic("orders-order-events-v2")]);
     assert!(sns("platform.yaml", "PlatformKey").is_empty());
 }
 
 #[test]
 fn the_account_administers_a_key_and_only_named_users_use_it() {
-    const USE: [&str; 5] =
-        ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:CreateGrant"];
+    const USE: [&str; 6] = [
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:CreateGrant",
+        "kms:GenerateMac",
+    ];
     for (name, t) in templates() {
         for (id, _) in resources(&t, "AWS::KMS::Key") {
             for statement in key_statements(&t, id) {
@@ -557,6 +571,68 @@ fn the_account_administers_a_key_and_only_named_users_use_it() {
         .flat_map(|s| sub_texts(&s["Condition"]["ArnLike"]["aws:PrincipalArn"]))
         .collect();
     assert_eq!(roles, ["arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${Prefix}-customers-*"]);
+}
+
+/// PII: producers derive tokens from the mesh's one token key and seal
+/// under their own key; only the granted readers may unwrap a product's
+/// data keys, and only that product's (key policy and role, both).
+#[test]
+fn pii_keys_serve_the_producers_and_exactly_the_granted_readers() {
+    let all = templates();
+    let role = |domain: &str| format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/${{Prefix}}-{domain}-*");
+    let policy = |file: &str, key: &str, sid: &str| -> Option<Value> {
+        key_statements(&all[file], key).into_iter().find(|s| s["Sid"] == sid).cloned()
+    };
+    let token = policy("platform.yaml", "TokenKey", "PiiProducersDeriveTheirTokenKey").unwrap();
+    assert_eq!(strings(&token["Action"]), ["kms:GenerateMac"]);
+    assert_eq!(sub_texts(&token["Condition"]["ArnLike"]["aws:PrincipalArn"]), [role("customers"), role("orders")]);
+    assert_eq!(all["platform.yaml"]["Resources"]["TokenKey"]["Properties"]["KeySpec"].as_str(), Some("HMAC_256"));
+
+    let readers = policy("orders-ports.yaml", "DomainKey", "PiiReadersOfOrderEvents").unwrap();
+    assert_eq!(strings(&readers["Action"]), ["kms:Decrypt"]);
+    assert_eq!(sub_texts(&readers["Condition"]["ArnLike"]["aws:PrincipalArn"]), [role("customers"), role("analytics")]);
+    assert_eq!(
+        readers["Condition"]["StringEquals"]["kms:EncryptionContext:mesh:product"].as_str(),
+        Some("orders/order-events")
+    );
+    // customer-credit grants nobody its PII: no reader statement at all.
+    assert!(policy("customers-ports.yaml", "DomainKey", "PiiReadersOfCustomerCredit").is_none());
+
+    let function = |file: &str, id: &str| all[file]["Resources"][id]["Properties"].clone();
+    let settings = |file: &str, id: &str, name: &str| function(file, id)["Environment"]["Variables"][name].clone();
+    for (file, id) in [
+        ("orders.yaml", "ApiFunction"),
+        ("orders.yaml", "OrdersSagaFunction"),
+        ("customers.yaml", "ApiFunction"),
+        ("customers.yaml", "CustomersCreditFunction"),
+    ] {
+        assert_eq!(intrinsic(&settings(file, id, mesh::env::TOKEN_KEY_ARN)).unwrap().1, "TokenKeyArn", "{file}: {id}");
+        assert_eq!(intrinsic(&settings(file, id, mesh::env::SEALING_KEY_ARN)).unwrap().1, "KeyArn", "{file}: {id}");
+    }
+    assert_eq!(
+        settings("analytics.yaml", "AnalyticsSalesFunction", mesh::env::PII_READS).as_str(),
+        Some("orders/order-events")
+    );
+    assert_eq!(
+        settings("customers.yaml", "CustomersCreditFunction", mesh::env::PII_READS).as_str(),
+        Some("orders/order-events")
+    );
+    assert!(settings("orders.yaml", "OrdersSagaFunction", mesh::env::PII_READS).is_null());
+    assert!(all["orders.yaml"]["Parameters"].get("CustomerCreditKeyArn").is_none());
+
+    let read = resource(&all["analytics.yaml"], "AnalyticsSalesRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "PiiReadOrderEvents")
+        .cloned()
+        .unwrap();
+    assert_eq!(strings(&read["Action"]), ["kms:Decrypt"]);
+    assert_eq!(intrinsic(&read["Resource"][0]).unwrap().1, "OrderEventsKeyArn");
+    assert_eq!(
+        read["Condition"]["StringEquals"]["kms:EncryptionContext:mesh:product"].as_str(),
+        Some("orders/order-events")
+    );
 }
 
 #[test]

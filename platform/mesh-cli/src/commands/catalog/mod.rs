@@ -126,7 +126,8 @@ async fn show(prefix: &str, product: &str, version: Option<u32>) -> Result<(), C
     println!("  {}", entry.description);
     println!("  owner:           {} <{}>", entry.owner, entry.parameter("contact"));
     println!("  major version:   {}", entry.parameter("product_version"));
-    println!("  classification:  {} (PII: {})", entry.parameter("classification"), entry.parameter("pii_columns"));
+    println!("  classification:  {}", entry.parameter("classification"));
+    println!("  PII:             {}", pii_line(entry.parameter("pii_columns"), entry.parameter("pii_readers")));
     println!("  ports:           SNS {}", entry.parameter("topic_arn"));
     println!(
         "                   Kinesis {} (replay {} h)",
@@ -147,4 +148,17 @@ async fn show(prefix: &str, product: &str, version: Option<u32>) -> Result<(), C
         }
     }
     Ok(())
+}
+
+/// Which columns travel protected and who reads them in clear.
+fn pii_line(columns: &str, readers: &str) -> String {
+    if columns.is_empty() {
+        return "none".to_owned();
+    }
+    let readers = if readers.is_empty() { "nobody" } else { readers };
+    format!(
+        "{columns}, protected ({{token, sealed}}); in clear for {readers}, every other subscriber reads the token",
+        columns = columns.replace(',', ", "),
+        readers = readers.replace(',', ", ")
+    )
 }

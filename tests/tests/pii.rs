@@ -12,8 +12,10 @@
 use std::time::Duration;
 
 use aws_sdk_kinesis::types::ShardIteratorType;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mesh::envelope::Envelope;
-use mesh::pii::{Opener, TOKEN_PREFIX};
+use mesh::pii::{CONTEXT_KEY, Opener, TOKEN_PREFIX};
 use mesh_local::DeployOptions;
 use mesh_tests::{TestMesh, eventually};
 use serde_json::Value;
@@ -218,6 +220,7 @@ async fn no_port_holds_a_clear_pii_value_and_only_granted_readers_see_one() {
         tokens.insert(token);
     }
     assert_eq!(tokens.len(), 1, "one customer, one token in both products: {tokens:?}");
+    a_subscriber_not_granted_the_pii_is_refused_its_data_key_by_kms(&mesh, &searched).await;
     println!(
         "pii: {} records and messages searched ({records} Kinesis records, {} test-subscriber messages): \
          no clear name or customer id",
@@ -225,4 +228,57 @@ async fn no_port_holds_a_clear_pii_value_and_only_granted_readers_see_one() {
         spied.len()
     );
     mesh.stop().await.unwrap();
+}
+
+/// Data keys unwrapped with the roles' own sessions under `AUTH=true`: the
+/// orders saga's role, a subscriber of customer-credit that is granted none
+/// of its PII, is refused by KMS; the customers credit handler's role, a
+/// granted reader of order-events, unwraps that product's key.
+async fn a_subscriber_not_granted_the_pii_is_refused_its_data_key_by_kms(
+    mesh: &TestMesh,
+    searched: &[(String, String)],
+) {
+    if !mesh.emulator.is_embedded() {
+        return eprintln!("AWS_ENDPOINT_URL is set: its KMS key policies are its own, nothing to check here");
+    }
+    let wrapped_key_on = |stream: &str| {
+        let label = format!("kinesis {stream}");
+        let sealed = searched
+            .iter()
+            .filter(|(on, _)| *on == label)
+            .find_map(|(_, text)| text.split('"').find(|part| part.starts_with("s1.")).map(str::to_owned))
+            .unwrap_or_else(|| panic!("a sealed value on {stream}"));
+        URL_SAFE_NO_PAD.decode(sealed.split('.').nth(1).unwrap()).unwrap()
+    };
+    let config = mesh.emulator.sdk_config();
+    let (lambda, sts) = (aws_sdk_lambda::Client::new(&config), aws_sdk_sts::Client::new(&config));
+    let unwrap_as = |function: &str, wrapped: Vec<u8>, product: &'static str| {
+        let (lambda, sts, config) = (lambda.clone(), sts.clone(), config.clone());
+        let function = format!("{}-{function}", mesh.mesh.prefix());
+        async move {
+            let role = lambda.get_function_configuration().function_name(&function).send().await.unwrap();
+            let session = sts.assume_role().role_arn(role.role().unwrap()).role_session_name(&function).send();
+            let credentials = session.await.unwrap().credentials.unwrap();
+            let credentials = aws_sdk_kms::config::Credentials::new(
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                Some(credentials.session_token().to_owned()),
+                None,
+                "the role's session",
+            );
+            let kms = aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(&config).credentials_provider(credentials).build(),
+            );
+            kms.decrypt()
+                .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped))
+                .encryption_context(CONTEXT_KEY, product)
+                .send()
+                .await
+        }
+    };
+    let credit_key = wrapped_key_on(&mesh.endpoints.customers_stream);
+    let refused = unwrap_as("orders-saga", credit_key, "customers/customer-credit").await.expect_err("not granted");
+    assert!(format!("{refused:?}").contains("AccessDenied"), "{refused:?}");
+    let orders_key = wrapped_key_on(&mesh.endpoints.orders_stream);
+    unwrap_as("customers-credit", orders_key, "orders/order-events").await.expect("a granted reader unwraps it");
 }

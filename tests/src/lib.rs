@@ -67,6 +67,16 @@ impl TestMesh {
         Client::new(&self.emulator, self.endpoints.clone(), &self.tokens)
     }
 
+    /// The order `id` once its status is `wanted` (within a minute).
+    pub async fn order_status(&self, id: &str, wanted: &str) -> anyhow::Result<serde_json::Value> {
+        let client = self.client();
+        eventually(&format!("order {id} to be {wanted}"), Duration::from_secs(60), || async {
+            let order = client.get_order(id).await?;
+            Ok((order["status"] == wanted).then_some(order))
+        })
+        .await
+    }
+
     /// Deletes what was deployed to an external endpoint; an embedded
     /// emulator goes away with its process group.
     pub async fn stop(self) -> anyhow::Result<()> {

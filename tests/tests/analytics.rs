@@ -18,15 +18,6 @@ use uuid::Uuid;
 
 const SETTLE: Duration = Duration::from_secs(60);
 
-async fn order_status(mesh: &TestMesh, id: &str, wanted: &str) -> anyhow::Result<Value> {
-    let client = mesh.client();
-    eventually(&format!("order {id} to be {wanted}"), SETTLE, || async {
-        let order = client.get_order(id).await?;
-        Ok((order["status"] == wanted).then_some(order))
-    })
-    .await
-}
-
 /// The sales view's rows, by order id, with their versions.
 async fn sales(mesh: &TestMesh) -> anyhow::Result<BTreeMap<String, (OrderSale, u64)>> {
     let rows = mesh.observer.sales(&mesh.endpoints.analytics_state_table).await?;
@@ -61,12 +52,12 @@ async fn the_sales_view_follows_every_order_with_its_channel_in_any_arrival_orde
 
     // customers-credit reads OrderPlaced v1 (Avro resolution from the writer's
     // v2, fetched from the schema registry) and still decides every order.
-    order_status(&mesh, &web, "approved").await.unwrap();
-    order_status(&mesh, &unnamed, "approved").await.unwrap();
-    order_status(&mesh, &mobile, "rejected").await.unwrap();
-    order_status(&mesh, &partner, "rejected").await.unwrap();
+    mesh.order_status(&web, "approved").await.unwrap();
+    mesh.order_status(&unnamed, "approved").await.unwrap();
+    mesh.order_status(&mobile, "rejected").await.unwrap();
+    mesh.order_status(&partner, "rejected").await.unwrap();
     client.cancel_order(&web).await.unwrap();
-    order_status(&mesh, &web, "cancelled").await.unwrap();
+    mesh.order_status(&web, "cancelled").await.unwrap();
     eventually("Ada's cancelled order to release its credit", SETTLE, || async {
         let found = client.get_customer(&ada).await?;
         Ok((found["reserved_cents"] == 1_000).then_some(()))

@@ -23,15 +23,6 @@ use uuid::Uuid;
 
 const SETTLE: Duration = Duration::from_secs(60);
 
-async fn order_status(mesh: &TestMesh, id: &str, wanted: &str) -> anyhow::Result<Value> {
-    let client = mesh.client();
-    eventually(&format!("order {id} to be {wanted}"), SETTLE, || async {
-        let order = client.get_order(id).await?;
-        Ok((order["status"] == wanted).then_some(order))
-    })
-    .await
-}
-
 /// A queue subscribed (raw delivery) to both products' topics: a subscriber
 /// the producers grant a subscription (their topic policies, as a descriptor's
 /// `access.subscribers` would) and no PII, and a copy of every message SNS
@@ -148,10 +139,10 @@ async fn no_port_holds_a_clear_pii_value_and_only_granted_readers_see_one() {
     let customer = client.register_customer(&name, 5_000).await.unwrap();
     let approved = client.place_order_in(&customer, 3_000, Some("web")).await.unwrap();
     let rejected = client.place_order_in(&customer, 4_000, None).await.unwrap();
-    order_status(&mesh, &approved, "approved").await.unwrap();
-    order_status(&mesh, &rejected, "rejected").await.unwrap();
+    mesh.order_status(&approved, "approved").await.unwrap();
+    mesh.order_status(&rejected, "rejected").await.unwrap();
     client.cancel_order(&approved).await.unwrap();
-    order_status(&mesh, &approved, "cancelled").await.unwrap();
+    mesh.order_status(&approved, "cancelled").await.unwrap();
 
     // Granted: customers found the customer by its clear id (it reserved,
     // then released), analytics keeps the clear id in its view.

@@ -15,15 +15,6 @@ use uuid::Uuid;
 
 const SETTLE: Duration = Duration::from_secs(60);
 
-async fn order_status(mesh: &TestMesh, id: &str, wanted: &str) -> anyhow::Result<Value> {
-    let client = mesh.client();
-    eventually(&format!("order {id} to be {wanted}"), SETTLE, || async {
-        let order = client.get_order(id).await?;
-        Ok((order["status"] == wanted).then_some(order))
-    })
-    .await
-}
-
 async fn reserved(mesh: &TestMesh, customer: &str, wanted: u64) -> anyhow::Result<Value> {
     let client = mesh.client();
     eventually(&format!("customer {customer} to reserve {wanted}"), SETTLE, || async {
@@ -40,15 +31,15 @@ async fn saga_approves_within_the_limit_rejects_over_it_and_releases_on_cancel()
     let customer = client.register_customer("Ada", 5_000).await.unwrap();
 
     let approved = client.place_order(&customer, 3_000).await.unwrap();
-    order_status(&mesh, &approved, "approved").await.unwrap();
+    mesh.order_status(&approved, "approved").await.unwrap();
     reserved(&mesh, &customer, 3_000).await.unwrap();
 
     let rejected = client.place_order(&customer, 4_000).await.unwrap();
-    let order = order_status(&mesh, &rejected, "rejected").await.unwrap();
+    let order = mesh.order_status(&rejected, "rejected").await.unwrap();
     assert_eq!(order["rejection_reason"], "credit limit exceeded: requested 4000, available 2000");
 
     client.cancel_order(&approved).await.unwrap();
-    order_status(&mesh, &approved, "cancelled").await.unwrap();
+    mesh.order_status(&approved, "cancelled").await.unwrap();
     reserved(&mesh, &customer, 0).await.unwrap();
 
     // The whole conversation is on the products' logs, in entity order.
@@ -169,7 +160,7 @@ async fn a_duplicate_delivery_changes_nothing() {
     let client = mesh.client();
     let customer = client.register_customer("Grace", 10_000).await.unwrap();
     let order = client.place_order(&customer, 2_500).await.unwrap();
-    order_status(&mesh, &order, "approved").await.unwrap();
+    mesh.order_status(&order, "approved").await.unwrap();
     let before = reserved(&mesh, &customer, 2_500).await.unwrap();
     let versions = mesh.observer.customers(&mesh.endpoints.customers_state_table).await.unwrap();
 
@@ -390,7 +381,7 @@ async fn events_the_relay_gave_up_on_are_published_by_an_outbox_redrive() {
     .unwrap();
     let done = mesh_cli::commands::outbox::redrive(&config, mesh.mesh.prefix(), "orders").await.unwrap();
     assert!(done.batches >= 1 && done.events >= 1, "{done:?}");
-    order_status(&mesh, &order, "approved").await.unwrap();
+    mesh.order_status(&order, "approved").await.unwrap();
     assert_eq!(mesh.observer.queue_depth(&failures).await.unwrap(), 0, "the failure records are handled");
     mesh.stop().await.unwrap();
 }

@@ -3,7 +3,7 @@
 //! output (`mesh infra plan`, read by `make deploy` and the harness), and
 //! the function crates the mesh deploys, derived from the descriptors.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::descriptor::Mesh;
@@ -26,6 +26,19 @@ pub enum Source {
     /// `key` of `stack`: the identity a team may take from elsewhere (another
     /// OIDC issuer and its clients).
     SettingOr { setting: String, stack: String, key: String },
+}
+
+impl Source {
+    /// The earlier stack's output (stack, key) this value is wired from, given
+    /// the deployment `settings`: none for a setting, or for a setting given
+    /// in place of an output.
+    pub fn output(&self, settings: &BTreeMap<String, String>) -> Option<(&str, &str)> {
+        match self {
+            Source::Setting(_) => None,
+            Source::Output { stack, key } => Some((stack, key)),
+            Source::SettingOr { setting, stack, key } => (!settings.contains_key(setting)).then_some((stack, key)),
+        }
+    }
 }
 
 impl std::fmt::Display for Source {

@@ -435,13 +435,10 @@ async fn create_stacks(
     while !pending.is_empty() {
         let started = Instant::now();
         let ready = |stack: &PlannedStack| {
-            stack.parameters.iter().all(|(_, source)| match source {
-                Source::Output { stack, .. } => deployed.contains_key(stack),
-                Source::SettingOr { setting, stack, .. } => {
-                    settings.contains_key(setting) || deployed.contains_key(stack)
-                }
-                Source::Setting(_) => true,
-            })
+            stack
+                .parameters
+                .iter()
+                .all(|(_, source)| source.output(settings).is_none_or(|(s, _)| deployed.contains_key(s)))
         };
         let (now, later): (Vec<PlannedStack>, Vec<PlannedStack>) = pending.into_iter().partition(ready);
         if now.is_empty() {
@@ -491,22 +488,18 @@ fn wired_parameters(
 ) -> Result<BTreeMap<String, String>, HarnessError> {
     let mut parameters = settings.clone();
     for (name, source) in &stack.parameters {
-        let from = match source {
-            Source::Output { stack, key } => Some((stack, key)),
-            Source::SettingOr { setting, stack, key } => match settings.get(setting) {
-                Some(value) => {
-                    parameters.insert(name.clone(), value.clone());
-                    None
+        match source.output(settings) {
+            Some((stack, key)) => {
+                let outputs = deployed.get(stack).ok_or_else(|| {
+                    HarnessError::Environment(format!("{name} comes from stack {stack}, which is not deployed"))
+                })?;
+                parameters.insert(name.clone(), outputs.output(key)?.to_owned());
+            }
+            None => {
+                if let Source::SettingOr { setting, .. } = source {
+                    parameters.insert(name.clone(), settings[setting].clone());
                 }
-                None => Some((stack, key)),
-            },
-            Source::Setting(_) => None,
-        };
-        if let Some((stack, key)) = from {
-            let outputs = deployed.get(stack).ok_or_else(|| {
-                HarnessError::Environment(format!("{name} comes from stack {stack}, which is not deployed"))
-            })?;
-            parameters.insert(name.clone(), outputs.output(key)?.to_owned());
+            }
         }
     }
     Ok(parameters)

@@ -161,28 +161,28 @@ async fn no_port_holds_a_clear_pii_value_and_only_granted_readers_see_one() {
         assert_eq!(sale.customer_id.to_string(), customer, "analytics reads customer_id in clear");
     }
 
-    // Everything that left a domain, or waits to. The last credit decision
-    // may still be on its way to the stream when the customer's state shows
-    // it: read until all 9 events are there.
-    let mut searched: Vec<(String, String)> = eventually("every event on the streams", SETTLE, || async {
+    // Everything that left a domain, or waits to: 3 order-events for the
+    // cancelled order, 2 for the rejected one; a registration and 3 credit
+    // decisions. The last decision may still be on its way to the stream when
+    // the customer's state shows it: read until every event is there.
+    const EVENTS: usize = 9;
+    let mut searched: Vec<(String, String)> = eventually("all 9 events on the streams", SETTLE, || async {
         let mut texts = Vec::new();
         for stream in [&mesh.endpoints.orders_stream, &mesh.endpoints.customers_stream] {
             texts.extend(records(&mesh, stream).await.into_iter().map(|text| (format!("kinesis {stream}"), text)));
         }
-        Ok((texts.len() >= 9).then_some(texts))
+        Ok((texts.len() >= EVENTS).then_some(texts))
     })
     .await
     .unwrap();
     let records = searched.len();
-    // 3 order-events for the cancelled order, 2 for the rejected one; a
-    // registration and 3 credit decisions.
     let mut spied = Vec::new();
     let deadline = std::time::Instant::now() + SETTLE;
-    while spied.len() < 9 && std::time::Instant::now() < deadline {
+    while spied.len() < EVENTS && std::time::Instant::now() < deadline {
         spied.extend(messages(&mesh, &spy).await);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert_eq!(spied.len(), 9, "the test subscriber got every event once: {spied:#?}");
+    assert_eq!(spied.len(), EVENTS, "the test subscriber got every event once: {spied:#?}");
     for (body, attributes) in &spied {
         searched.push(("sqs the test subscriber".to_owned(), format!("{body} {attributes}")));
     }

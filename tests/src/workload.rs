@@ -30,6 +30,9 @@ const CHANNELS: [Option<&str>; 10] = [
     Some("mobile"),
 ];
 
+/// How many ids of orders not final the summary lists.
+pub const NOT_FINAL_SHOWN: usize = 20;
+
 /// How the sales view lists orders placed without a channel (not a valid
 /// channel name, so it cannot clash with one).
 pub const NO_CHANNEL: &str = "(none)";
@@ -81,7 +84,11 @@ pub struct Summary {
     pub approved: usize,
     pub rejected: usize,
     pub cancelled: usize,
+    /// Orders not final (still pending, or of a status the workload does not know).
     pub pending: usize,
+    /// The first [`NOT_FINAL_SHOWN`] of them by id: where to start looking
+    /// (`mesh sagas stuck orders` says which wait for what).
+    pub not_final: Vec<String>,
     /// Records on each product's Kinesis stream (a retried publish counts twice).
     pub events_relayed: BTreeMap<String, usize>,
     pub unique_events_relayed: usize,
@@ -99,6 +106,37 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts `orders` by status (the counts and ids of an earlier tally
+    /// are replaced) and keeps the first ids of those not final.
+    pub fn tally(&mut self, orders: &[OrderRow]) {
+        (self.approved, self.rejected, self.cancelled, self.pending) = (0, 0, 0, 0);
+        let mut not_final = Vec::new();
+        for order in orders {
+            match order.status.as_str() {
+                "approved" => self.approved += 1,
+                "rejected" => self.rejected += 1,
+                "cancelled" => self.cancelled += 1,
+                _ => {
+                    self.pending += 1;
+                    not_final.push(order.id.clone());
+                }
+            }
+        }
+        not_final.sort();
+        not_final.truncate(NOT_FINAL_SHOWN);
+        self.not_final = not_final;
+    }
+
+    /// The violation orders not final are, naming them; `None` when every
+    /// order is final.
+    pub fn not_final_violation(&self) -> Option<String> {
+        (self.pending > 0).then(|| {
+            let more = self.pending - self.not_final.len();
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            format!("{} orders never reached a final state: {}{more}", self.pending, self.not_final.join(", "))
+        })
+    }
+
     pub fn print(&self) {
         println!("\nReference mesh summary");
         println!("  customers                      {}", self.customers);
@@ -107,6 +145,10 @@ impl Summary {
         println!("    rejected                     {}", self.rejected);
         println!("    cancelled after approval     {}", self.cancelled);
         println!("    not final                    {}", self.pending);
+        if !self.not_final.is_empty() {
+            let more = if self.pending > self.not_final.len() { ", ..." } else { "" };
+            println!("      {}{more}", self.not_final.join(", "));
+        }
         for (stream, count) in &self.events_relayed {
             println!("  events relayed to {stream:<12} {count}");
         }
@@ -271,14 +313,7 @@ pub async fn run(client: &Client<'_>, observer: &Observer, workload: &Workload) 
         duplicate_deliveries_suppressed: if before == after { redelivered } else { 0 },
         ..Summary::default()
     };
-    for order in &final_orders {
-        match order.status.as_str() {
-            "approved" => summary.approved += 1,
-            "rejected" => summary.rejected += 1,
-            "cancelled" => summary.cancelled += 1,
-            _ => summary.pending += 1,
-        }
-    }
+    summary.tally(&final_orders);
     let orders_events = observer.stream_events(&endpoints.orders_stream).await?;
     let customers_events = observer.stream_events(&endpoints.customers_stream).await?;
     summary.events_relayed.insert("order-events".into(), orders_events.len());
@@ -521,10 +556,7 @@ async fn check_invariants(
     client: &Client<'_>,
     redelivery: Redelivery,
 ) -> anyhow::Result<Vec<String>> {
-    let mut violations = Vec::new();
-    if summary.pending > 0 {
-        violations.push(format!("{} orders never reached a final state", summary.pending));
-    }
+    let mut violations: Vec<String> = summary.not_final_violation().into_iter().collect();
     if orders.len() != summary.orders_placed {
         violations.push(format!("{} orders accepted but {} stored", summary.orders_placed, orders.len()));
     }
@@ -583,6 +615,40 @@ mod tests {
             last_sequence: 2,
             placed: true,
         }
+    }
+
+    #[test]
+    fn orders_not_final_are_a_violation_naming_them() {
+        let orders = [order("approved", None), order("pending", None), order("rejected", None), order("pending", None)];
+        let mut summary = Summary::default();
+
+        summary.tally(&orders);
+
+        assert_eq!((summary.approved, summary.rejected, summary.cancelled, summary.pending), (1, 1, 0, 2));
+        let mut ids = vec![orders[1].id.clone(), orders[3].id.clone()];
+        ids.sort();
+        assert_eq!(summary.not_final, ids);
+        assert_eq!(
+            summary.not_final_violation().unwrap(),
+            format!("2 orders never reached a final state: {}, {}", ids[0], ids[1])
+        );
+        summary.tally(&orders[..1]);
+        assert_eq!((summary.pending, summary.not_final.len(), summary.not_final_violation()), (0, 0, None));
+    }
+
+    #[test]
+    fn lists_the_first_twenty_orders_not_final_and_counts_the_rest() {
+        let orders: Vec<OrderRow> = (0..25).map(|_| order("pending", None)).collect();
+        let mut summary = Summary::default();
+
+        summary.tally(&orders);
+
+        assert_eq!((summary.pending, summary.not_final.len()), (25, NOT_FINAL_SHOWN));
+        assert!(summary.not_final.is_sorted());
+        let violation = summary.not_final_violation().unwrap();
+        assert!(violation.starts_with("25 orders never reached a final state: "), "{violation}");
+        assert!(violation.ends_with(" and 5 more"), "{violation}");
+        assert!(summary.not_final.iter().all(|id| violation.contains(id)));
     }
 
     #[test]

@@ -178,7 +178,8 @@ async fn the_catalog_matches_the_descriptors_and_registering_again_changes_nothi
             ("order-events.v2.OrderPlaced", 2),
             ("order-events.v2.OrderApproved", 1),
             ("order-events.v2.OrderRejected", 1),
-            ("order-events.v2.OrderCancelled", 1)
+            ("order-events.v2.OrderCancelled", 1),
+            ("order-events.v2.OrderCreditDeclined", 1)
         ]
     );
     assert!(show_product(&glue, &prefix, &"orders/shipments".parse().unwrap(), None).await.unwrap().is_none());

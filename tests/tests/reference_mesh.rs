@@ -8,6 +8,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use mesh::envelope::{Envelope, EventMeta};
 use mesh::store::{Commit, StateStore, StoreError};
 use mesh_aws::dynamo_store::{DynamoStore, Tables};
+use mesh_cli::commands::sagas;
 use mesh_local::{DeployOptions, verify_stack_resources};
 use mesh_tests::{TestMesh, eventually};
 use serde_json::{Value, json};
@@ -360,6 +361,16 @@ async fn events_the_relay_gave_up_on_are_published_by_an_outbox_redrive() {
     let kinesis = aws_sdk_kinesis::Client::new(&config);
     let stream = mesh.mesh.ports("orders").unwrap().stream_name().unwrap().to_owned();
     kinesis.delete_stream().stream_name(&stream).send().await.unwrap();
+    // Deleting takes a while (on AWS too: the stream is DELETING first), and
+    // a stream of that name cannot be created again until it is gone.
+    eventually("the stream to be gone", SETTLE, || async {
+        let described = kinesis.describe_stream_summary().stream_name(&stream).send().await;
+        Ok(described
+            .is_err_and(|e| e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()))
+            .then_some(()))
+    })
+    .await
+    .unwrap();
 
     let order = client.place_order(&customer, 900).await.unwrap();
     let failures = mesh.mesh.domain("orders").unwrap().relay_failure_queue_url().unwrap().to_owned();
@@ -418,5 +429,96 @@ async fn mappings_deployed_disabled_exist_and_consume_nothing() {
     assert_eq!(client.get_order(&order).await.unwrap()["status"], "pending");
     let inbox = mesh.endpoints.inboxes.iter().find(|(domain, _)| domain == "customers").unwrap().1.clone();
     assert!(mesh.observer.inbox(&inbox).await.unwrap().is_empty(), "a disabled mapping delivered");
+    mesh.stop().await.unwrap();
+}
+
+/// The event types of `entity`'s events in `table` (an outbox), in order.
+async fn outbox_types(mesh: &TestMesh, table: &str, entity: &str) -> anyhow::Result<Vec<String>> {
+    let mut events: Vec<Envelope> = mesh
+        .observer
+        .outbox(table)
+        .await?
+        .into_iter()
+        .filter(|e| e.subject == entity || e.data["order_id"] == entity)
+        .collect();
+    events.sort_by_key(|e| (e.time, e.sequence));
+    Ok(events.into_iter().map(|e| e.event_type).collect())
+}
+
+/// With the customers consumer stopped, an order's credit answer never
+/// comes: the scheduler delivers its deadline and the order is rejected.
+/// When the consumer starts again, the credit it reserves too late is
+/// declined by orders and released by customers, once.
+#[tokio::test]
+async fn an_unanswered_order_is_rejected_at_its_deadline_and_a_late_reservation_released() {
+    let parameters = [("CreditCheckTimeoutSeconds".to_owned(), "15".to_owned())].into();
+    let mesh =
+        TestMesh::start(DeployOptions { extra_parameters: parameters, ..DeployOptions::default() }).await.unwrap();
+    let client = mesh.client();
+    let customer = client.register_customer("Grace", 5_000).await.unwrap();
+    let lambda = aws_sdk_lambda::Client::new(&mesh.emulator.sdk_config());
+    let consumer = mesh.mesh.domain("customers").unwrap().consumer_function_name("order-events").unwrap().to_owned();
+    let mappings = lambda.list_event_source_mappings().function_name(&consumer).send().await.unwrap();
+    let mapping = mappings.event_source_mappings()[0].uuid().unwrap().to_owned();
+    lambda.update_event_source_mapping().uuid(&mapping).enabled(false).send().await.unwrap();
+
+    let order = client.place_order(&customer, 1_500).await.unwrap();
+    let rejected = mesh.order_status(&order, "rejected").await.unwrap();
+
+    assert_eq!(rejected["rejection_reason"], "credit check timed out");
+    assert_eq!(client.get_customer(&customer).await.unwrap()["reserved_cents"], 0, "customers has not seen the order");
+
+    lambda.update_event_source_mapping().uuid(&mapping).enabled(true).send().await.unwrap();
+    let (orders_outbox, customers_outbox) = (&mesh.endpoints.outboxes[0].1, &mesh.endpoints.outboxes[1].1);
+    let credit = eventually("the late reservation to be released", SETTLE, || async {
+        let credit = outbox_types(&mesh, customers_outbox, &order).await?;
+        Ok(credit.contains(&"CreditReleased".to_owned()).then_some(credit))
+    })
+    .await
+    .unwrap();
+    assert_eq!(credit, ["CreditReserved", "CreditReleased"]);
+    assert_eq!(
+        outbox_types(&mesh, orders_outbox, &order).await.unwrap(),
+        ["OrderPlaced", "OrderRejected", "OrderCreditDeclined"]
+    );
+    assert_eq!(reserved(&mesh, &customer, 0).await.unwrap()["reserved_cents"], 0);
+    assert_eq!(client.get_order(&order).await.unwrap()["status"], "rejected", "a late answer decides nothing");
+
+    // With the saga stopped too, an order waits past its deadline, and
+    // `mesh sagas stuck orders` names it; started again, the saga ends it.
+    let saga = mesh.mesh.domain("orders").unwrap().consumer_function_name("customer-credit").unwrap().to_owned();
+    let saga_mappings = lambda.list_event_source_mappings().function_name(&saga).send().await.unwrap();
+    let saga_mapping = saga_mappings.event_source_mappings()[0].uuid().unwrap().to_owned();
+    lambda.update_event_source_mapping().uuid(&saga_mapping).enabled(false).send().await.unwrap();
+    let waiting = client.place_order(&customer, 1_000).await.unwrap();
+    let stuck = || async {
+        let root = mesh_local::workspace_root()?;
+        let descriptors = mesh_infra::load_mesh(&root).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+        let deadlines = &descriptors.domain("orders").unwrap().saga.as_ref().unwrap().deadlines;
+        let asked = sagas::Asked {
+            domain: "orders",
+            deadlines,
+            prefix: mesh.mesh.prefix(),
+            older_than: chrono::TimeDelta::zero(),
+            now: chrono::Utc::now(),
+        };
+        let report = sagas::check(&sagas::Clients::new(&mesh.emulator.sdk_config()), &asked).await?;
+        Ok::<_, anyhow::Error>(report.stuck().into_iter().map(|s| (s.entity.clone(), s.why)).collect::<Vec<_>>())
+    };
+    let found = eventually("the order to wait past its deadline", SETTLE, || async {
+        let found = stuck().await?;
+        Ok((!found.is_empty()).then_some(found))
+    })
+    .await
+    .unwrap();
+    assert_eq!(found, [(waiting.clone(), sagas::Why::PastDeadline)]);
+
+    lambda.update_event_source_mapping().uuid(&saga_mapping).enabled(true).send().await.unwrap();
+    eventually("the saga to end the waiting order", SETTLE, || async {
+        Ok((client.get_order(&waiting).await?["status"] != "pending").then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(stuck().await.unwrap(), [], "nothing stuck once the saga ran");
     mesh.stop().await.unwrap();
 }

@@ -40,6 +40,12 @@ async fn under_faults_and_crashes_nothing_is_lost_nothing_applied_twice_and_orde
         report.faults.crashes
     );
     assert_eq!(report.poison_injected, 6);
-    assert!(report.workload.orders_placed == soak.workload.orders && report.workload.pending == 0);
+    assert_eq!(report.workload.orders_placed, soak.workload.orders);
+    // Every order's saga ended (decided, or rejected at its deadline).
+    assert_eq!(
+        (report.workload.pending, report.workload.not_final.as_slice()),
+        (0, &[] as &[String]),
+        "orders not final at the end of the soak"
+    );
     mesh.stop().await.unwrap();
 }

@@ -15,5 +15,6 @@ pub const ORDER_EVENTS_READS: Bundle = (
         ("OrderApproved", 1, schema!("orders/order-events/v2/OrderApproved/1.avsc")),
         ("OrderRejected", 1, schema!("orders/order-events/v2/OrderRejected/1.avsc")),
         ("OrderCancelled", 1, schema!("orders/order-events/v2/OrderCancelled/1.avsc")),
+        ("OrderCreditDeclined", 1, schema!("orders/order-events/v2/OrderCreditDeclined/1.avsc")),
     ],
 );

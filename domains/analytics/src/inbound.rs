@@ -36,6 +36,14 @@ pub enum OrderEvent {
         customer_id: CustomerId,
         amount_cents: u64,
     },
+    /// A rejected order (its credit check timed out) declined credit reserved
+    /// too late: customers' bookkeeping, the sale stays rejected. Read because
+    /// the view takes the product in sequence, so no number may be missing.
+    OrderCreditDeclined {
+        order_id: OrderId,
+        customer_id: CustomerId,
+        amount_cents: u64,
+    },
 }
 
 impl OrderEvent {
@@ -61,7 +69,8 @@ impl OrderEvent {
             Self::OrderPlaced { order_id, .. }
             | Self::OrderApproved { order_id, .. }
             | Self::OrderRejected { order_id, .. }
-            | Self::OrderCancelled { order_id, .. } => *order_id,
+            | Self::OrderCancelled { order_id, .. }
+            | Self::OrderCreditDeclined { order_id, .. } => *order_id,
         }
     }
 
@@ -71,7 +80,8 @@ impl OrderEvent {
             Self::OrderPlaced { customer_id, .. }
             | Self::OrderApproved { customer_id, .. }
             | Self::OrderRejected { customer_id, .. }
-            | Self::OrderCancelled { customer_id, .. } => *customer_id,
+            | Self::OrderCancelled { customer_id, .. }
+            | Self::OrderCreditDeclined { customer_id, .. } => *customer_id,
         }
     }
 
@@ -81,7 +91,8 @@ impl OrderEvent {
             Self::OrderPlaced { amount_cents, .. }
             | Self::OrderApproved { amount_cents, .. }
             | Self::OrderRejected { amount_cents, .. }
-            | Self::OrderCancelled { amount_cents, .. } => *amount_cents,
+            | Self::OrderCancelled { amount_cents, .. }
+            | Self::OrderCreditDeclined { amount_cents, .. } => *amount_cents,
         }
     }
 }

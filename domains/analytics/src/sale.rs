@@ -45,7 +45,8 @@ impl SaleStatus {
         match event {
             OrderEvent::OrderPlaced { .. } => Self::Placed,
             OrderEvent::OrderApproved { .. } => Self::Approved,
-            OrderEvent::OrderRejected { .. } => Self::Rejected,
+            // Declining late credit is what a rejected order does: still rejected.
+            OrderEvent::OrderRejected { .. } | OrderEvent::OrderCreditDeclined { .. } => Self::Rejected,
             OrderEvent::OrderCancelled { .. } => Self::Cancelled,
         }
     }
@@ -187,6 +188,12 @@ pub(crate) mod tests {
         (OrderEvent::OrderCancelled { order_id, customer_id, amount_cents: 1500 }, 3)
     }
 
+    /// After a rejection for a timed-out credit check.
+    pub(crate) fn declined() -> (OrderEvent, u64) {
+        let (order_id, customer_id) = ids();
+        (OrderEvent::OrderCreditDeclined { order_id, customer_id, amount_cents: 1500 }, 3)
+    }
+
     /// The row after `history`, applied in the order given.
     fn given(history: &[(OrderEvent, u64)]) -> Option<OrderSale> {
         OrderSale::from_events(history).unwrap()
@@ -245,6 +252,13 @@ pub(crate) mod tests {
         let row = given(&[placed(Some("partner")), rejected()]).unwrap();
 
         assert_eq!(row, sale(Some("partner"), SaleStatus::Rejected, 2));
+    }
+
+    #[test]
+    fn an_order_that_declines_late_credit_stays_rejected() {
+        let row = given(&[placed(Some("web")), rejected(), declined()]).unwrap();
+
+        assert_eq!(row, sale(Some("web"), SaleStatus::Rejected, 3));
     }
 
     #[test]
@@ -344,6 +358,7 @@ pub(crate) mod tests {
             vec![placed(Some("web")), approved(), cancelled()],
             vec![placed(None), approved(), cancelled()],
             vec![placed(Some("mobile")), rejected()],
+            vec![placed(Some("web")), rejected(), declined()],
             vec![placed(Some("partner")), approved()],
             vec![placed(Some("web"))],
         ];

@@ -28,5 +28,6 @@ pub const ORDER_EVENTS_READS: Bundle = (
     &[
         ("OrderPlaced", 1, schema!("orders/order-events/v2/OrderPlaced/1.avsc")),
         ("OrderCancelled", 1, schema!("orders/order-events/v2/OrderCancelled/1.avsc")),
+        ("OrderCreditDeclined", 1, schema!("orders/order-events/v2/OrderCreditDeclined/1.avsc")),
     ],
 );

@@ -1,10 +1,15 @@
 //! The customers side of the credit saga: deciding credit for placed orders and
-//! releasing it for cancelled ones.
+//! releasing it for cancelled ones, and for those that declined it.
 //!
 //! The invariant the mesh checks: `reserved_cents()` equals the sum of the amounts of
-//! the customer's approved, uncancelled orders. It holds because an order is
-//! approved exactly when the first credit decision for it is `CreditReserved`, it
-//! can only be cancelled once approved, and every reaction here is idempotent.
+//! the customer's approved, uncancelled orders, eventually. It holds because an order
+//! is approved exactly when the first answer it gets is `CreditReserved`, it can only
+//! be cancelled once approved, and every reaction here is idempotent. The one other
+//! first answer is the order's deadline: the order is rejected ("credit check timed
+//! out"), and a reservation made for it after that is declined by the order
+//! (`OrderCreditDeclined`), which releases it here like a cancellation. Until that
+//! decline arrives the customer holds credit for a rejected order: the invariant is
+//! broken for that while, never for good.
 
 use crate::customer::Customer;
 use crate::error::CreditError;
@@ -29,9 +34,12 @@ pub fn on_order_event(customer: Option<&Customer>, event: &OrderEvent) -> Result
         (Some(customer), OrderEvent::OrderPlaced { order_id, amount_cents, .. }) => {
             customer.decide_credit(*order_id, *amount_cents)
         }
-        (Some(customer), OrderEvent::OrderCancelled { order_id, .. }) => customer.release_credit(*order_id),
+        (
+            Some(customer),
+            OrderEvent::OrderCancelled { order_id, .. } | OrderEvent::OrderCreditDeclined { order_id, .. },
+        ) => customer.release_credit(*order_id),
         // Nothing can have been reserved for a customer who does not exist.
-        (None, OrderEvent::OrderCancelled { .. }) => vec![],
+        (None, OrderEvent::OrderCancelled { .. } | OrderEvent::OrderCreditDeclined { .. }) => vec![],
     };
     Ok(events)
 }
@@ -93,6 +101,10 @@ mod tests {
 
     fn cancelled(customer_id: CustomerId, order_id: OrderId, amount_cents: u64) -> OrderEvent {
         OrderEvent::OrderCancelled { order_id, customer_id, amount_cents }
+    }
+
+    fn declined(customer_id: CustomerId, order_id: OrderId, amount_cents: u64) -> OrderEvent {
+        OrderEvent::OrderCreditDeclined { order_id, customer_id, amount_cents }
     }
 
     /// Decides and applies, as the credit function does.
@@ -234,6 +246,45 @@ mod tests {
         let (customer, _) = react(customer, &cancel);
 
         assert_eq!(on_order_event(Some(&customer), &cancel), Ok(vec![]));
+    }
+
+    #[test]
+    fn releases_credit_declined_by_an_order_whose_credit_check_timed_out() {
+        let customer = customer_with_limit(5000);
+        let order_id = OrderId::generate();
+        let (customer, _) = react(customer.clone(), &placed(customer.id, order_id, 1500));
+
+        let (customer, events) = react(customer.clone(), &declined(customer.id, order_id, 1500));
+
+        assert_eq!(
+            events,
+            vec![CustomerEvent::CreditReleased { customer_id: customer.id, order_id, amount_cents: 1500 }]
+        );
+        assert_eq!(customer.available_cents(), 5000);
+    }
+
+    #[test]
+    fn releases_declined_credit_once() {
+        let customer = customer_with_limit(5000);
+        let order_id = OrderId::generate();
+        let (customer, _) = react(customer.clone(), &placed(customer.id, order_id, 1500));
+        let decline = declined(customer.id, order_id, 1500);
+        let (customer, _) = react(customer, &decline);
+
+        assert_eq!(on_order_event(Some(&customer), &decline), Ok(vec![]));
+        assert_eq!(on_order_event(Some(&customer), &cancelled(customer.id, order_id, 1500)), Ok(vec![]));
+        assert_eq!(on_order_event(Some(&customer), &placed(customer.id, order_id, 1500)), Ok(vec![]), "decided once");
+    }
+
+    #[test]
+    fn decline_without_reservation_changes_nothing() {
+        let customer = customer_with_limit(1000);
+        let order_id = OrderId::generate();
+        let (customer, _) = react(customer.clone(), &placed(customer.id, order_id, 1500));
+        let decline = declined(customer.id, order_id, 1500);
+
+        assert_eq!(on_order_event(Some(&customer), &decline), Ok(vec![]));
+        assert_eq!(on_order_event(None, &decline), Ok(vec![]));
     }
 
     #[test]

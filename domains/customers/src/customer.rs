@@ -16,7 +16,8 @@ pub struct Customer {
     pub id: CustomerId,
     pub name: CustomerName,
     pub credit_limit_cents: u64,
-    /// Credit held per order id, for orders that are approved and not cancelled.
+    /// Credit held per order id, for orders that are approved and not cancelled (and,
+    /// for a while, for an order whose credit check timed out, until it declines it).
     pub reservations: BTreeMap<String, u64>,
     /// Every order whose credit has been decided (reserved or limit exceeded), kept
     /// after a release. It makes a redelivered `OrderPlaced` a no-op even once its

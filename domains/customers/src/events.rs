@@ -17,7 +17,8 @@ pub enum CustomerEvent {
     CreditReserved { customer_id: CustomerId, order_id: OrderId, amount_cents: u64 },
     /// The order asked for more than the customer had available at that moment.
     CreditLimitExceeded { customer_id: CustomerId, order_id: OrderId, amount_cents: u64, available_cents: u64 },
-    /// The credit held for a cancelled order is available again.
+    /// The credit held for an order is available again: the order was cancelled,
+    /// or declined the credit because it came after its credit check timed out.
     CreditReleased { customer_id: CustomerId, order_id: OrderId, amount_cents: u64 },
     /// Credit could not be checked at all; `reason` is meant for humans.
     CreditRefused { customer_id: CustomerId, order_id: OrderId, reason: String },

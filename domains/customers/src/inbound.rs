@@ -14,6 +14,9 @@ pub enum OrderEvent {
     OrderPlaced { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
     /// The order was cancelled after approval; its credit can be released.
     OrderCancelled { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
+    /// The order was rejected because its credit check timed out, and declines
+    /// the credit reserved for it too late; that credit can be released.
+    OrderCreditDeclined { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
 }
 
 impl OrderEvent {
@@ -42,7 +45,9 @@ impl OrderEvent {
     #[must_use]
     pub fn order_id(&self) -> OrderId {
         match self {
-            Self::OrderPlaced { order_id, .. } | Self::OrderCancelled { order_id, .. } => *order_id,
+            Self::OrderPlaced { order_id, .. }
+            | Self::OrderCancelled { order_id, .. }
+            | Self::OrderCreditDeclined { order_id, .. } => *order_id,
         }
     }
 
@@ -50,7 +55,9 @@ impl OrderEvent {
     #[must_use]
     pub fn customer_id(&self) -> CustomerId {
         match self {
-            Self::OrderPlaced { customer_id, .. } | Self::OrderCancelled { customer_id, .. } => *customer_id,
+            Self::OrderPlaced { customer_id, .. }
+            | Self::OrderCancelled { customer_id, .. }
+            | Self::OrderCreditDeclined { customer_id, .. } => *customer_id,
         }
     }
 }
@@ -99,5 +106,6 @@ mod tests {
         assert!(error.to_string().contains("OrderApproved"), "{error}");
         assert!(!OrderEvent::consumes("OrderApproved"));
         assert!(OrderEvent::consumes("OrderCancelled"));
+        assert!(OrderEvent::consumes("OrderCreditDeclined"));
     }
 }

@@ -18,4 +18,8 @@ pub enum OrderError {
     /// A credit event was routed to the wrong order: a wiring bug, not a business outcome.
     #[error("credit event for order {event_order} was handed to order {order}")]
     CreditForAnotherOrder { order: OrderId, event_order: OrderId },
+    /// A deadline named a step the orders saga does not have: a wiring bug (the
+    /// descriptor's `saga.deadlines` and this code disagree), never retried.
+    #[error("unknown saga step `{0}`: the orders saga has only `credit-check`")]
+    UnknownStep(String),
 }

@@ -28,6 +28,9 @@ pub enum OrderEvent {
     OrderRejected { order_id: OrderId, customer_id: CustomerId, amount_cents: u64, reason: String },
     /// An approved order was cancelled; its reserved credit should be released.
     OrderCancelled { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
+    /// The order, rejected because its credit check timed out, declines the
+    /// credit reserved for it too late; customers release that reservation.
+    OrderCreditDeclined { order_id: OrderId, customer_id: CustomerId, amount_cents: u64 },
 }
 
 impl OrderEvent {
@@ -53,7 +56,8 @@ impl OrderEvent {
             Self::OrderPlaced { order_id, .. }
             | Self::OrderApproved { order_id, .. }
             | Self::OrderRejected { order_id, .. }
-            | Self::OrderCancelled { order_id, .. } => *order_id,
+            | Self::OrderCancelled { order_id, .. }
+            | Self::OrderCreditDeclined { order_id, .. } => *order_id,
         }
     }
 
@@ -64,7 +68,8 @@ impl OrderEvent {
             Self::OrderPlaced { customer_id, .. }
             | Self::OrderApproved { customer_id, .. }
             | Self::OrderRejected { customer_id, .. }
-            | Self::OrderCancelled { customer_id, .. } => *customer_id,
+            | Self::OrderCancelled { customer_id, .. }
+            | Self::OrderCreditDeclined { customer_id, .. } => *customer_id,
         }
     }
 
@@ -75,7 +80,8 @@ impl OrderEvent {
             Self::OrderPlaced { amount_cents, .. }
             | Self::OrderApproved { amount_cents, .. }
             | Self::OrderRejected { amount_cents, .. }
-            | Self::OrderCancelled { amount_cents, .. } => *amount_cents,
+            | Self::OrderCancelled { amount_cents, .. }
+            | Self::OrderCreditDeclined { amount_cents, .. } => *amount_cents,
         }
     }
 }
@@ -107,6 +113,7 @@ mod tests {
                 reason: "credit limit exceeded: requested 1500, available 1000".into(),
             },
             OrderEvent::OrderCancelled { order_id, customer_id, amount_cents: 1500 },
+            OrderEvent::OrderCreditDeclined { order_id, customer_id, amount_cents: 1500 },
         ]
     }
 

@@ -1,6 +1,7 @@
 //! The orders product's domain: placing orders, reacting to credit decisions from the
-//! customers product, and cancelling. Pure state and decisions — no AWS, no I/O —
-//! so every rule is testable in isolation and the adapters stay thin.
+//! customers product (or to their deadline passing), and cancelling. Pure state and
+//! decisions — no AWS, no I/O — so every rule is testable in isolation and the
+//! adapters stay thin.
 #![forbid(unsafe_code)]
 
 mod channel;
@@ -19,4 +20,4 @@ pub use error::OrderError;
 pub use events::OrderEvent;
 pub use ids::{CustomerId, InvalidId, OrderId};
 pub use order::{Order, OrderStatus};
-pub use saga::CreditEvent;
+pub use saga::{CREDIT_CHECK_TIMED_OUT, CreditEvent, SagaStep};

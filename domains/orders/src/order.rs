@@ -34,6 +34,12 @@ pub struct Order {
     /// channels existed read as `None`.
     #[serde(default)]
     pub channel: Option<Channel>,
+    /// Whether the order, rejected because its credit check timed out, has
+    /// declined the credit reserved for it too late: it declines once, so a
+    /// redelivered reservation declines nothing. Orders stored before
+    /// deadlines existed read as `false`.
+    #[serde(default)]
+    pub credit_declined: bool,
 }
 
 impl Order {
@@ -89,6 +95,7 @@ impl Order {
                 status: OrderStatus::Pending,
                 rejection_reason: None,
                 channel: channel.clone(),
+                credit_declined: false,
             }),
             (None, _) => None,
         }
@@ -110,6 +117,7 @@ impl Order {
                 self.rejection_reason = Some(reason.clone());
             }
             OrderEvent::OrderCancelled { .. } => self.status = OrderStatus::Cancelled,
+            OrderEvent::OrderCreditDeclined { .. } => self.credit_declined = true,
         }
         self
     }
@@ -190,6 +198,7 @@ pub(crate) mod tests {
                 status: OrderStatus::Pending,
                 rejection_reason: None,
                 channel: command.channel,
+                credit_declined: false,
             }
         );
     }
@@ -238,6 +247,7 @@ pub(crate) mod tests {
         let order: Order = serde_json::from_value(stored).unwrap();
 
         assert_eq!((order.status, order.channel), (OrderStatus::Approved, None));
+        assert!(!order.credit_declined, "stored before deadlines existed: nothing declined");
     }
 
     #[test]

@@ -192,4 +192,37 @@ mod tests {
         );
         assert!(handler.store.state(CUSTOMER).is_none());
     }
+
+    /// An order rejected because its credit check timed out declines the
+    /// credit customers reserved for it after that, as the orders emitter
+    /// writes it (its customer protected with the fixture's keys).
+    fn declined() -> Message {
+        let contract = ProductContract::bundled(ORDER_EVENTS_READS).unwrap();
+        let protector = LocalKeys::from_seed("fixture").protector("orders/order-events").unwrap();
+        let emitter = Emitter::new(contract).protecting(std::sync::Arc::new(protector));
+        let order_id = "0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f";
+        let decline = OrderEvent::OrderCreditDeclined {
+            order_id: order_id.parse().unwrap(),
+            customer_id: CUSTOMER.parse().unwrap(),
+            amount_cents: 1250,
+        };
+        let meta = EventMeta::root("0194a6c2-5f1d-7000-8000-000000000001".parse().unwrap());
+        let envelope = emitter.envelopes(order_id, 3, &[decline], &meta).unwrap().remove(0);
+        Message::new("declined", envelope.to_json().unwrap())
+    }
+
+    #[tokio::test]
+    async fn releases_the_credit_an_order_declined_once() {
+        let handler = handler_with_customer(5_000);
+        let event = recorded_event();
+        handle_batch(&sqs_batch::messages(&event)[..1], &handler).await;
+
+        let report = handle_batch(&[declined(), declined()], &handler).await;
+
+        assert_eq!((report.applied, report.failed.len()), (2, 0), "{:?}", report.failed);
+        let customer = handler.store.state(CUSTOMER).unwrap();
+        assert_eq!((customer.version, customer.state.reserved_cents()), (3, 0));
+        let kinds: Vec<_> = handler.store.outbox().into_iter().map(|e| e.event_type).collect();
+        assert_eq!(kinds, ["CreditReserved", "CreditReleased"], "released once");
+    }
 }

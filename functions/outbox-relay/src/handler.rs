@@ -3,20 +3,23 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use mesh::deadline::parse_rules;
 use mesh::env;
 use mesh::relay::{Port, relay};
-use mesh_aws::ports::{KinesisLog, SnsTopic};
+use mesh_aws::ports::{DeadlineScheduler, KinesisLog, SnsTopic};
 use mesh_aws::{ConfigError, config, metrics, stream_batch};
 
-pub struct Deps<L, T> {
+pub struct Deps<L, T, D> {
     pub log: L,
     pub topic: T,
+    /// The saga deadlines the events start (none unless `DEADLINES` is set).
+    pub deadlines: D,
     /// `DOMAIN` and `PRODUCT`: the dimensions of the outbox age metric.
     pub domain: String,
     pub product: String,
 }
 
-impl Deps<KinesisLog, SnsTopic> {
+impl Deps<KinesisLog, SnsTopic, DeadlineScheduler> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let topic_arn = config::required(env::TOPIC_ARN)?;
         let stream_name = config::required(env::STREAM_NAME)?;
@@ -26,18 +29,29 @@ impl Deps<KinesisLog, SnsTopic> {
         if let Some(ordered) = config::optional(env::ORDERED_TOPIC_ARN) {
             topic = topic.with_ordered_topic(ordered);
         }
+        let rules = config::parsed(
+            env::DEADLINES,
+            parse_rules,
+            "expected a JSON list of {step, starts_with, timeout_seconds, queue, dead_letters}",
+        )?;
+        let (group, role) = if rules.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (config::required(env::SCHEDULE_GROUP)?, config::required(env::SCHEDULER_ROLE_ARN)?)
+        };
         Ok(Self {
             log: KinesisLog::new(aws_sdk_kinesis::Client::new(&sdk), stream_name),
             topic,
+            deadlines: DeadlineScheduler::new(aws_sdk_scheduler::Client::new(&sdk), group, role, rules),
             domain: config::required(env::DOMAIN)?,
             product: config::required(env::PRODUCT)?,
         })
     }
 }
 
-pub async fn handle<L: Port, T: Port>(deps: &Deps<L, T>, event: Event) -> DynamoDbEventResponse {
+pub async fn handle<L: Port, T: Port, D: Port>(deps: &Deps<L, T, D>, event: Event) -> DynamoDbEventResponse {
     let records = stream_batch::stream_records(&event);
-    let report = relay(&records, &deps.log, &deps.topic).await;
+    let report = relay(&records, &deps.log, &deps.topic, &deps.deadlines).await;
     match &report.first_failure {
         Some(failure) => tracing::warn!(
             published = report.published,
@@ -126,8 +140,8 @@ mod tests {
     const B_PLACED: &str = "0194a6c2-6a10-7aa0-8b1e-1a2b3c4d5e72";
     const A_APPROVED: &str = "0194a6c2-5f40-7aa0-8b1e-1a2b3c4d5e71";
 
-    fn deps(log: FakePort, topic: FakePort) -> Deps<FakePort, FakePort> {
-        Deps { log, topic, domain: "orders".into(), product: "order-events".into() }
+    fn deps(log: FakePort, topic: FakePort) -> Deps<FakePort, FakePort, FakePort> {
+        Deps { log, topic, deadlines: FakePort::default(), domain: "orders".into(), product: "order-events".into() }
     }
 
     fn failed_records(response: &DynamoDbEventResponse) -> Vec<&str> {

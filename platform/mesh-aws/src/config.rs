@@ -46,6 +46,25 @@ pub fn optional(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.trim().is_empty())
 }
 
+/// Reads an optional setting through `parse` (absent: `parse("")`); a
+/// value it refuses is `problem`, with the value.
+pub fn parsed<T, E>(
+    name: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    problem: &'static str,
+) -> Result<T, ConfigError> {
+    interpret(name, optional(name).unwrap_or_default(), parse, problem)
+}
+
+fn interpret<T, E>(
+    name: &'static str,
+    text: String,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    problem: &'static str,
+) -> Result<T, ConfigError> {
+    parse(&text).map_err(|_| ConfigError::Invalid { name, value: text, problem })
+}
+
 /// Reads an optional duration in seconds.
 pub fn seconds_or(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
     match std::env::var(name) {
@@ -200,4 +219,27 @@ impl ViewSettings {
 /// The SDK configuration from the standard AWS environment.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_that_does_not_parse_names_itself_its_value_and_what_was_expected() {
+        let text = r#"[{"step": 1}]"#.to_owned();
+
+        let error = interpret("DEADLINES", text, mesh::deadline::parse_rules, "expected a JSON list of rules");
+
+        assert_eq!(
+            error.unwrap_err().to_string(),
+            r#"environment variable DEADLINES is "[{\"step\": 1}]": expected a JSON list of rules"#
+        );
+    }
+
+    #[test]
+    fn an_absent_setting_is_parsed_as_empty() {
+        assert_eq!(parsed("MESH_TEST_NEVER_SET", mesh::deadline::parse_rules, "-").unwrap(), []);
+    }
 }

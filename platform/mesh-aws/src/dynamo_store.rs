@@ -34,12 +34,18 @@ pub struct DynamoStore<S> {
     state: PhantomData<fn() -> S>,
 }
 
-/// How an entity's state is stored: its id, version and the state as a map.
+/// How an entity's state is stored: its id, version and the state as a map,
+/// and the type and time of the latest event it emitted: an entity whose
+/// latest event started a saga step still waits for it (`mesh sagas stuck`).
 #[derive(Debug, Serialize, Deserialize)]
 struct StateItem<S> {
     pk: String,
     version: u64,
     state: S,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_event_time: Option<String>,
 }
 
 /// Which kind of action sits at each position of a transaction, to map
@@ -105,8 +111,14 @@ impl<S: Serialize> DynamoStore<S> {
         let mut actions = Vec::with_capacity(count);
 
         if let Some(change) = commit.change {
-            let item =
-                to_item(&StateItem { pk: change.entity_id.clone(), version: change.new_version, state: change.state })?;
+            let last = commit.events.last();
+            let item = to_item(&StateItem {
+                pk: change.entity_id.clone(),
+                version: change.new_version,
+                state: change.state,
+                last_event_type: last.map(|e| e.event_type.clone()),
+                last_event_time: last.map(|e| e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            })?;
             let put = if change.expected_version == 0 {
                 Put::builder().condition_expression("attribute_not_exists(pk)")
             } else {

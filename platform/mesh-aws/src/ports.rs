@@ -1,9 +1,16 @@
 //! The product's output ports: an SNS topic (fan-out to subscribers' queues)
-//! and a Kinesis stream (the ordered, replayable log).
+//! and a Kinesis stream (the ordered, replayable log); and the scheduler
+//! that keeps the saga deadlines its events start.
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
+};
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use chrono::Utc;
+use mesh::Envelope;
+use mesh::deadline::{DeadlineRule, at_expression};
 use mesh::error::Chain;
 use mesh::outbox::OutboxItem;
 use mesh::relay::{Port, PublishError};
@@ -186,5 +193,91 @@ impl Port for KinesisLog {
             .collect();
         results.resize(items.len(), Err(PublishError::refused("not acknowledged by Kinesis")));
         results
+    }
+}
+
+/// The saga deadlines an event starts (`DEADLINES`), each kept by
+/// EventBridge Scheduler as a one-time schedule that sends it to its
+/// handler's queue and deletes itself. Asking again for a deadline is
+/// harmless: the schedule's name is one per step and entity, and a
+/// schedule that fired already makes a repeat the handler's inbox drops.
+#[derive(Debug, Clone)]
+pub struct DeadlineScheduler {
+    client: aws_sdk_scheduler::Client,
+    group: String,
+    role_arn: String,
+    rules: Vec<DeadlineRule>,
+}
+
+impl DeadlineScheduler {
+    pub fn new(client: aws_sdk_scheduler::Client, group: String, role_arn: String, rules: Vec<DeadlineRule>) -> Self {
+        Self { client, group, role_arn, rules }
+    }
+
+    /// Keeps every deadline `item` starts.
+    async fn schedule(&self, item: &OutboxItem) -> Result<(), PublishError> {
+        let rules: Vec<&DeadlineRule> = self.rules.iter().filter(|r| r.starts_with == item.event_type).collect();
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let started = Envelope::from_json(&item.envelope)
+            .map_err(|e| PublishError::refused(format!("its envelope does not parse: {e}")))?;
+        for rule in rules {
+            let Some(deadline) = rule.deadline_for(&started) else { continue };
+            self.create(rule, &deadline).await?;
+        }
+        Ok(())
+    }
+
+    async fn create(&self, rule: &DeadlineRule, deadline: &Envelope) -> Result<(), PublishError> {
+        let building = |e| PublishError::call_failed("building the schedule", e);
+        let input = deadline.to_json().map_err(|e| PublishError::refused(e.to_string()))?;
+        let target = Target::builder()
+            .arn(&rule.queue)
+            .role_arn(&self.role_arn)
+            .input(input)
+            .dead_letter_config(DeadLetterConfig::builder().arn(&rule.dead_letters).build())
+            .build()
+            .map_err(building)?;
+        let window = FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().map_err(building)?;
+        let created = self
+            .client
+            .create_schedule()
+            .group_name(&self.group)
+            .name(rule.schedule_name(&deadline.subject))
+            .description(format!("{} of {} (started by {})", rule.step, deadline.subject, deadline.causation_id))
+            .schedule_expression(at_expression(deadline.time, Utc::now()))
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window(window)
+            .target(target)
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .client_token(deadline.id.to_string())
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            // The same step of the same entity: asked for already.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => Ok(()),
+            Err(e) => Err(PublishError::call_failed("Scheduler CreateSchedule", e)),
+        }
+    }
+}
+
+impl Port for DeadlineScheduler {
+    fn name(&self) -> &str {
+        "deadline scheduler"
+    }
+
+    fn max_batch(&self) -> usize {
+        10
+    }
+
+    fn max_batch_bytes(&self) -> usize {
+        usize::MAX
+    }
+
+    #[instrument(skip_all, fields(group = %self.group, count = items.len()))]
+    async fn send(&self, items: &[&OutboxItem]) -> Vec<Result<(), PublishError>> {
+        futures_util::future::join_all(items.iter().map(|item| self.schedule(item))).await
     }
 }

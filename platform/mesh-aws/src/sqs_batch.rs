@@ -45,12 +45,11 @@ pub async fn serve<H: Handler>(handler: H) -> Result<(), lambda_runtime::Error> 
 /// `ORDERING` (set by the template for subscriptions with an `order:`) and
 /// the inbox table that keeps the entities' positions.
 fn ordering_from_env(client: aws_sdk_dynamodb::Client) -> Result<Ordering<DynamoPositions>, ConfigError> {
-    let text = config::optional(env::ORDERING).unwrap_or_default();
-    let modes = parse_modes(&text).map_err(|_| ConfigError::Invalid {
-        name: env::ORDERING,
-        value: text.clone(),
-        problem: "expected <domain>/<product>=<any|sequence|strict>, comma-separated",
-    })?;
+    let modes = config::parsed(
+        env::ORDERING,
+        parse_modes,
+        "expected <domain>/<product>=<any|sequence|strict>, comma-separated",
+    )?;
     let retention = config::inbox_retention()?;
     let table = if modes.is_empty() { String::new() } else { config::required(env::INBOX_TABLE)? };
     Ok(Ordering::new(modes, DynamoPositions::new(client, table, retention)))

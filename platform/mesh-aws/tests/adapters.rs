@@ -10,15 +10,19 @@ use aws_sdk_dynamodb::types::CancellationReason;
 use aws_sdk_dynamodb::types::error::TransactionCanceledException;
 use aws_sdk_kinesis::operation::put_records::PutRecordsOutput;
 use aws_sdk_kinesis::types::PutRecordsResultEntry;
+use aws_sdk_scheduler::operation::create_schedule::{CreateScheduleError, CreateScheduleOutput};
+use aws_sdk_scheduler::types::error::{ConflictException, ValidationException};
+use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
 use aws_sdk_sns::operation::publish_batch::PublishBatchOutput;
 use aws_sdk_sns::types::{BatchResultErrorEntry, PublishBatchResultEntry};
-use aws_smithy_mocks::{mock, mock_client};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use mesh::deadline::DeadlineRule;
 use mesh::envelope::{Envelope, EventMeta};
 use mesh::outbox::OutboxItem;
 use mesh::relay::{Port, StreamRecord};
 use mesh::store::{Commit, StateChange, StateStore, StoreError};
 use mesh_aws::dynamo_store::{DynamoStore, Tables};
-use mesh_aws::ports::{KinesisLog, SnsTopic};
+use mesh_aws::ports::{DeadlineScheduler, KinesisLog, SnsTopic};
 use mesh_aws::stream_batch;
 use serde_json::json;
 use uuid::Uuid;
@@ -263,4 +267,96 @@ fn decodes_a_recorded_outbox_stream_event() {
     }
     assert_eq!(records[1], StreamRecord::Other { record_id: "111100000000000000000002".into() });
     assert!(matches!(&records[2], StreamRecord::Insert { item: Err(reason), .. } if reason.contains("missing field")));
+}
+
+#[tokio::test]
+async fn the_state_item_names_the_entitys_latest_event() {
+    let rule = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .match_requests(|request| {
+            let state = request.transact_items()[0].put().unwrap().item();
+            state.get("last_event_type").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("OrderPlaced")
+                && state.get("last_event_time").and_then(|v| v.as_s().ok()).is_some_and(|t| t.ends_with('Z'))
+        })
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    let client = mock_client!(aws_sdk_dynamodb, [&rule]);
+    let store = DynamoStore::new(client, tables(), Duration::from_secs(60), Duration::from_secs(60));
+    store.commit(commit(0, None)).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
+
+fn deadline_rules() -> Vec<DeadlineRule> {
+    vec![DeadlineRule {
+        step: "credit-check".into(),
+        starts_with: "OrderPlaced".into(),
+        timeout_seconds: 300,
+        queue: "arn:aws:sqs:us-east-1:000000000000:mesh-orders-customer-credit".into(),
+        dead_letters: "arn:aws:sqs:us-east-1:000000000000:mesh-orders-customer-credit-dlq".into(),
+    }]
+}
+
+fn scheduler(client: aws_sdk_scheduler::Client) -> DeadlineScheduler {
+    DeadlineScheduler::new(
+        client,
+        "mesh-orders".into(),
+        "arn:aws:iam::000000000000:role/mesh-orders-deadlines-us-east-1".into(),
+        deadline_rules(),
+    )
+}
+
+fn outbox_item(envelope: &Envelope) -> OutboxItem {
+    OutboxItem::new(envelope, Duration::from_secs(60)).unwrap()
+}
+
+#[tokio::test]
+async fn an_event_that_starts_a_step_schedules_its_deadline_once_per_entity() {
+    let placed = event("0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f", 1);
+    let expected = deadline_rules()[0].deadline_for(&placed).unwrap();
+    let rule = mock!(aws_sdk_scheduler::Client::create_schedule)
+        .match_requests(move |request| {
+            let target = request.target().unwrap();
+            let input = Envelope::from_json(target.input().unwrap()).unwrap();
+            request.group_name() == Some("mesh-orders")
+                && request.name() == Some("credit-check.0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f")
+                && request.schedule_expression().is_some_and(|e| e.starts_with("at(") && e.ends_with(')'))
+                && request.action_after_completion() == Some(&ActionAfterCompletion::Delete)
+                && request.flexible_time_window().map(|w| w.mode()) == Some(&FlexibleTimeWindowMode::Off)
+                && target.arn() == "arn:aws:sqs:us-east-1:000000000000:mesh-orders-customer-credit"
+                && target.dead_letter_config().and_then(|d| d.arn())
+                    == Some("arn:aws:sqs:us-east-1:000000000000:mesh-orders-customer-credit-dlq")
+                && input == expected
+                && request.client_token() == Some(expected.id.to_string().as_str())
+        })
+        .then_output(|| CreateScheduleOutput::builder().schedule_arn("arn").build().unwrap());
+    let client = mock_client!(aws_sdk_scheduler, [&rule]);
+    let mut approved = event("0194a6c2-5f1e-7cc0-9d1e-0a8b2c3d4e5f", 2);
+    approved.event_type = "OrderApproved".into();
+
+    let results = scheduler(client).send(&[&outbox_item(&placed), &outbox_item(&approved)]).await;
+
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(rule.num_calls(), 1, "only the starting event asks for a deadline");
+}
+
+#[tokio::test]
+async fn a_deadline_asked_for_again_is_kept_and_a_refusal_is_reported() {
+    let exists = mock!(aws_sdk_scheduler::Client::create_schedule)
+        .match_requests(|request| request.name().is_some_and(|n| n.ends_with("-000000000001")))
+        .then_error(|| {
+            CreateScheduleError::ConflictException(ConflictException::builder().message("exists").build().unwrap())
+        });
+    let refused = mock!(aws_sdk_scheduler::Client::create_schedule).then_error(|| {
+        CreateScheduleError::ValidationException(
+            ValidationException::builder().message("no such group").build().unwrap(),
+        )
+    });
+    let client = mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, [&exists, &refused]);
+    let first = event("0194a6c2-0000-7000-8000-000000000001", 1);
+    let second = event("0194a6c2-0000-7000-8000-000000000002", 1);
+
+    let results = scheduler(client).send(&[&outbox_item(&first), &outbox_item(&second)]).await;
+
+    assert!(results[0].is_ok(), "already scheduled: {:?}", results[0]);
+    let error = results[1].as_ref().unwrap_err();
+    assert_eq!(error.to_string(), "Scheduler CreateSchedule failed");
+    assert!(mesh::error::Chain(error).to_string().contains("no such group"), "{}", mesh::error::Chain(error));
 }

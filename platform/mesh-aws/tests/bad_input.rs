@@ -92,8 +92,11 @@ proptest! {
         let records: Vec<(String, Value)> = records.into_iter().map(|(n, i)| (n.to_owned(), i)).collect();
         let batch = stream_records(&event(records.clone()));
         prop_assert_eq!(batch.len(), records.len());
-        let (log, topic) = (Accepting::default(), Accepting::default());
-        let report = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(relay(&batch, &log, &topic));
+        let (log, topic, deadlines) = (Accepting::default(), Accepting::default(), Accepting::default());
+        let report = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(relay(&batch, &log, &topic, &deadlines));
         match &report.first_failure {
             Some(failure) => {
                 // Stopped at an unreadable insert: the batch retries from it.

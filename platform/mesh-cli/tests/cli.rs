@@ -51,7 +51,7 @@ fn validate_accepts_the_repository() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "ok: 3 domains, 2 products, 10 schema versions, every subscription granted\n"
+        "ok: 3 domains, 2 products, 11 schema versions, every subscription granted\n"
     );
 }
 
@@ -69,7 +69,7 @@ fn validate_refuses_an_ungranted_subscription_naming_both_sides() {
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(
         said.contains(
-            "domains/orders/domain.yaml:45:14: consumes[0].product: orders may not subscribe to customers/customer-credit v2: \
+            "domains/orders/domain.yaml:47:14: consumes[0].product: orders may not subscribe to customers/customer-credit v2: \
              its owner (customers-team) grants only nobody"
         ),
         "{said}"

@@ -24,6 +24,12 @@ fn first_statement<'a>(t: &'a mut Value, role: &str) -> &'a mut Mapping {
     t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][2].as_mapping_mut().unwrap()
 }
 
+/// The statement `sid` of `role`'s policy.
+fn statement<'a>(t: &'a mut Value, role: &str, sid: &str) -> &'a mut Mapping {
+    let statements = t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_sequence_mut();
+    statements.unwrap().iter_mut().find(|s| s["Sid"] == sid).unwrap().as_mapping_mut().unwrap()
+}
+
 /// The rules that fail on `broken` (written to a scratch file).
 fn failures(name: &str, broken: &Value) -> Vec<(String, Vec<String>)> {
     let dir = std::env::temp_dir().join(format!("mesh-guard-{}", uuid::Uuid::new_v4().simple()));
@@ -106,6 +112,13 @@ fn each_rule_fails_on_a_template_that_breaks_it() {
         }),
         ("orders.yaml", "roles_name_their_actions", "dynamodb:*", |t| {
             first_statement(t, "ApiRole").insert("Action".into(), Value::Sequence(vec!["dynamodb:*".into()]));
+        }),
+        ("orders.yaml", "roles_name_their_actions", "iam:PassRole", |t| {
+            statement(t, "RelayRole", "PassSchedulerRole").remove("Condition");
+        }),
+        ("orders.yaml", "roles_name_their_actions", "iam:PassRole", |t| {
+            let pass = statement(t, "RelayRole", "PassSchedulerRole");
+            pass.insert("Action".into(), Value::Sequence(vec!["iam:PassRole".into(), "iam:CreateRole".into()]));
         }),
         ("orders.yaml", "roles_name_their_resources", "*", |t| {
             first_statement(t, "ApiRole").insert("Resource".into(), Value::Sequence(vec!["*".into()]));

@@ -762,6 +762,31 @@ def _mesh_encryption_context(resolve):
 _mesh_iam_actions.extract_resource_arn = _mesh_keep_kms_context
 _iam_evaluator._resolve_condition_key = _mesh_encryption_context(_iam_evaluator._resolve_condition_key)
 
+# mesh: AWS names a schedule by its group: the resource of CreateSchedule
+# (GetSchedule, ...) is arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>,
+# the group being the request's (GroupName in the body, groupName in the
+# query; `default` when absent). MiniStack always says `default`, so under
+# AUTH=true a relay allowed only its domain's group was denied. Give the
+# request's group, as AWS does.
+_mesh_resource_arn_without_group = _mesh_iam_actions.extract_resource_arn
+
+
+def _mesh_schedule_group(service, method, path, headers, body, query_params, *args, **kwargs):
+    arn = _mesh_resource_arn_without_group(service, method, path, headers, body, query_params, *args, **kwargs)
+    if service != "scheduler" or ":schedule/default/" not in arn:
+        return arn
+    try:
+        group = json.loads(body or b"{}").get("GroupName")
+    except (ValueError, AttributeError):
+        group = None
+    group = group or (query_params or {}).get("groupName")
+    if isinstance(group, list):
+        group = group[0] if group else None
+    return arn.replace(":schedule/default/", f":schedule/{group}/", 1) if group else arn
+
+
+_mesh_iam_actions.extract_resource_arn = _mesh_schedule_group
+
 # mesh: every AWS SDK call goes over TLS on AWS, and the templates' queue and
 # bucket policies deny any request without it (`aws:SecureTransport` false).
 # The harness talks plain HTTP on loopback (no certificate to trust), so under

@@ -37,5 +37,12 @@ pub const SEALING_KEY_ARN: &str = "SEALING_KEY_ARN";
 /// `<domain>/<product>`, comma separated. Every other product's protected
 /// fields reach its handler as tokens.
 pub const PII_READS: &str = "PII_READS";
+/// The relay's saga deadlines (`saga.deadlines` of the descriptor), as
+/// JSON: `[{"step", "starts_with", "timeout_seconds", "queue", "dead_letters"}]`.
+pub const DEADLINES: &str = "DEADLINES";
+/// The scheduler group that keeps the domain's deadlines.
+pub const SCHEDULE_GROUP: &str = "SCHEDULE_GROUP";
+/// The role the scheduler sends deadlines as.
+pub const SCHEDULER_ROLE_ARN: &str = "SCHEDULER_ROLE_ARN";
 /// The log filter (`tracing`'s `EnvFilter` directives).
 pub const RUST_LOG: &str = "RUST_LOG";

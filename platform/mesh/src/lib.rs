@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod contract;
+pub mod deadline;
 pub mod env;
 pub mod envelope;
 pub mod error;

@@ -73,9 +73,15 @@ pub struct RelayFailure {
 }
 
 /// Publishes every outbox insert in `records`, in order, to `log` and then to
-/// `topic`. Stops at the first record either port refused (or that could not
-/// be decoded) and reports it.
-pub async fn relay<L: Port, T: Port>(records: &[StreamRecord], log: &L, topic: &T) -> RelayReport {
+/// `topic`, then keeps the saga deadlines they start (`deadlines`). Stops at
+/// the first record a port refused (or that could not be decoded) and
+/// reports it.
+pub async fn relay<L: Port, T: Port, D: Port>(
+    records: &[StreamRecord],
+    log: &L,
+    topic: &T,
+    deadlines: &D,
+) -> RelayReport {
     let mut items = Vec::new();
     let mut ignored = 0;
     let mut undecodable = None;
@@ -96,7 +102,8 @@ pub async fn relay<L: Port, T: Port>(records: &[StreamRecord], log: &L, topic: &
     let outbox: Vec<&OutboxItem> = items.iter().map(|(_, item)| *item).collect();
     let (logged, log_failure) = publish_in_order(log, &outbox).await;
     let (published, topic_failure) = publish_in_order(topic, &outbox[..logged]).await;
-    let first_failure = match topic_failure.or(log_failure) {
+    let (published, deadline_failure) = publish_in_order(deadlines, &outbox[..published]).await;
+    let first_failure = match deadline_failure.or(topic_failure).or(log_failure) {
         Some(reason) => Some(RelayFailure { record_id: items[published].0.clone(), reason }),
         None => undecodable,
     };
@@ -219,11 +226,16 @@ pub(crate) mod tests {
     }
 
     /// Plays what the stream does: retry from the reported record until done.
-    async fn run_until_done(records: &[StreamRecord], log: &FakePort, topic: &FakePort) -> Vec<RelayReport> {
+    async fn run_until_done(
+        records: &[StreamRecord],
+        log: &FakePort,
+        topic: &FakePort,
+        deadlines: &FakePort,
+    ) -> Vec<RelayReport> {
         let mut reports = Vec::new();
         let mut from = 0;
         loop {
-            let report = relay(&records[from..], log, topic).await;
+            let report = relay(&records[from..], log, topic, deadlines).await;
             let failure = report.first_failure.clone();
             reports.push(report);
             match failure {
@@ -237,7 +249,7 @@ pub(crate) mod tests {
     async fn publishes_every_insert_to_both_ports() {
         let (log, topic) = (FakePort::new(500), FakePort::new(10));
         let records: Vec<_> = (0..25).map(|n| insert(n, &format!("e{n}"), 1)).collect();
-        let report = relay(&records, &log, &topic).await;
+        let report = relay(&records, &log, &topic, &FakePort::new(10)).await;
         assert_eq!((report.published, report.first_failure), (25, None));
         assert_eq!(*topic.calls.lock().unwrap(), [10, 10, 5]);
         assert_eq!(*log.calls.lock().unwrap(), [25]);
@@ -253,7 +265,7 @@ pub(crate) mod tests {
                 StreamRecord::Insert { record_id: format!("r{n}"), item: Ok(big) }
             })
             .collect();
-        relay(&records, &log, &topic).await;
+        relay(&records, &log, &topic, &FakePort::new(10)).await;
         assert_eq!(*log.calls.lock().unwrap(), [2, 2, 1]);
     }
 
@@ -261,7 +273,7 @@ pub(crate) mod tests {
     async fn ignores_records_that_are_not_inserts() {
         let (log, topic) = (FakePort::new(500), FakePort::new(10));
         let records = [StreamRecord::Other { record_id: "r0".into() }, insert(1, "a", 1)];
-        let report = relay(&records, &log, &topic).await;
+        let report = relay(&records, &log, &topic, &FakePort::new(10)).await;
         assert_eq!((report.published, report.ignored), (1, 1));
     }
 
@@ -269,24 +281,27 @@ pub(crate) mod tests {
     async fn keeps_an_entity_once_per_call() {
         let (log, topic) = (FakePort::new(500), FakePort::new(10));
         let records = [insert(0, "a", 1), insert(1, "b", 1), insert(2, "a", 2), insert(3, "c", 1)];
-        relay(&records, &log, &topic).await;
+        relay(&records, &log, &topic, &FakePort::new(10)).await;
         assert_eq!(*log.calls.lock().unwrap(), [2, 2]);
     }
 
     #[tokio::test]
     async fn names_the_first_failed_record_and_keeps_entity_order_on_retry() {
-        let (log, topic) = (FakePort::new(500), FakePort::new(10));
+        let (log, topic, deadlines) = (FakePort::new(500), FakePort::new(10), FakePort::new(10));
         // Entities a, b, c interleaved, three events each.
         let records: Vec<_> = (0..9).map(|n| insert(n, ["a", "b", "c"][n % 3], (n / 3 + 1) as u64)).collect();
         log.refuse_once.lock().unwrap().push("b-2".into()); // record r4, mid-batch
+        deadlines.refuse_once.lock().unwrap().push("a-3".into()); // record r6
         topic.refuse_once.lock().unwrap().push("c-3".into()); // record r8
 
-        let reports = run_until_done(&records, &log, &topic).await;
+        let reports = run_until_done(&records, &log, &topic, &deadlines).await;
 
         let failures: Vec<_> = reports.iter().filter_map(|r| r.first_failure.clone()).collect();
-        assert_eq!(failures.iter().map(|f| f.record_id.as_str()).collect::<Vec<_>>(), ["r4", "r8"]);
+        // The topic's refusal of r8 is behind the scheduler's of r6: the
+        // stream retries from r6, and r8 goes through then.
+        assert_eq!(failures.iter().map(|f| f.record_id.as_str()).collect::<Vec<_>>(), ["r4", "r6"]);
         assert!(failures[0].reason.contains("refused b #2"), "{}", failures[0].reason);
-        for port in [&log, &topic] {
+        for port in [&log, &topic, &deadlines] {
             let accepted = port.accepted();
             for entity in ["a", "b", "c"] {
                 let seen: Vec<u64> = accepted.iter().filter(|(pk, _)| pk == entity).map(|(_, sk)| *sk).collect();
@@ -309,7 +324,7 @@ pub(crate) mod tests {
             StreamRecord::Insert { record_id: "r1".into(), item: Err("missing field `pk`".into()) },
             insert(2, "b", 1),
         ];
-        let report = relay(&records, &log, &topic).await;
+        let report = relay(&records, &log, &topic, &FakePort::new(10)).await;
         assert_eq!(report.published, 1);
         let failure = report.first_failure.unwrap();
         assert_eq!(failure.record_id, "r1");

@@ -134,12 +134,12 @@ mod tests {
 
         assert!(
             text.contains(
-                "  orders_order_events_v2 -- \"OrderPlaced, OrderCancelled\" --> customers_customers_credit\n"
+                "  orders_order_events_v2 -- \"OrderPlaced, OrderCancelled, OrderCreditDeclined\" --> customers_customers_credit\n"
             ),
             "{text}"
         );
         assert!(text.contains("  customers_customer_credit_v2 -- \"CreditReserved, CreditLimitExceeded, CreditRefused\" --> orders_orders_saga\n"), "{text}");
-        assert!(text.contains("  orders_order_events_v2 -- \"OrderPlaced, OrderApproved, OrderRejected, OrderCancelled\" --> analytics_analytics_sales\n"), "{text}");
+        assert!(text.contains("  orders_order_events_v2 -- \"OrderPlaced, OrderApproved, OrderRejected, OrderCancelled, OrderCreditDeclined\" --> analytics_analytics_sales\n"), "{text}");
         assert!(text.contains("subgraph analytics[\"analytics (analytics-team)\"]"), "{text}");
         assert_eq!(dot(&mesh).matches(" -> ").count(), 3);
     }

@@ -11,6 +11,8 @@ pub mod guard;
 mod infra;
 mod odcs;
 pub mod outbox;
+pub mod sagas;
+mod stack;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// A domain's sagas: the entities stuck in a step (`stuck <domain>`).
+    Sagas {
+        #[command(subcommand)]
+        command: SagasCommand,
+    },
     /// The Glue catalog: sync it, or read it.
     Catalog {
         #[command(subcommand)]
@@ -108,6 +115,32 @@ enum OutboxCommand {
     /// Re-publish the outbox items of every batch in the domain's relay-failures queue.
     Redrive {
         domain: String,
+        #[arg(long, default_value = "mesh")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SagasCommand {
+    /// The entities of a domain stuck in a saga step, oldest first.
+    ///
+    /// For each step of the descriptor's `saga.deadlines`, an entity whose
+    /// latest event is the step's `starts_with` waits for it. It is stuck
+    /// when it waits past its deadline (the deadline is the stack's
+    /// `<Step>TimeoutSeconds` after that event), or when its deadline is
+    /// still ahead but no schedule keeps it in the domain's schedule group.
+    /// One line per stuck entity (what it waits for, since when, why), then
+    /// a summary. Entities written before the state kept its latest event
+    /// are not seen.
+    #[command(after_help = "Exit status: 0 when nothing is stuck, 1 when an entity is (or the check could not run).")]
+    Stuck {
+        /// The domain (its descriptor declares `saga.deadlines`).
+        domain: String,
+        /// Only entities waiting at least this long (`90s`, `10m`, `2h`, `1h30m`): a step just
+        /// started may not have its deadline scheduled yet.
+        #[arg(long, default_value = "0", value_parser = sagas::parse_duration)]
+        older_than: chrono::TimeDelta,
+        /// The deployed mesh's prefix: the domain's stack is `<prefix>-<domain>`.
         #[arg(long, default_value = "mesh")]
         prefix: String,
     },
@@ -165,7 +198,15 @@ pub async fn run(cli: Cli) -> ExitCode {
                 Err(e) => Err(e),
             }
         }
+        Command::Sagas { command: SagasCommand::Stuck { domain, older_than, prefix } } => {
+            sagas_stuck(&cli.root, &domain, &prefix, older_than).await
+        }
     };
+    finish(result)
+}
+
+/// The command's exit status: 0, or 1 with the error (and every cause) on one line.
+pub fn finish(result: Result<(), CommandError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -173,6 +214,25 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn sagas_stuck(
+    root: &std::path::Path,
+    domain: &str,
+    prefix: &str,
+    older_than: chrono::TimeDelta,
+) -> Result<(), CommandError> {
+    let mesh = load(root)?;
+    // A domain without deadlines says so before any AWS call.
+    let deadlines = sagas::deadlines(&mesh, domain)?;
+    let clients = sagas::Clients::new(&mesh_aws::config::sdk_config().await);
+    let asked = sagas::Asked { domain, deadlines, prefix, older_than, now: chrono::Utc::now() };
+    let report = sagas::check(&clients, &asked).await?;
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    print!("{}", report.stdout());
+    report.verdict()
 }
 
 async fn dlq(root: &std::path::Path, command: DlqCommand) -> Result<(), CommandError> {

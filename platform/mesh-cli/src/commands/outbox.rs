@@ -1,7 +1,8 @@
 //! `mesh outbox redrive <domain>`: the relay gave up on some outbox stream
 //! batches (their coordinates are in the domain's relay-failures queue);
 //! re-publish the outbox items those batches held, in entity order, through
-//! the same relay code, then drop each failure record.
+//! the same relay code (the saga deadlines they start included, as the
+//! relay's own settings say), then drop each failure record.
 //!
 //! A failure record names its batch by shard, sequence range and arrival
 //! times, not by key. The outbox items written in that time window (widened
@@ -9,17 +10,18 @@
 //! re-published; an event published twice is absorbed by the consumers'
 //! inboxes, one never published is lost, so the window errs wide.
 
-use std::collections::HashMap;
-
 use aws_config::SdkConfig;
 use chrono::{DateTime, Duration, Utc};
+use mesh::deadline::parse_rules;
+use mesh::env;
 use mesh::envelope::Envelope;
 use mesh::outbox::OutboxItem;
 use mesh::relay::{StreamRecord, relay};
-use mesh_aws::ports::{KinesisLog, SnsTopic};
+use mesh_aws::ports::{DeadlineScheduler, KinesisLog, SnsTopic};
 use serde_json::Value;
 
 use super::CommandError;
+use super::stack::Stack;
 
 /// What a redrive did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -48,29 +50,6 @@ pub fn window(failure: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), CommandEr
     // LocalStack.
     let (before, after) = (Duration::seconds(60), Duration::seconds(1));
     Ok((time("approximateArrivalOfFirstRecord")? - before, time("approximateArrivalOfLastRecord")? + after))
-}
-
-async fn outputs(config: &SdkConfig, stack: &str) -> Result<HashMap<String, String>, CommandError> {
-    let cfn = aws_sdk_cloudformation::Client::new(config);
-    let described = cfn
-        .describe_stacks()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(CommandError::aws(format!("DescribeStacks {stack}")))?;
-    Ok(described
-        .stacks()
-        .iter()
-        .flat_map(|s| s.outputs())
-        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-        .collect())
-}
-
-fn output<'a>(outputs: &'a HashMap<String, String>, stack: &str, key: &str) -> Result<&'a str, CommandError> {
-    outputs
-        .get(key)
-        .map(String::as_str)
-        .ok_or_else(|| CommandError::Unexpected(format!("stack {stack} has no output {key}")))
 }
 
 async fn outbox_items(config: &SdkConfig, table: &str) -> Result<Vec<(DateTime<Utc>, OutboxItem)>, CommandError> {
@@ -102,16 +81,18 @@ async fn outbox_items(config: &SdkConfig, table: &str) -> Result<Vec<(DateTime<U
 /// Re-publishes what every failure record of `domain`'s relay names.
 pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<Redriven, CommandError> {
     let (domain_stack, ports_stack) = (format!("{prefix}-{domain}"), format!("{prefix}-{domain}-ports"));
-    let own = outputs(config, &domain_stack).await?;
-    let ports = outputs(config, &ports_stack).await?;
-    let failures = output(&own, &domain_stack, "RelayFailureQueueUrl")?;
-    let table = output(&own, &domain_stack, "OutboxTable")?;
-    let log = KinesisLog::new(aws_sdk_kinesis::Client::new(config), output(&ports, &ports_stack, "StreamName")?.into());
-    let mut topic = SnsTopic::new(aws_sdk_sns::Client::new(config), output(&ports, &ports_stack, "TopicArn")?.into());
+    let cloudformation = aws_sdk_cloudformation::Client::new(config);
+    let own = Stack::describe(&cloudformation, &domain_stack).await?;
+    let ports = Stack::describe(&cloudformation, &ports_stack).await?;
+    let failures = own.output("RelayFailureQueueUrl")?;
+    let table = own.output("OutboxTable")?;
+    let log = KinesisLog::new(aws_sdk_kinesis::Client::new(config), ports.output("StreamName")?.into());
+    let mut topic = SnsTopic::new(aws_sdk_sns::Client::new(config), ports.output("TopicArn")?.into());
     // Strict-order subscribers read the FIFO topic: the relay publishes to both.
-    if let Some(ordered) = ports.get("OrderedTopicArn") {
+    if let Some(ordered) = ports.outputs.get("OrderedTopicArn") {
         topic = topic.with_ordered_topic(ordered.clone());
     }
+    let deadlines = relay_deadlines(config, own.output("RelayFunctionName")?).await?;
     let sqs = aws_sdk_sqs::Client::new(config);
     let mut outbox = None;
     let mut done = Redriven::default();
@@ -143,7 +124,7 @@ pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<R
                     item: Ok((*item).clone()),
                 })
                 .collect();
-            let report = relay(&records, &log, &topic).await;
+            let report = relay(&records, &log, &topic, &deadlines).await;
             if let Some(failure) = report.first_failure {
                 return Err(CommandError::Failed(format!(
                     "re-publishing stopped at {}: {}; the failure record stays for the next run",
@@ -162,6 +143,23 @@ pub async fn redrive(config: &SdkConfig, prefix: &str, domain: &str) -> Result<R
             done.events += report.published;
         }
     }
+}
+
+/// The deadlines the relay keeps, from its own environment: what it would
+/// have scheduled for the events it gave up on.
+async fn relay_deadlines(config: &SdkConfig, relay: &str) -> Result<DeadlineScheduler, CommandError> {
+    let function = aws_sdk_lambda::Client::new(config)
+        .get_function_configuration()
+        .function_name(relay)
+        .send()
+        .await
+        .map_err(CommandError::aws(format!("GetFunctionConfiguration {relay}")))?;
+    let variables = function.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
+    let setting = |name: &str| variables.get(name).cloned().unwrap_or_default();
+    let rules = parse_rules(&setting(env::DEADLINES))
+        .map_err(|e| CommandError::Failed(format!("{relay}'s {}: {e}", env::DEADLINES)))?;
+    let scheduler = aws_sdk_scheduler::Client::new(config);
+    Ok(DeadlineScheduler::new(scheduler, setting(env::SCHEDULE_GROUP), setting(env::SCHEDULER_ROLE_ARN), rules))
 }
 
 #[cfg(test)]

@@ -7,6 +7,6 @@ mod yaml;
 
 pub use model::{
     Access, Api, ApiClient, Classification, Descriptor, EventContract, KinesisPort, NotAProductRef, Order, Owner,
-    Ports, Product, ProductRef, Route, RouteAuth, ServiceLevels, SnsPort, Subscription, Throttling,
+    Ports, Product, ProductRef, Route, RouteAuth, Saga, SagaDeadline, ServiceLevels, SnsPort, Subscription, Throttling,
 };
 pub use validate::{DomainFile, Mesh, Problem, load_mesh};

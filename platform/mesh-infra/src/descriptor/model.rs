@@ -24,6 +24,34 @@ pub struct Descriptor {
     /// The domain's HTTP commands and queries, if it takes any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<Api>,
+    /// The steps of its sagas that wait for another domain, each with a deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saga: Option<Saga>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Saga {
+    pub deadlines: Vec<SagaDeadline>,
+}
+
+/// A step that waits for another domain's answer, and how long it may wait.
+/// When the relay publishes an event of type `starts_with`, the scheduler
+/// (EventBridge Scheduler) is asked to deliver a deadline to `handler`'s
+/// queue `timeout_seconds` later; an entity whose latest event is still of
+/// that type is waiting for the step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SagaDeadline {
+    /// Lowercase letters, digits and `-`, e.g. `credit-check`.
+    pub step: String,
+    /// An event type of one of the domain's products.
+    pub starts_with: String,
+    /// The product whose answer ends the step: one `handler` consumes.
+    pub waits_for: ProductRef,
+    pub timeout_seconds: u32,
+    /// The consumer function the deadline is delivered to.
+    pub handler: String,
 }
 
 /// An HTTP API (API Gateway HTTP API, payload 2.0) served by one function.

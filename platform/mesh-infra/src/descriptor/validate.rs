@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::model::{Api, Descriptor, Order, Product, RouteAuth, Subscription};
+use super::model::{Api, Descriptor, Order, Product, RouteAuth, Saga, Subscription};
 use super::yaml::{self, Located};
 use mesh::contract::{SchemaVersion, check_versions};
 use mesh::pii::{PROTECTED_TYPE, protected_fields};
@@ -283,6 +283,9 @@ fn check_domain(
             ));
         }
     }
+    if let Some(saga) = &d.saga {
+        check_deadlines(d, saga, &problem, problems);
+    }
     if let Some(api) = &d.api {
         if !root.join("functions").join(&api.handler).is_dir() {
             problems.push(problem(
@@ -292,6 +295,51 @@ fn check_domain(
         }
         check_routes(d, api, &problem, problems);
         check_clients(d, api, &problem, problems);
+    }
+}
+
+/// A deadline starts with one of the domain's own events (the relay sees
+/// it) and is delivered to the queue of the subscription that ends the step.
+fn check_deadlines(
+    d: &Descriptor,
+    saga: &Saga,
+    problem: &dyn Fn(&str, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) {
+    for (i, deadline) in saga.deadlines.iter().enumerate() {
+        let at = |field: &str| format!("/saga/deadlines/{i}/{field}");
+        if saga.deadlines[..i].iter().any(|other| other.step == deadline.step) {
+            problems.push(problem(&at("step"), format!("step `{}` has two deadlines", deadline.step)));
+        }
+        let published = d.products.iter().flat_map(|p| &p.events).any(|e| e.event_type == deadline.starts_with);
+        if !published {
+            problems.push(problem(
+                &at("starts_with"),
+                format!(
+                    "{} publishes no `{}`: a deadline starts with an event of the domain's own products",
+                    d.domain, deadline.starts_with
+                ),
+            ));
+        }
+        match d.consumes.iter().find(|c| c.product == deadline.waits_for && c.handler == deadline.handler) {
+            None => problems.push(problem(
+                &at("waits_for"),
+                format!(
+                    "{} does not consume {}: the deadline is delivered to the queue of the subscription that ends the step",
+                    deadline.handler, deadline.waits_for
+                ),
+            )),
+            // EventBridge Scheduler sets no deduplication id, which a FIFO
+            // queue without content-based deduplication requires.
+            Some(c) if c.order == Order::Strict => problems.push(problem(
+                &at("waits_for"),
+                format!(
+                    "{} takes {} in strict order (a FIFO queue), which EventBridge Scheduler cannot deliver a deadline to",
+                    deadline.handler, deadline.waits_for
+                ),
+            )),
+            Some(_) => {}
+        }
     }
 }
 
@@ -661,8 +709,8 @@ mod tests {
         let mesh = load_mesh(&repository()).unwrap_or_else(|p| panic!("{p:#?}"));
 
         assert_eq!(mesh.domains.len(), 3);
-        assert_eq!(mesh.schemas.len(), 10);
-        assert_eq!(mesh.domain("orders").unwrap().products[0].events.len(), 4);
+        assert_eq!(mesh.schemas.len(), 11);
+        assert_eq!(mesh.domain("orders").unwrap().products[0].events.len(), 5);
     }
 
     #[test]
@@ -738,6 +786,44 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_deadline_nobody_can_start_or_receive() {
+        let root = copy();
+        let saga = "      starts_with: OrderPlaced\n      waits_for: customers/customer-credit\n";
+        let broken = "      starts_with: OrderShipped\n      waits_for: customers/customer-gone\n";
+        edit(&root, "domains/orders/domain.yaml", saga, broken);
+
+        let found = problems(&root);
+
+        for expected in [
+            "saga.deadlines[0].starts_with: orders publishes no `OrderShipped`: a deadline starts with an event of the domain's own products",
+            "saga.deadlines[0].waits_for: orders-saga does not consume customers/customer-gone: the deadline is delivered to the queue of the subscription that ends the step",
+        ] {
+            assert!(found.iter().any(|p| p.ends_with(expected)), "{expected}\nnot in {found:#?}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_deadline_for_a_fifo_queue() {
+        let root = copy();
+        edit(
+            &root,
+            "domains/orders/domain.yaml",
+            "    handler: orders-saga\n",
+            "    handler: orders-saga\n    order: strict\n",
+        );
+
+        let found = problems(&root);
+
+        assert!(
+            found.iter().any(|p| p.ends_with(
+                "saga.deadlines[0].waits_for: orders-saga takes customers/customer-credit in strict order (a FIFO queue), \
+                 which EventBridge Scheduler cannot deliver a deadline to"
+            )),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
     fn refuses_a_route_api_gateway_would_not_take() {
         let root = copy();
         edit(
@@ -749,7 +835,7 @@ mod tests {
 
         assert_eq!(
             problems(&root),
-            ["domains/orders/domain.yaml:58:14: api.routes[0].route: expected text matching \
+            ["domains/orders/domain.yaml:60:14: api.routes[0].route: expected text matching \
               ^(GET|POST|PUT|PATCH|DELETE) (/[a-z0-9-]+|/\\{[a-z_]+\\})+$, found \"FETCH /orders\""]
         );
     }
@@ -770,11 +856,11 @@ mod tests {
         assert_eq!(
             found,
             [
-                "domains/orders/domain.yaml:58:7: api.routes[0]: expected object, found \"POST /orders\": \
+                "domains/orders/domain.yaml:60:7: api.routes[0]: expected object, found \"POST /orders\": \
                  {route: METHOD /path, auth: jwt, scopes: [<domain>/<name>]} for people and front ends (an OAuth 2.0 \
                  access token of the mesh's issuer with one of the scopes), or {route: METHOD /path, auth: iam} for \
                  services (SigV4, an IAM principal allowed execute-api:Invoke)",
-                "domains/orders/domain.yaml:59:12: api.routes[1]: missing the required field auth: who may call the \
+                "domains/orders/domain.yaml:61:12: api.routes[1]: missing the required field auth: who may call the \
                  route: jwt (an access token with one of the route's scopes: people, front ends) or iam (a SigV4-signed \
                  request of an IAM principal allowed execute-api:Invoke: services)",
             ]
@@ -805,15 +891,15 @@ mod tests {
         assert_eq!(
             found,
             [
-                "domains/orders/domain.yaml:56:30: api.clients[0].scopes[1]: no route of this API asks for \
+                "domains/orders/domain.yaml:58:30: api.clients[0].scopes[1]: no route of this API asks for \
                  `orders/read` (the routes ask for orders/write)",
-                "domains/orders/domain.yaml:56:43: api.clients[0].scopes[2]: `customers/write` is not a scope of this \
+                "domains/orders/domain.yaml:58:43: api.clients[0].scopes[2]: `customers/write` is not a scope of this \
                  domain: the orders API grants only `orders/<name>`",
-                "domains/orders/domain.yaml:56:60: api.clients[0].scopes[3]: no route of this API asks for \
+                "domains/orders/domain.yaml:58:60: api.clients[0].scopes[3]: no route of this API asks for \
                  `orders/delete` (the routes ask for orders/write)",
-                "domains/orders/domain.yaml:60:7: api.routes[0].scopes: an iam route takes no scopes: the caller's IAM \
+                "domains/orders/domain.yaml:62:7: api.routes[0].scopes: an iam route takes no scopes: the caller's IAM \
                  policy (execute-api:Invoke on the route) says who may call it",
-                "domains/orders/domain.yaml:62:13: api.routes[1].auth: a jwt route needs at least one scope \
+                "domains/orders/domain.yaml:64:13: api.routes[1].auth: a jwt route needs at least one scope \
                  (`orders/<name>`): a token without one is refused",
             ]
         );
@@ -861,7 +947,7 @@ mod tests {
                 "domains/analytics/domain.yaml:16:14: consumes[0].handler: expected a function crate, but functions/analytics-gone does not exist",
                 "domains/customers/domain.yaml:13:9: products[0]: unknown field `owner`",
                 "domains/orders/domain.yaml:19:20: products[0].compatibility: expected one of \"NONE\", \"BACKWARD\", \"BACKWARD_TRANSITIVE\", \"FORWARD\", \"FORWARD_TRANSITIVE\", \"FULL\", \"FULL_TRANSITIVE\", found \"SIDEWAYS\"",
-                "domains/orders/domain.yaml:35:60: products[0].ports.kinesis.retention_hours: expected at least 24, found 2",
+                "domains/orders/domain.yaml:37:60: products[0].ports.kinesis.retention_hours: expected at least 24, found 2",
             ]
         );
     }

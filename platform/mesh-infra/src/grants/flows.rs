@@ -4,8 +4,10 @@
 //! destinations), the producers' registries its subscriptions read, the
 //! catalog it registers, the keys all of those are encrypted with, and the
 //! keys protecting PII (the token key and its domain's key for a producer,
-//! the producers' keys of the products it is granted for a reader). A role's
-//! grant that none of these explains is one no code path needs.
+//! the producers' keys of the products it is granted for a reader), and the
+//! saga deadlines its relay schedules. A service's role is run by what the
+//! service does for the mesh: the scheduler delivering the deadlines. A
+//! role's grant that none of these explains is one no code path needs.
 
 use serde_norway::Value;
 
@@ -13,7 +15,7 @@ use crate::descriptor::Mesh;
 use crate::plan::StackKind;
 use mesh::env;
 
-use crate::templates::{DOMAIN_KEY, FUNCTION_KEY_USE, PII_READ, TOKEN_USE, registry_arns};
+use crate::templates::{DOMAIN_KEY, FUNCTION_KEY_USE, PII_READ, TOKEN_USE, registry_arns, subscription_id};
 
 use super::stacks::{Resolved, Stacks, Target};
 
@@ -58,6 +60,7 @@ pub fn flows(mesh: &Mesh, stacks: &Stacks, function: &Target) -> Vec<Flow> {
             flows.extend(named_resource_flows(stacks, &target));
         }
         flows.extend(pii_flows(stacks, stack, name.as_str().unwrap_or_default(), value));
+        flows.extend(deadline_flows(stacks, stack, name.as_str().unwrap_or_default(), value));
     }
     flows.extend(mapping_flows(stacks, function));
     flows.extend(registry_flows(mesh, stacks, function));
@@ -139,6 +142,51 @@ fn pii_flows(stacks: &Stacks, stack: &str, name: &str, value: &Value) -> Vec<Flo
         }
         _ => Vec::new(),
     }
+}
+
+/// Asking the scheduler for the deadlines the relay's events start: in the
+/// group `SCHEDULE_GROUP`, as the role `SCHEDULER_ROLE_ARN`.
+fn deadline_flows(stacks: &Stacks, stack: &str, name: &str, value: &Value) -> Vec<Flow> {
+    let Some(resolved) = stacks.eval(stack, value) else { return Vec::new() };
+    match name {
+        env::SCHEDULE_GROUP => {
+            let schedules = format!(
+                "arn:${{AWS::Partition}}:scheduler:${{AWS::Region}}:${{AWS::AccountId}}:schedule/{}/*",
+                resolved.text
+            );
+            vec![Flow::new(&["scheduler:CreateSchedule"], vec![schedules])]
+        }
+        env::SCHEDULER_ROLE_ARN => vec![Flow::new(&["iam:PassRole"], vec![resolved.text])],
+        _ => Vec::new(),
+    }
+}
+
+/// What a role assumed by EventBridge Scheduler does: deliver its domain's
+/// deadlines to the queues of the subscriptions that end the steps (and one
+/// it cannot deliver to their DLQs). `None` for any other service's role.
+pub fn scheduler_flows(mesh: &Mesh, stacks: &Stacks, role: &Target) -> Option<Vec<Flow>> {
+    let trust = stacks.resource(role)?.properties.get("AssumeRolePolicyDocument")?.get("Statement")?;
+    let services = trust.as_sequence()?.iter().filter_map(|s| s.get("Principal")?.get("Service")?.as_str());
+    if !services.into_iter().any(|s| s == "scheduler.amazonaws.com") {
+        return None;
+    }
+    let StackKind::Domain { domain } = &stacks.stacks.get(&role.stack)?.plan.kind else { return None };
+    let descriptor = mesh.domain(domain)?;
+    let mut flows = Vec::new();
+    for deadline in descriptor.saga.iter().flat_map(|s| &s.deadlines) {
+        let Some(subscription) =
+            descriptor.consumes.iter().find(|c| c.product == deadline.waits_for && c.handler == deadline.handler)
+        else {
+            continue;
+        };
+        let id = subscription_id(subscription);
+        for queue in [format!("{id}Queue"), format!("{id}Dlq")] {
+            let Some(arn) = stacks.eval(&role.stack, &tagged_get_att(&queue, "Arn")) else { continue };
+            flows.push(Flow::new(&["sqs:SendMessage"], vec![arn.text.clone()]));
+            flows.extend(arn.target.as_ref().and_then(|t| key_flow(stacks, t)));
+        }
+    }
+    Some(flows)
 }
 
 /// The key of `domain`'s ports stack: the one wrapping its products' data keys.

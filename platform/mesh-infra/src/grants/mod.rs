@@ -28,7 +28,7 @@ use crate::plan::{StackKind, plan};
 use crate::templates::{SNS_DELIVERY, TOKEN_USE, subscription_id};
 use mesh::env;
 
-pub use flows::{Flow, flows};
+pub use flows::{Flow, flows, scheduler_flows};
 pub use policy::{Decision, Principal, Request, decide, glob};
 pub use stacks::{ReadError, Resolved, Stacks, Target};
 
@@ -400,11 +400,17 @@ fn unused_grants(mesh: &Mesh, stacks: &Stacks, role: &Target) -> Vec<Finding> {
         })
         .map(|(f, _)| f)
         .collect();
-    if functions.is_empty() {
-        return vec![Finding(format!("{role}: no function runs with this role"))];
-    }
-    let flows: Vec<Flow> = functions.iter().flat_map(|f| flows(mesh, stacks, f)).collect();
-    let names: Vec<String> = functions.iter().map(ToString::to_string).collect();
+    let (flows, names): (Vec<Flow>, Vec<String>) = if functions.is_empty() {
+        let Some(flows) = scheduler_flows(mesh, stacks, role) else {
+            return vec![Finding(format!("{role}: no function runs with this role"))];
+        };
+        (flows, vec!["EventBridge Scheduler".to_owned()])
+    } else {
+        (
+            functions.iter().flat_map(|f| flows(mesh, stacks, f)).collect(),
+            functions.iter().map(ToString::to_string).collect(),
+        )
+    };
     let mut findings = Vec::new();
     for document in role_documents(stacks, role) {
         for statement in

@@ -209,6 +209,7 @@ impl Stacks {
             "AWS::Kinesis::Stream" => self.name_of(stack, id, "Name", depth)?,
             "AWS::Lambda::Function" => self.name_of(stack, id, "FunctionName", depth)?,
             "AWS::Logs::LogGroup" => self.name_of(stack, id, "LogGroupName", depth)?,
+            "AWS::Scheduler::ScheduleGroup" => self.name_of(stack, id, "Name", depth)?,
             "AWS::S3::Bucket" => {
                 self.name_of(stack, id, "BucketName", depth).unwrap_or_else(|| format!("{stack}/{id}"))
             }

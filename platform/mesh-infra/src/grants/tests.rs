@@ -40,7 +40,7 @@ fn given_the_generated_templates_when_checked_then_every_grant_meets_its_need() 
     let (mesh, stacks) = generated(None);
     let report = check(&mesh, &stacks);
     assert_eq!(report.findings, [], "{:#?}", report.findings);
-    assert_eq!((report.subscriptions, report.roles, report.queues_and_buckets, report.pii_grants), (3, 8, 8, 7));
+    assert_eq!((report.subscriptions, report.roles, report.queues_and_buckets, report.pii_grants), (3, 9, 8, 7));
 }
 
 #[test]
@@ -114,6 +114,20 @@ fn given_a_role_with_a_grant_no_flow_uses_when_checked_then_the_extra_grant_is_n
         findings(Some(("orders.yaml", &widen))),
         ["orders/OrdersSagaRole: statement State grants dynamodb:DeleteItem on orders/StateTable, which no flow of \
           orders/OrdersSagaFunction uses"]
+    );
+}
+
+#[test]
+fn given_a_scheduler_role_that_may_send_elsewhere_when_checked_then_the_extra_grant_is_named() {
+    let widen = |text: String| {
+        let delivery = "            - !GetAtt CustomerCreditQueue.Arn\n            - !GetAtt CustomerCreditDlq.Arn\n";
+        text.replace(delivery, &format!("{delivery}            - !GetAtt RelayFailureQueue.Arn\n"))
+    };
+    assert_eq!(
+        findings(Some(("orders.yaml", &widen))),
+        ["orders/DeadlineSchedulerRole: statement DeliverDeadlines grants sqs:SendMessage on \
+          arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-orders-relay-failures, which no flow of \
+          EventBridge Scheduler uses"]
     );
 }
 

@@ -11,6 +11,7 @@ use super::cfn::{
     OnDelete, Template, arn, att, camel, deny_insecure_transport, if_, list, map, not_equals, r, s, strings, sub,
 };
 use super::checkov::FunctionKind;
+use super::deadlines;
 use super::iam::{Function, Statement, function_name, key_use, registry_arns};
 use super::identity::client_id_parameter;
 use super::key::{KEY, PII_READ, TOKEN_USE, add_domain_key};
@@ -104,9 +105,6 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
     };
 
     tables(&mut t, domain, product, &key_arn);
-    if let Some(product) = product {
-        relay(&mut t, domain, product, &key_arn, ordered_topic(mesh, domain, product));
-    }
     let mut handlers: Vec<&str> = Vec::new();
     for subscription in &domain.consumes {
         subscription_queues(&mut t, domain, subscription, &key_arn);
@@ -119,6 +117,11 @@ pub fn domain_template(mesh: &Mesh, domain: &Descriptor) -> Template {
     }
     for subscription in &domain.consumes {
         queue_mapping(&mut t, subscription);
+    }
+    // After the queues: a deadline is delivered to one of them.
+    if let Some(product) = product {
+        let deadlines = deadlines::add(&mut t, domain, &key_arn);
+        relay(&mut t, domain, product, &key_arn, ordered_topic(mesh, domain, product), deadlines);
     }
     if let Some(api) = &domain.api {
         http_api(&mut t, domain, product, api, &key_arn);
@@ -230,6 +233,9 @@ fn parameters(t: &mut Template, mesh: &Mesh, domain: &Descriptor, product: Optio
     }
     if let Some(api) = &domain.api {
         api_parameters(t, api);
+    }
+    if product.is_some() {
+        deadlines::parameters(t, domain);
     }
     params::alarm_action(t);
     t.condition("HasAlarmAction", not_equals(r("AlarmActionArn"), s("")));
@@ -405,7 +411,14 @@ fn pii_context(product: &str) -> Value {
     map([("StringEquals", map([(format!("kms:EncryptionContext:{}", mesh::pii::CONTEXT_KEY), s(product))]))])
 }
 
-fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Value, ordered: bool) {
+fn relay(
+    t: &mut Template,
+    domain: &Descriptor,
+    product: &Product,
+    key_arn: &Value,
+    ordered: bool,
+    deadlines: Option<deadlines::RelayDeadlines>,
+) {
     let name = &domain.domain;
     let mut environment = vec![
         (env::DOMAIN.to_owned(), s(name.clone())),
@@ -435,6 +448,25 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
     );
     // Lambda writes the on-failure records with the relay's role: no service needs a grant here.
     queue_policy(t, "RelayFailureQueue", None, vec![]);
+    let mut statements = vec![
+        Statement::new(
+            "OutboxStream",
+            &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+            vec![att("OutboxTable", "StreamArn")],
+        ),
+        // ListStreams has no resource type in IAM: it applies to "*" only
+        // (it lists stream ARNs, no data). Lambda's stream poller needs it.
+        Statement::new("OutboxStreamList", &["dynamodb:ListStreams"], vec![s("*")]),
+        Statement::new("Topic", &["sns:Publish"], topics),
+        Statement::new("Stream", &["kinesis:PutRecords"], vec![r("StreamArn")]),
+        // The mapping's on-failure destination is written with this role.
+        Statement::new("OnFailure", &["sqs:SendMessage"], vec![att("RelayFailureQueue", "Arn")]),
+        key_use(key_arn.clone(), &["dynamodb", "sns", "kinesis", "sqs"]),
+    ];
+    if let Some(deadlines) = deadlines {
+        environment.extend(deadlines.environment);
+        statements.extend(deadlines.statements);
+    }
     let function = Function {
         stem: "Relay".to_owned(),
         crate_name: RELAY_CRATE.to_owned(),
@@ -443,21 +475,7 @@ fn relay(t: &mut Template, domain: &Descriptor, product: &Product, key_arn: &Val
         timeout_seconds: RELAY_TIMEOUT,
         memory_mb: 256,
         environment,
-        statements: vec![
-            Statement::new(
-                "OutboxStream",
-                &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
-                vec![att("OutboxTable", "StreamArn")],
-            ),
-            // ListStreams has no resource type in IAM: it applies to "*" only
-            // (it lists stream ARNs, no data). Lambda's stream poller needs it.
-            Statement::new("OutboxStreamList", &["dynamodb:ListStreams"], vec![s("*")]),
-            Statement::new("Topic", &["sns:Publish"], topics),
-            Statement::new("Stream", &["kinesis:PutRecords"], vec![r("StreamArn")]),
-            // The mapping's on-failure destination is written with this role.
-            Statement::new("OnFailure", &["sqs:SendMessage"], vec![att("RelayFailureQueue", "Arn")]),
-            key_use(key_arn.clone(), &["dynamodb", "sns", "kinesis", "sqs"]),
-        ],
+        statements,
         kind: FunctionKind::Relay,
         log_key: key_arn.clone(),
         reserved_concurrency: None,

@@ -123,37 +123,14 @@ impl Function {
                 self.crate_name
             )),
             "AWS::IAM::Role",
-            map([
-                ("RoleName", sub(role_name(&self.name))),
-                ("Description", s(format!("{}: {}", self.crate_name, self.description))),
-                (
-                    "AssumeRolePolicyDocument",
-                    map([
-                        ("Version", s("2012-10-17")),
-                        (
-                            "Statement",
-                            list([map([
-                                ("Effect", s("Allow")),
-                                ("Principal", map([("Service", s("lambda.amazonaws.com"))])),
-                                ("Action", s("sts:AssumeRole")),
-                            ])]),
-                        ),
-                    ]),
-                ),
-                (
-                    "Policies",
-                    list([map([
-                        ("PolicyName", s(self.crate_name.clone())),
-                        (
-                            "PolicyDocument",
-                            map([
-                                ("Version", s("2012-10-17")),
-                                ("Statement", list(statements.iter().map(Statement::render))),
-                            ]),
-                        ),
-                    ])]),
-                ),
-            ]),
+            service_role(
+                &role_name(&self.name),
+                &format!("{}: {}", self.crate_name, self.description),
+                "lambda.amazonaws.com",
+                None,
+                &self.crate_name,
+                &statements,
+            ),
         );
         let mut environment = self.environment.clone();
         environment.push((env::RUST_LOG.to_owned(), r("LogLevel")));
@@ -185,6 +162,38 @@ impl Function {
             checkov::annotate(self.kind, "AWS::Lambda::Function", map(properties)),
         );
     }
+}
+
+/// The properties of a role `service` assumes (only under `trust`, when
+/// given), with one inline policy of `statements`.
+pub fn service_role(
+    name: &str,
+    description: &str,
+    service: &str,
+    trust: Option<Value>,
+    policy_name: &str,
+    statements: &[Statement],
+) -> Value {
+    let mut assume =
+        vec![("Effect", s("Allow")), ("Principal", map([("Service", s(service))])), ("Action", s("sts:AssumeRole"))];
+    if let Some(condition) = trust {
+        assume.push(("Condition", condition));
+    }
+    map([
+        ("RoleName", sub(name)),
+        ("Description", s(description)),
+        ("AssumeRolePolicyDocument", map([("Version", s("2012-10-17")), ("Statement", list([map(assume)]))])),
+        (
+            "Policies",
+            list([map([
+                ("PolicyName", s(policy_name)),
+                (
+                    "PolicyDocument",
+                    map([("Version", s("2012-10-17")), ("Statement", list(statements.iter().map(Statement::render)))]),
+                ),
+            ])]),
+        ),
+    ])
 }
 
 /// What every function's role may do to send its traces.

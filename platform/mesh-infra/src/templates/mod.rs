@@ -13,6 +13,7 @@ mod alarms;
 mod catalog;
 pub mod cfn;
 mod checkov;
+mod deadlines;
 mod domain;
 mod iam;
 mod identity;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use crate::descriptor::Mesh;
 
 pub use catalog::{PortArns, catalog_spec, stream_parameter, topic_parameter};
+pub use deadlines::{group_name as schedule_group_name, timeout_parameter};
 pub use domain::{
     JWT_ISSUER, RELAY_CRATE, access_log_group_name, consumed_key_parameter, consumed_topic_output,
     consumed_topic_parameter, ordered_topic, queue_names, reads_pii, route_id, subscription_id, subscription_stem,

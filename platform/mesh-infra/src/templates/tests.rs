@@ -83,7 +83,9 @@ fn every_function_has_a_role_of_its_own() {
             .collect();
         let distinct: BTreeSet<&str> = used.iter().map(String::as_str).collect();
         assert_eq!(distinct.len(), used.len(), "{name}: two functions share a role: {used:?}");
-        assert_eq!(distinct, roles, "{name}: every role serves exactly one function");
+        // The one role no function runs: EventBridge Scheduler's, to deliver deadlines.
+        let functions_roles: BTreeSet<&str> = roles.into_iter().filter(|r| *r != "DeadlineSchedulerRole").collect();
+        assert_eq!(distinct, functions_roles, "{name}: every role serves exactly one function");
     }
 }
 
@@ -214,8 +216,54 @@ fn the_orders_roles_grant_exactly_what_their_code_calls() {
             "Stream: kinesis:PutRecords on !Ref StreamArn",
             "OnFailure: sqs:SendMessage on !GetAtt RelayFailureQueue.Arn",
             "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
+            // The credit check's deadlines: only in the domain's group, and
+            // only the scheduler's role, passed only to the scheduler.
+            "Deadlines: scheduler:CreateSchedule on \
+             !Sub arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${Prefix}-orders/*",
+            "PassSchedulerRole: iam:PassRole on !GetAtt DeadlineSchedulerRole.Arn",
         ]
     );
+    assert_eq!(
+        grants("DeadlineSchedulerRole"),
+        [
+            "DeliverDeadlines: sqs:SendMessage on !GetAtt CustomerCreditQueue.Arn,!GetAtt CustomerCreditDlq.Arn",
+            "DomainKey: kms:Decrypt,kms:GenerateDataKey on !Ref KeyArn",
+        ]
+    );
+}
+
+#[test]
+fn a_deadline_is_scheduled_by_the_relay_and_delivered_by_the_scheduler_alone() {
+    let t = &templates()["orders.yaml"];
+    let role = &resource(t, "DeadlineSchedulerRole")["Properties"];
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"].as_str(), Some("scheduler.amazonaws.com"));
+    assert_eq!(
+        intrinsic(&trust["Condition"]["StringEquals"]["aws:SourceAccount"]).unwrap().1,
+        "${AWS::AccountId}",
+        "no other account's schedule may use it (the confused deputy)"
+    );
+    let role_name = intrinsic(&role["RoleName"]).unwrap().1;
+    assert!(role_name.starts_with("${Prefix}-orders-"), "inside the key policy's pattern: {role_name}");
+    let pass = statements(&resource(t, "RelayRole")["Properties"])
+        .into_iter()
+        .find(|s| s["Sid"] == "PassSchedulerRole")
+        .unwrap();
+    assert_eq!(pass["Condition"]["StringEquals"]["iam:PassedToService"].as_str(), Some("scheduler.amazonaws.com"));
+    let relay = &resource(t, "RelayFunction")["Properties"];
+    let rules = intrinsic(&relay["Environment"]["Variables"][mesh::env::DEADLINES]).unwrap().1;
+    assert_eq!(
+        rules,
+        r#"[{"step":"credit-check","starts_with":"OrderPlaced","timeout_seconds":${CreditCheckTimeoutSeconds},"queue":"${CustomerCreditQueue.Arn}","dead_letters":"${CustomerCreditDlq.Arn}"}]"#
+    );
+    assert_eq!(t["Parameters"]["CreditCheckTimeoutSeconds"]["Default"].as_i64(), Some(300), "the descriptor's");
+    assert_eq!(intrinsic(&resource(t, "DeadlineScheduleGroup")["Properties"]["Name"]).unwrap().1, "${Prefix}-orders");
+    for domain in ["customers.yaml", "analytics.yaml"] {
+        assert!(
+            resources(&templates()[domain], "AWS::Scheduler::ScheduleGroup").is_empty(),
+            "{domain} has no deadline"
+        );
+    }
 }
 
 #[test]
@@ -346,7 +394,10 @@ fn a_topic_accepts_subscriptions_only_from_granted_domains() {
 fn subscriptions_deliver_only_the_consumed_event_types() {
     let t = &templates()["customers.yaml"];
     let (_, subscription) = resources(t, "AWS::SNS::Subscription").into_iter().next().unwrap();
-    assert_eq!(strings(&subscription["FilterPolicy"]["type"]), ["OrderPlaced", "OrderCancelled"]);
+    assert_eq!(
+        strings(&subscription["FilterPolicy"]["type"]),
+        ["OrderPlaced", "OrderCancelled", "OrderCreditDeclined"]
+    );
     assert_eq!(subscription["RawMessageDelivery"], Value::Bool(true));
 }
 

@@ -43,7 +43,7 @@ def main() -> None:
     )
     os.environ.setdefault(
         "SERVICES",
-        "cloudformation,dynamodb,dynamodbstreams,kinesis,sns,sqs,s3,iam,sts,kms,logs,cloudwatch,lambda",
+        "cloudformation,dynamodb,dynamodbstreams,kinesis,sns,sqs,s3,iam,sts,kms,logs,cloudwatch,lambda,scheduler",
     )
 
     from localstack.services.lambda_.invocation import docker_runtime_executor

@@ -43,12 +43,24 @@ async fn saga_approves_within_the_limit_rejects_over_it_and_releases_on_cancel()
     mesh.order_status(&approved, "cancelled").await.unwrap();
     reserved(&mesh, &customer, 0).await.unwrap();
 
-    // The whole conversation is on the products' logs, in entity order.
-    let events = mesh.observer.stream_events(&mesh.endpoints.orders_stream).await.unwrap();
+    // The whole conversation is on the products' logs, in entity order. The
+    // state shows a change as soon as its transaction is done; its event
+    // reaches the stream when the relay has run (later on a loaded LocalStack).
+    let on_stream = |stream: String, wanted: usize| {
+        let observer = &mesh.observer;
+        eventually("every event of the conversation on its stream", SETTLE, move || {
+            let stream = stream.clone();
+            async move {
+                let events = observer.stream_events(&stream).await?;
+                Ok((events.len() >= wanted).then_some(events))
+            }
+        })
+    };
+    let events = on_stream(mesh.endpoints.orders_stream.clone(), 5).await.unwrap();
     let of_approved: Vec<(&str, u64)> =
         events.iter().filter(|e| e.subject == approved).map(|e| (e.event_type.as_str(), e.sequence)).collect();
     assert_eq!(of_approved, [("OrderPlaced", 1), ("OrderApproved", 2), ("OrderCancelled", 3)]);
-    let credit = mesh.observer.stream_events(&mesh.endpoints.customers_stream).await.unwrap();
+    let credit = on_stream(mesh.endpoints.customers_stream.clone(), 4).await.unwrap();
     // The customer is PII: its events' subject is its token (the one customer here).
     let registered = credit.iter().find(|e| e.event_type == "CustomerRegistered").unwrap();
     let token = registered.data["customer_id"]["token"].as_str().unwrap();

@@ -34,6 +34,10 @@ pub struct DynamoStore<S> {
     state: PhantomData<fn() -> S>,
 }
 
+/// The state item's attributes naming the latest event (see [`StateItem`]).
+pub const LAST_EVENT_TYPE: &str = "last_event_type";
+pub const LAST_EVENT_TIME: &str = "last_event_time";
+
 /// How an entity's state is stored: its id, version and the state as a map,
 /// and the type and time of the latest event it emitted: an entity whose
 /// latest event started a saga step still waits for it (`mesh sagas stuck`).

@@ -216,14 +216,13 @@ impl DeadlineScheduler {
 
     /// Keeps every deadline `item` starts.
     async fn schedule(&self, item: &OutboxItem) -> Result<(), PublishError> {
-        let rules: Vec<&DeadlineRule> = self.rules.iter().filter(|r| r.starts_with == item.event_type).collect();
-        if rules.is_empty() {
+        // Most events start no step: their envelope is not even parsed.
+        if !self.rules.iter().any(|r| r.starts_with == item.event_type) {
             return Ok(());
         }
         let started = Envelope::from_json(&item.envelope)
             .map_err(|e| PublishError::refused(format!("its envelope does not parse: {e}")))?;
-        for rule in rules {
-            let Some(deadline) = rule.deadline_for(&started) else { continue };
+        for (rule, deadline) in self.rules.iter().filter_map(|r| Some((r, r.deadline_for(&started)?))) {
             self.create(rule, &deadline).await?;
         }
         Ok(())

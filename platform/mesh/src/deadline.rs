@@ -63,7 +63,7 @@ impl DeadlineRule {
     /// The deadline `started` starts, if it starts this rule's step.
     pub fn deadline_for(&self, started: &Envelope) -> Option<Envelope> {
         (started.event_type == self.starts_with).then(|| {
-            let due = (started.time + Duration::seconds(self.timeout_seconds as i64)).trunc_subsecs(0);
+            let due = due(started.time, Duration::seconds(self.timeout_seconds as i64));
             let deadline = Deadline { step: self.step.clone(), started_by: started.id, due };
             Envelope {
                 id: Uuid::new_v5(&started.id, self.step.as_bytes()),
@@ -86,6 +86,11 @@ impl DeadlineRule {
     pub fn schedule_name(&self, subject: &str) -> String {
         schedule_name(&self.step, subject)
     }
+}
+
+/// When a step started at `started` is due: to the second, as schedules are.
+pub fn due(started: DateTime<Utc>, timeout: Duration) -> DateTime<Utc> {
+    (started + timeout).trunc_subsecs(0)
 }
 
 /// `<step>.<subject>`, or `<step>.<UUIDv5 of the subject>` when the subject

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use mesh_aws::dynamo_store::{LAST_EVENT_TIME, LAST_EVENT_TYPE};
 use mesh_infra::descriptor::{Mesh, SagaDeadline};
 use mesh_infra::templates::timeout_parameter;
 
@@ -97,8 +98,7 @@ pub fn waiting(step: &Step, rows: &[StateRow], now: DateTime<Utc>, older_than: T
         let since = since.to_utc();
         scan.waiting += 1;
         if now - since >= older_than {
-            // As the relay schedules it (`mesh::deadline`): to the second.
-            let due = (since + step.timeout).trunc_subsecs(0);
+            let due = mesh::deadline::due(since, step.timeout);
             scan.old_enough.push(Waiting { entity: row.entity.clone(), since, due });
         }
     }
@@ -412,8 +412,8 @@ async fn scan(
         let page = dynamodb
             .scan()
             .table_name(table)
-            .projection_expression("pk, last_event_type, last_event_time")
-            .filter_expression("last_event_type = :starts_with")
+            .projection_expression(format!("pk, {LAST_EVENT_TYPE}, {LAST_EVENT_TIME}"))
+            .filter_expression(format!("{LAST_EVENT_TYPE} = :starts_with"))
             .expression_attribute_values(":starts_with", AttributeValue::S(starts_with.to_owned()))
             .set_exclusive_start_key(start)
             .send()
@@ -422,8 +422,8 @@ async fn scan(
         for item in page.items() {
             rows.push(StateRow {
                 entity: text(item, "pk").unwrap_or_default(),
-                last_event_type: text(item, "last_event_type"),
-                last_event_time: text(item, "last_event_time"),
+                last_event_type: text(item, LAST_EVENT_TYPE),
+                last_event_time: text(item, LAST_EVENT_TIME),
             });
         }
         start = page.last_evaluated_key().cloned();

@@ -147,18 +147,19 @@ fn pii_flows(stacks: &Stacks, stack: &str, name: &str, value: &Value) -> Vec<Flo
 /// Asking the scheduler for the deadlines the relay's events start: in the
 /// group `SCHEDULE_GROUP`, as the role `SCHEDULER_ROLE_ARN`.
 fn deadline_flows(stacks: &Stacks, stack: &str, name: &str, value: &Value) -> Vec<Flow> {
-    let Some(resolved) = stacks.eval(stack, value) else { return Vec::new() };
-    match name {
-        env::SCHEDULE_GROUP => {
-            let schedules = format!(
-                "arn:${{AWS::Partition}}:scheduler:${{AWS::Region}}:${{AWS::AccountId}}:schedule/{}/*",
-                resolved.text
-            );
-            vec![Flow::new(&["scheduler:CreateSchedule"], vec![schedules])]
-        }
-        env::SCHEDULER_ROLE_ARN => vec![Flow::new(&["iam:PassRole"], vec![resolved.text])],
-        _ => Vec::new(),
-    }
+    let resolved = || stacks.eval(stack, value).map(|r| r.text);
+    let flow = |actions: &[&str], resource: Option<String>| resource.map(|r| Flow::new(actions, vec![r]));
+    let found = match name {
+        env::SCHEDULE_GROUP => flow(
+            &["scheduler:CreateSchedule"],
+            resolved().map(|group| {
+                format!("arn:${{AWS::Partition}}:scheduler:${{AWS::Region}}:${{AWS::AccountId}}:schedule/{group}/*")
+            }),
+        ),
+        env::SCHEDULER_ROLE_ARN => flow(&["iam:PassRole"], resolved()),
+        _ => None,
+    };
+    found.into_iter().collect()
 }
 
 /// What a role assumed by EventBridge Scheduler does: deliver its domain's

@@ -145,11 +145,16 @@ impl TryFrom<Event> for Envelope {
             }
             None => return Err(missing("data", "is required")),
         };
+        // CloudEvents requires `type` and `source` non-empty; the SDK takes
+        // "" for either. A subject names the entity: it cannot be empty.
+        let non_empty = |name, value: &str| {
+            if value.is_empty() { Err(missing(name, "must not be empty")) } else { Ok(value.to_string()) }
+        };
         Ok(Self {
             id: parse_uuid("id", event.id())?,
-            source: event.source().to_string(),
-            event_type: event.ty().to_string(),
-            subject: event.subject().ok_or_else(|| missing("subject", "is required"))?.to_string(),
+            source: non_empty("source", &event.source().to_string())?,
+            event_type: non_empty("type", event.ty())?,
+            subject: non_empty("subject", event.subject().ok_or_else(|| missing("subject", "is required"))?)?,
             time: *event.time().ok_or_else(|| missing("time", "is required"))?,
             dataschema: event.dataschema().ok_or_else(|| missing("dataschema", "is required"))?.to_string(),
             data,
@@ -237,6 +242,18 @@ mod tests {
         value.as_object_mut().unwrap().remove("sequence");
         let error = Envelope::from_json(&value.to_string()).unwrap_err();
         assert_eq!(error.to_string(), "CloudEvent attribute `sequence`: is required");
+    }
+
+    #[test]
+    fn refuses_an_empty_type_source_or_subject_naming_it() {
+        for attribute in ["type", "source", "subject"] {
+            let mut value: Value = serde_json::from_str(&sample().to_json().unwrap()).unwrap();
+            value[attribute] = Value::from("");
+
+            let error = Envelope::from_json(&value.to_string()).unwrap_err();
+
+            assert_eq!(error.to_string(), format!("CloudEvent attribute `{attribute}`: must not be empty"));
+        }
     }
 
     #[test]
